@@ -1,0 +1,3 @@
+import { dcaeLint } from '../../tooling/eslint.config.js';
+
+export default [...dcaeLint(import.meta.dirname)];
