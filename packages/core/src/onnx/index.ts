@@ -1,1 +1,22 @@
-export {};
+export { GraphBuilder, Module, Value } from './graph-builder.js';
+export type { ConvOptions, GraphBuilderOptions, ParamResolver, ResizeOptions } from './graph-builder.js';
+export { describeModel } from './describe.js';
+export {
+  externalLocations,
+  initializerDType,
+  initializerShape,
+  ONNX_DATA_TYPE,
+  ONNX_IR_VERSION,
+  ONNX_OPSET,
+} from './model.js';
+export type {
+  AttributeValue,
+  Dim,
+  InitializerData,
+  OnnxGraph,
+  OnnxInitializer,
+  OnnxModel,
+  OnnxNode,
+  ValueInfo,
+} from './model.js';
+export { MAX_PROTOBUF_BYTES, rawBytes, serializeModel } from './serialize.js';
