@@ -25,7 +25,10 @@ export function dcaeLint(tsconfigRootDir) {
           'error',
           {
             patterns: [
-              { group: ['@dcae/*/src/*', '@dcae/*/dist/*'], message: 'Import a package entry or documented subpath, never its files.' },
+              {
+                group: ['@dcae/*/src/*', '@dcae/*/dist/*'],
+                message: 'Import a package entry or documented subpath, never its files.',
+              },
             ],
           },
         ],
@@ -53,8 +56,15 @@ export const noOnnxruntime = {
       'error',
       {
         patterns: [
-          { group: ['onnxruntime-*'], message: 'Only @dcae/runtime-adapters may import onnxruntime; use the RuntimeV1 spec from @dcae/core/runtime.' },
-          { group: ['@dcae/*/src/*', '@dcae/*/dist/*'], message: 'Import a package entry or documented subpath, never its files.' },
+          {
+            group: ['onnxruntime-*'],
+            message:
+              'Only @dcae/runtime-adapters may import onnxruntime; use the RuntimeV1 spec from @dcae/core/runtime.',
+          },
+          {
+            group: ['@dcae/*/src/*', '@dcae/*/dist/*'],
+            message: 'Import a package entry or documented subpath, never its files.',
+          },
         ],
       },
     ],

@@ -1,4 +1,14 @@
 import { defineConfig } from 'tsup';
 import { packageBuild } from '../../tooling/tsup.preset.js';
 
-export default defineConfig(packageBuild({ platform: 'neutral', entry: { index: 'src/index.ts', 'onnx/index': 'src/onnx/index.ts', 'runtime/index': 'src/runtime/index.ts', 'node/index': 'src/node/index.ts' } }));
+export default defineConfig(
+  packageBuild({
+    platform: 'neutral',
+    entry: {
+      index: 'src/index.ts',
+      'onnx/index': 'src/onnx/index.ts',
+      'runtime/index': 'src/runtime/index.ts',
+      'node/index': 'src/node/index.ts',
+    },
+  }),
+);
