@@ -1,1 +1,5 @@
-export {};
+export { createNodeRuntime } from './node-runtime.js';
+export type { NodeDeviceDecision, NodeRuntime, NodeRuntimeSettings, NodeSession } from './node-runtime.js';
+export { listNodeDevices } from './devices.js';
+export type { NodeDevice, NodeDeviceStatus } from './devices.js';
+export type { WorkerKind } from './worker-host.js';
