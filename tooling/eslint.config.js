@@ -5,7 +5,7 @@ import tseslint from 'typescript-eslint';
 /** @param {string} tsconfigRootDir */
 export function dcaeLint(tsconfigRootDir) {
   return tseslint.config(
-    { ignores: ['dist/**', 'node_modules/**', '**/*.js', '**/*.mjs', '**/*.cjs'] },
+    { ignores: ['dist/**', 'node_modules/**', '**/*.js', '**/*.mjs', '**/*.cjs', '*.config.ts'] },
     js.configs.recommended,
     ...tseslint.configs.recommendedTypeChecked,
     {

@@ -1,0 +1,271 @@
+import type { Module, Value } from '@dcae/core/onnx';
+import type { DcAeActivation, DcAeNormType } from './config.js';
+
+/**
+ * DC-AE building blocks as ONNX subgraphs. Each mirrors the diffusers module of the same name
+ * (`src/diffusers/models/autoencoders/autoencoder_dc.py` @ 58eb52c) and reads its weights from the
+ * module path it is given, so `m.path` is the checkpoint key prefix. Tensors are NCHW float32;
+ * batch, height and width are dynamic, channel counts static.
+ */
+
+const NORM_EPS = 1e-5;
+const ATTENTION_EPS = 1e-15;
+
+interface Conv2dSpec {
+  readonly kernel: number;
+  readonly stride?: number;
+  readonly groups?: number;
+  /** @defaultValue true */
+  readonly bias?: boolean;
+}
+
+/** `nn.Conv2d(inC, outC, k, stride, padding=k//2, groups)` with weights `<m>.weight` / `<m>.bias`. */
+export function conv2d(
+  m: Module,
+  x: Value,
+  inChannels: number,
+  outChannels: number,
+  spec: Conv2dSpec,
+): Value {
+  const { kernel: k, stride = 1, groups = 1, bias = true } = spec;
+  const p = Math.floor(k / 2);
+  const weight = m.param('weight', [outChannels, inChannels / groups, k, k]);
+  return m.conv(x, weight, bias ? m.param('bias', [outChannels]) : undefined, {
+    strides: [stride, stride],
+    pads: [p, p, p, p],
+    group: groups,
+  });
+}
+
+/** A bias-free `nn.Linear` weight [out, in] applied per pixel, as a 1×1 conv. */
+function linearAsConv(m: Module, x: Value, inFeatures: number, outFeatures: number, bias: boolean): Value {
+  const weight = m.reshape(m.param('weight', [outFeatures, inFeatures]), [outFeatures, inFeatures, 1, 1]);
+  return m.conv(x, weight, bias ? m.param('bias', [outFeatures]) : undefined);
+}
+
+/** diffusers `get_activation`. */
+export function activation(m: Module, x: Value, act: DcAeActivation): Value {
+  switch (act) {
+    case 'relu':
+      return m.relu(x);
+    case 'silu':
+      return m.silu(x);
+    case 'gelu':
+      return m.gelu(x, 'none');
+    case 'mish':
+      return m.mul(x, m.tanh(m.op('Softplus', [x])[0]!));
+  }
+}
+
+/**
+ * RMSNorm over channels with weight and bias (diffusers `RMSNorm(C, 1e-5, bias=True)` applied
+ * channels-last): y = x / √(mean_c x² + ε) · w + b.
+ */
+export function rmsNorm2d(m: Module, x: Value, channels: number): Value {
+  const meanSquare = m.reduceMean(m.mul(x, x), [1], true);
+  const h = m.div(x, m.sqrt(m.add(meanSquare, m.constant(NORM_EPS))));
+  const perChannel = (name: string): Value => m.reshape(m.param(name, [channels]), [channels, 1, 1]);
+  return m.add(m.mul(h, perChannel('weight')), perChannel('bias'));
+}
+
+/**
+ * ResBlock: x + norm(conv2(act(conv1(x)))). [B, C, H, W] → [B, C, H, W].
+ * conv2 has no bias; a BatchNorm after it is folded into it when the weights are bound
+ * (`foldBatchNorm`), which gives conv2 a bias `conv2.bias` that the checkpoint does not have.
+ */
+export function resBlock(
+  m: Module,
+  x: Value,
+  c: number,
+  spec: { norm: DcAeNormType; act: DcAeActivation },
+): Value {
+  const folded = spec.norm === 'batch_norm';
+  let h = conv2d(m.child('conv1'), x, c, c, { kernel: 3 });
+  h = activation(m, h, spec.act);
+  h = conv2d(m.child('conv2'), h, c, c, { kernel: 3, bias: folded });
+  if (!folded) h = rmsNorm2d(m.child('norm'), h, c);
+  return m.add(h, x);
+}
+
+export interface AttentionSpec {
+  readonly headDim: number;
+  /** Kernel sizes of the multi-scale qkv branches (sana: [5]). */
+  readonly kernels: readonly number[];
+  /** Norm after `to_out`: the decoder stage's norm type (always RMSNorm in the encoder). */
+  readonly norm: DcAeNormType;
+}
+
+/**
+ * LiteMLA, diffusers `SanaMultiscaleLinearAttention` + `SanaMultiscaleAttnProcessor2_0`:
+ * ReLU linear attention over G groups of head dim d, plus the residual. [B, C, H, W] → same.
+ */
+export function liteMla(m: Module, x: Value, c: number, spec: AttentionSpec): Value {
+  const d = spec.headDim;
+  const heads = Math.floor(c / d);
+  const inner = heads * d;
+  // to_q | to_k | to_v are the row thirds of one fused 1×1 conv whose output channels are
+  // interleaved per head ([q_j | k_j | v_j] for head j), not semantic q, k and v.
+  const rows = ['to_q', 'to_k', 'to_v'].map((name) => m.child(name).param('weight', [inner, c]));
+  const qkv = m.conv(x, m.reshape(m.concat(rows, 0), [3 * inner, c, 1, 1])); // [B, 3·inner, H, W]
+
+  const branches = [qkv];
+  spec.kernels.forEach((k, i) => {
+    const branch = m.child('to_qkv_multiscale').child(i);
+    const local = conv2d(branch.child('proj_in'), qkv, 3 * inner, 3 * inner, {
+      kernel: k,
+      groups: 3 * inner,
+      bias: false,
+    });
+    branches.push(
+      conv2d(branch.child('proj_out'), local, 3 * inner, 3 * inner, {
+        kernel: 1,
+        groups: 3 * heads,
+        bias: false,
+      }),
+    );
+  });
+  const groups = heads * branches.length;
+  const all = branches.length > 1 ? m.concat(branches, 1) : qkv; // plain branch first, then each multi-scale one
+
+  // [B, G, 3d, N], N = H·W in row-major pixel order; q, k, v are d rows each.
+  const grouped = m.reshape(all, [0, groups, 3 * d, -1]);
+  const [q0, k0, v] = m.split(grouped, 2, [d, d, d]) as [Value, Value, Value];
+  const q = m.relu(q0);
+  const k = m.relu(k0);
+  const eps = m.constant(ATTENTION_EPS);
+
+  // The reference takes the linear form when N > d and the quadratic one otherwise; both exist
+  // in the graph and ONNX `If` picks one from the runtime token count.
+  const tokens = m.mul(m.shape(x, 2, 3), m.shape(x, 3, 4));
+  const useLinear = m.squeeze(m.greater(tokens, m.constant([d], 'int64')), [0]);
+  const [attended] = m.if(
+    useLinear,
+    (b) => {
+      // out = (v′ kᵀ) q with v′ = [v; 1]: the last row is the normaliser Σ_m k_m·q_n.
+      const vPadded = b.pad(v, [0, 0, 0, 0, 0, 0, 1, 0], 1); // [B, G, d+1, N]
+      const vk = b.matMul(vPadded, b.transpose(k, [0, 1, 3, 2])); // [B, G, d+1, d]
+      const out = b.matMul(vk, q); // [B, G, d+1, N]
+      const [num, den] = b.split(out, 2, [d, 1]) as [Value, Value];
+      return [b.div(num, b.add(den, eps))];
+    },
+    (b) => {
+      // scores[m, n] = k_m·q_n, each column normalised by its sum; out = v · scores.
+      const scores = b.matMul(b.transpose(k, [0, 1, 3, 2]), q); // [B, G, N, N]
+      const normalised = b.div(scores, b.add(b.reduceSum(scores, [2], true), eps));
+      return [b.matMul(v, normalised)]; // [B, G, d, N]
+    },
+  );
+  const spatial = m.concat([m.shape(x, 0, 1), m.constant([groups * d], 'int64'), m.shape(x, 2, 4)], 0);
+  const h = m.reshape(attended!, spatial); // [B, G·d, H, W]
+  // to_out has no bias; a BatchNorm norm_out is folded into it like conv2 of a ResBlock.
+  const folded = spec.norm === 'batch_norm';
+  let projected = linearAsConv(m.child('to_out'), h, groups * d, c, folded);
+  if (!folded) projected = rmsNorm2d(m.child('norm_out'), projected, c);
+  return m.add(projected, x);
+}
+
+/**
+ * GLUMBConv (diffusers, in `sana_transformer.py`): 1×1 C→8C + SiLU, depthwise 3×3, value ·
+ * SiLU(gate), 1×1 4C→C, RMSNorm, plus the residual. Always SiLU and RMSNorm.
+ */
+export function gluMbConv(m: Module, x: Value, c: number): Value {
+  const hidden = 4 * c;
+  let h = m.silu(conv2d(m.child('conv_inverted'), x, c, 2 * hidden, { kernel: 1 }));
+  h = conv2d(m.child('conv_depth'), h, 2 * hidden, 2 * hidden, { kernel: 3, groups: 2 * hidden });
+  const [value, gate] = m.split(h, 1, [hidden, hidden]) as [Value, Value];
+  h = m.mul(value, m.silu(gate));
+  h = conv2d(m.child('conv_point'), h, hidden, c, { kernel: 1, bias: false });
+  return m.add(rmsNorm2d(m.child('norm'), h, c), x);
+}
+
+/** EfficientViTBlock: LiteMLA then GLUMBConv, each residual. */
+export function efficientVitBlock(m: Module, x: Value, c: number, spec: AttentionSpec): Value {
+  return gluMbConv(m.child('conv_out'), liteMla(m.child('attn'), x, c, spec), c);
+}
+
+/** torch `pixel_unshuffle(x, 2)`: out[:, c·4 + 2i + j, y, x] = in[:, c, 2y + i, 2x + j] (not ONNX SpaceToDepth's order). */
+export function pixelUnshuffle(m: Module, x: Value, channels: number): Value {
+  const two = m.constant([2], 'int64');
+  const [h, w] = [m.div(m.shape(x, 2, 3), two), m.div(m.shape(x, 3, 4), two)];
+  const split = m.concat([m.shape(x, 0, 1), m.constant([channels], 'int64'), h, two, w, two], 0);
+  const moved = m.transpose(m.reshape(x, split), [0, 1, 3, 5, 2, 4]); // [B, C, 2, 2, H/2, W/2]
+  return m.reshape(moved, m.concat([m.shape(x, 0, 1), m.constant([4 * channels], 'int64'), h, w], 0));
+}
+
+/** torch `pixel_shuffle(x, 2)` = DepthToSpace CRD. */
+export function pixelShuffle(m: Module, x: Value): Value {
+  return m.depthToSpace(x, 2, 'CRD');
+}
+
+/** Mean over consecutive groups of `group` channels: [B, C, H, W] → [B, C / group, H, W]. */
+export function channelAverage(m: Module, x: Value, channels: number, group: number): Value {
+  const shape = m.concat(
+    [m.shape(x, 0, 1), m.constant([channels / group, group], 'int64'), m.shape(x, 2, 4)],
+    0,
+  );
+  return m.reduceMean(m.reshape(x, shape), [2], false);
+}
+
+/** torch `repeat_interleave(x, repeats, dim=1)`: channel k becomes channels k·R … k·R + R − 1. */
+export function repeatChannels(m: Module, x: Value, channels: number, repeats: number): Value {
+  const copies = m.expand(m.unsqueeze(x, [2]), [1, 1, repeats, 1, 1]); // [B, C, R, H, W]
+  const shape = m.concat([m.shape(x, 0, 1), m.constant([channels * repeats], 'int64'), m.shape(x, 2, 4)], 0);
+  return m.reshape(copies, shape);
+}
+
+/**
+ * DCDownBlock2d: conv 3×3 + pixel-unshuffle, or conv 3×3 stride 2; with the shortcut,
+ * + channel-average(pixel-unshuffle(x)). [B, inC, H, W] → [B, outC, H/2, W/2].
+ */
+export function dcDownBlock(
+  m: Module,
+  x: Value,
+  inChannels: number,
+  outChannels: number,
+  spec: { mode: 'pixel_unshuffle' | 'conv'; shortcut: boolean },
+): Value {
+  const conv = m.child('conv');
+  const h =
+    spec.mode === 'pixel_unshuffle'
+      ? pixelUnshuffle(m, conv2d(conv, x, inChannels, outChannels / 4, { kernel: 3 }), outChannels / 4)
+      : conv2d(conv, x, inChannels, outChannels, { kernel: 3, stride: 2 });
+  if (!spec.shortcut) return h;
+  const shortcut = channelAverage(
+    m,
+    pixelUnshuffle(m, x, inChannels),
+    4 * inChannels,
+    (4 * inChannels) / outChannels,
+  );
+  return m.add(h, shortcut);
+}
+
+/**
+ * DCUpBlock2d: conv 3×3 + pixel-shuffle, or nearest ×2 + conv 3×3; with the shortcut,
+ * + pixel-shuffle(repeat-interleave(x)). [B, inC, H, W] → [B, outC, 2H, 2W].
+ */
+export function dcUpBlock(
+  m: Module,
+  x: Value,
+  inChannels: number,
+  outChannels: number,
+  spec: { mode: 'pixel_shuffle' | 'interpolate'; shortcut: boolean },
+): Value {
+  const conv = m.child('conv');
+  const h =
+    spec.mode === 'interpolate'
+      ? conv2d(conv, nearest2x(m, x), inChannels, outChannels, { kernel: 3 })
+      : pixelShuffle(m, conv2d(conv, x, inChannels, 4 * outChannels, { kernel: 3 }));
+  if (!spec.shortcut) return h;
+  const shortcut = pixelShuffle(m, repeatChannels(m, x, inChannels, (4 * outChannels) / inChannels));
+  return m.add(h, shortcut);
+}
+
+/** torch `F.interpolate(scale_factor=2, mode="nearest")`: source index ⌊dst / 2⌋. */
+function nearest2x(m: Module, x: Value): Value {
+  return m.resize(x, {
+    scales: [1, 1, 2, 2],
+    mode: 'nearest',
+    coordinateTransformationMode: 'asymmetric',
+    nearestMode: 'floor',
+  });
+}
