@@ -7,7 +7,7 @@ import { initializerDType, initializerShape } from './model.js';
  *
  *     input  sample: float32 [batch, 3, height, width]
  *     init   encoder.conv_in.weight: float32 [64, 3, 3, 3] @ model.safetensors+1024
- *     node   /encoder/conv_in/Conv: Conv(sample, encoder.conv_in.weight, …) {group=1, pads=[1, 1, 1, 1]}
+ *     node   /encoder/conv_in/Conv: /encoder/conv_in/Conv_output_0 = Conv(sample, encoder.conv_in.weight, …) {group=1, pads=[1, 1, 1, 1]}
  *     output latent: float32 [batch, 32, h, w]
  */
 export function describeModel(model: OnnxModel): string {
