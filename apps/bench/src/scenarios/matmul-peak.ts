@@ -1,0 +1,139 @@
+import { createRng } from '@dcae/core';
+import type { HostTensor } from '@dcae/core';
+import { GraphBuilder, serializeModel } from '@dcae/core/onnx';
+import type { Module, Value } from '@dcae/core/onnx';
+import type { RuntimeV1 } from '@dcae/core/runtime';
+import { compareCases } from '../measure.js';
+import type { CompareOptions } from '../measure.js';
+import type { BenchCase, Scenario, Series } from '../scenario.js';
+
+export interface PeakOptions {
+  /** MatMul of [n, n] × [n, n]. @defaultValue 2048 */
+  readonly matmulSize?: number;
+  /** Conv 3×3, `channels` → `channels`, over [1, channels, spatial, spatial]. @defaultValue 256, 64 */
+  readonly convChannels?: number;
+  readonly convSpatial?: number;
+  /** @defaultValue 2 warm-up, 5 samples */
+  readonly compare?: CompareOptions;
+}
+
+export interface PeakResult {
+  /** The best GFLOP/s of either op: the roofline's compute ceiling for this runtime and device. */
+  readonly peakGflops: number;
+  readonly matmulGflops: { readonly median: number; readonly best: number };
+  readonly convGflops: { readonly median: number; readonly best: number };
+  readonly series: readonly Series[];
+  readonly device: string;
+  readonly runtime: string;
+}
+
+function randomTensor(shape: readonly number[], seed: number): HostTensor<'float32'> {
+  const n = shape.reduce((a, b) => a * b, 1);
+  return { dtype: 'float32', shape, data: createRng(seed).fillUniform(new Float32Array(n), -1, 1) };
+}
+
+/** A one-op model whose weight is an initializer (so the runtime may pre-pack it, as for real weights). */
+function oneOp(
+  name: string,
+  input: HostTensor,
+  weight: HostTensor,
+  op: (m: Module, x: Value, w: Value) => Value,
+): Uint8Array {
+  const g = new GraphBuilder({ name });
+  const x = g.input('x', 'float32', input.shape);
+  const w = g.initializer('w', { kind: 'inline', tensor: weight });
+  g.output(op(g.root, x, w), 'y', undefined);
+  return serializeModel(g.build());
+}
+
+/**
+ * Measures the float32 GFLOP/s `runtime` reaches on a large MatMul and a large 3×3 Conv (the
+ * two ops DC-AE spends its time in) and returns the better as the peak, for roofline ratios
+ * (achieved GFLOP/s ÷ peak) in other scenarios.
+ */
+export async function measurePeakGflops(runtime: RuntimeV1, options: PeakOptions = {}): Promise<PeakResult> {
+  const n = options.matmulSize ?? 2048;
+  const c = options.convChannels ?? 256;
+  const s = options.convSpatial ?? 64;
+  const compare = options.compare ?? { warmup: 2, samples: 5 };
+
+  const a = randomTensor([n, n], 1);
+  const matmul = await runtime.createSession(
+    oneOp('matmul', a, randomTensor([n, n], 2), (m, x, w) => m.matMul(x, w)),
+  );
+  const image = randomTensor([1, c, s, s], 3);
+  const conv = await runtime.createSession(
+    oneOp('conv', image, randomTensor([c, c, 3, 3], 4), (m, x, w) =>
+      m.conv(x, w, undefined, { pads: [1, 1, 1, 1] }),
+    ),
+  );
+  try {
+    const matmulFlop = 2 * n ** 3;
+    const convFlop = 2 * c * c * 9 * s * s;
+    const expectShape = (out: Record<string, HostTensor>, shape: readonly number[]): void => {
+      const y = out.y;
+      if (!y || y.shape.join() !== shape.join())
+        throw new Error(`unexpected output shape ${y?.shape.join('×')}`);
+    };
+    const matmulName = `MatMul ${n}×${n}×${n}`;
+    const convName = `Conv 3×3 ${c}→${c} @ ${s}×${s}`;
+    const cases: BenchCase[] = [
+      {
+        name: matmulName,
+        work: { amount: matmulFlop / 1e9, unit: 'GFLOP' },
+        run: async () => expectShape(await matmul.run({ x: a }), [n, n]),
+      },
+      {
+        name: convName,
+        work: { amount: convFlop / 1e9, unit: 'GFLOP' },
+        run: async () => expectShape(await conv.run({ x: image }), [1, c, s, s]),
+      },
+    ];
+    const series = await compareCases(cases, compare);
+    const gflops = (name: string) => {
+      const t = series.find((x) => x.name === name)!.throughput!;
+      return { median: t.median, best: t.best };
+    };
+    const matmulGflops = gflops(matmulName);
+    const convGflops = gflops(convName);
+    return {
+      peakGflops: Math.max(matmulGflops.best, convGflops.best),
+      matmulGflops,
+      convGflops,
+      series,
+      device: matmul.device,
+      runtime: runtime.name,
+    };
+  } finally {
+    await matmul.dispose();
+    await conv.dispose();
+  }
+}
+
+export const matmulPeak: Scenario = {
+  name: 'matmul-peak',
+  title: 'Peak float32 GFLOP/s of onnxruntime-node (MatMul, Conv)',
+  description:
+    'Runs one large MatMul and one large 3×3 Conv (weights as initializers) through `createNodeRuntime()` ' +
+    '(CPU, default threads, graph optimisation "all") and reports GFLOP/s (2·M·N·K, 2·Cout·Cin·9·H·W). ' +
+    'The peak (best run of either op) is the compute ceiling other scenarios divide by (`measurePeakGflops`).',
+  async run(context) {
+    const runtime = await context.runtime();
+    const sizes = context.quick
+      ? { matmulSize: 256, convChannels: 32, convSpatial: 16 }
+      : { matmulSize: 2048, convChannels: 256, convSpatial: 64 };
+    const result = await measurePeakGflops(runtime, {
+      ...sizes,
+      compare: context.sampling,
+    });
+    return {
+      params: { ...sizes, device: result.device },
+      series: result.series,
+      figures: [
+        { name: 'peak (best run)', value: result.peakGflops, unit: 'GFLOP/s' },
+        { name: 'MatMul (median)', value: result.matmulGflops.median, unit: 'GFLOP/s' },
+        { name: 'Conv (median)', value: result.convGflops.median, unit: 'GFLOP/s' },
+      ],
+    };
+  },
+};
