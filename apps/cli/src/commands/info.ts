@@ -1,0 +1,100 @@
+import { formatShape } from '@dcae/core';
+import { fittedSizes } from '@dcae/autoencoder';
+import type { Autoencoder, DcAeStagesConfig } from '@dcae/autoencoder';
+import { listNodeDevices } from '@dcae/runtime-adapters/node';
+import { openModel } from '../model.js';
+import type { CommonOptions } from '../options.js';
+import { reporterFor } from './shared.js';
+import type { CommandContext } from './shared.js';
+
+export interface InfoOptions extends CommonOptions {
+  readonly size?: { readonly height: number; readonly width: number };
+}
+
+const count = (n: number) => n.toLocaleString('en-US');
+
+/** One line per stage: block type × depth, width, and the multi-scale kernels of attention stages. */
+function stageLines(stages: DcAeStagesConfig): string[] {
+  return stages.blockTypes.map((type, i) => {
+    const scales = stages.qkvMultiscales[i] ?? [];
+    const attention =
+      type === 'EfficientViTBlock' && scales.length > 0 ? `, multiscale ${scales.join('/')}` : '';
+    return `    ${i}: ${type} × ${stages.layersPerBlock[i]}, ${stages.blockOutChannels[i]} channels${attention}`;
+  });
+}
+
+function summaryText(ae: Autoencoder): string[] {
+  const s = ae.summary();
+  const { config } = ae;
+  return [
+    `model      ${s.name} (${s.format} checkpoint format)`,
+    `parameters ${count(s.parameters.total)} (encoder ${count(s.parameters.encoder)}, decoder ${count(s.parameters.decoder)})`,
+    `tensors    ${s.keys.checkpoint} in the checkpoint (encoder reads ${s.keys.encoder}, decoder ${s.keys.decoder})`,
+    `latent     ${s.latentChannels} channels, spatial compression ${s.spatialCompressionRatio}, scaling factor ${s.scalingFactor ?? 'not documented'}`,
+    `attention  head dim ${config.attentionHeadDim}`,
+    `encoder    downsample ${config.encoder.downsample}, out shortcut ${config.encoder.outShortcut ? 'yes' : 'no'}`,
+    ...stageLines(config.encoder),
+    `decoder    upsample ${config.decoder.upsample}, in shortcut ${config.decoder.inShortcut ? 'yes' : 'no'}`,
+    ...stageLines(config.decoder),
+  ];
+}
+
+/** `dcae info`: architecture summary, parameter counts, the latent shape for `--size`, and the devices. */
+export async function runInfo(options: InfoOptions, { io, signal }: CommandContext): Promise<void> {
+  const reporter = reporterFor(options, { io, signal });
+  const devices = listNodeDevices();
+  const model = await openModel(options, reporter, signal);
+  try {
+    const ae = model.autoencoder;
+    const f = ae.spatialCompressionRatio;
+    const latentFor = (height: number, width: number) => [1, ...ae.latentShape(height, width)];
+    let sizeText: string[] = [];
+    let sizeJson: Record<string, unknown> | undefined;
+    if (options.size) {
+      const { height, width } = options.size;
+      if (height % f === 0 && width % f === 0) {
+        sizeText = [`size       ${height}x${width} → latent ${formatShape(latentFor(height, width))}`];
+        sizeJson = { height, width, latentShape: latentFor(height, width) };
+      } else {
+        const { crop, pad } = fittedSizes(width, height, f);
+        sizeText = [
+          `size       ${height}x${width} is not a multiple of ${f}:`,
+          ...(crop
+            ? [
+                `    --fit crop → ${crop.height}x${crop.width}, latent ${formatShape(latentFor(crop.height, crop.width))}`,
+              ]
+            : []),
+          `    --fit pad  → ${pad.height}x${pad.width}, latent ${formatShape(latentFor(pad.height, pad.width))}`,
+        ];
+        sizeJson = {
+          height,
+          width,
+          ...(crop ? { crop: { ...crop, latentShape: latentFor(crop.height, crop.width) } } : {}),
+          pad: { ...pad, latentShape: latentFor(pad.height, pad.width) },
+        };
+      }
+    }
+    reporter.result(
+      [
+        ...summaryText(ae),
+        ...sizeText,
+        `runtime    ${model.runtime.name}`,
+        'devices',
+        ...devices.map(
+          (d) => `    ${d.device.padEnd(7)} ${d.available ? 'available  ' : 'unavailable'}  ${d.reason}`,
+        ),
+      ].join('\n'),
+      {
+        command: 'info',
+        model: options.model,
+        ...ae.summary(),
+        config: ae.config,
+        ...(sizeJson ? { size: sizeJson } : {}),
+        runtime: model.runtime.name,
+        devices,
+      },
+    );
+  } finally {
+    await model.close();
+  }
+}

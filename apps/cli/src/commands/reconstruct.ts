@@ -1,0 +1,107 @@
+import { formatShape, serializeSafetensors } from '@dcae/core';
+import { reconstructionMetrics, tensorToImages } from '@dcae/autoencoder';
+import { openModel } from '../model.js';
+import type { CommonOptions, ImageInputOptions } from '../options.js';
+import { formatMs } from '../reporter.js';
+import { cropTensor } from '../tensor-files.js';
+import {
+  batchPaths,
+  outputKind,
+  prepareSample,
+  readSampleInput,
+  reporterFor,
+  stageImages,
+  withOutputs,
+} from './shared.js';
+import type { CommandContext } from './shared.js';
+
+export interface ReconstructOptions extends CommonOptions, ImageInputOptions {
+  readonly output: string;
+}
+
+/**
+ * `dcae reconstruct`: encode then decode, write the reconstruction and print PSNR and SSIM as
+ * efficientvit's evaluator computes them (spec §6.1): both sides quantised to uint8 first
+ * (an image input already is; a .safetensors `sample` is quantised like the output), PSNR and
+ * SSIM per image, then the mean. With the default `--fit pad` the reconstruction is cropped back
+ * to the input's size, so the metrics cover exactly the input's pixels.
+ */
+export async function runReconstruct(
+  input: string,
+  options: ReconstructOptions,
+  { io, signal }: CommandContext,
+): Promise<void> {
+  const reporter = reporterFor(options, { io, signal });
+  const kind = outputKind(options.output);
+  const result = await withOutputs(options, [input], signal, async (outputs) => {
+    const raw = await reporter.step('read', `reading ${input}`, () =>
+      readSampleInput(input, options, signal),
+    );
+    const batch = raw.kind === 'image' ? 1 : raw.sample.shape[0]!;
+    const paths = kind === 'safetensors' ? [options.output] : batchPaths(options.output, batch);
+    for (const path of paths) await outputs.claim(path);
+
+    const model = await openModel(options, reporter, signal);
+    try {
+      const ae = model.autoencoder;
+      const { sample, fitted } = prepareSample(raw, options.fit, ae.spatialCompressionRatio);
+      const latent = await reporter.step('encode', `encoding ${formatShape(sample.shape)}`, () =>
+        ae.encode(sample, { signal }),
+      );
+      let decoded = await reporter.step('decode', `decoding ${formatShape(latent.shape)}`, () =>
+        ae.decode(latent, { signal }),
+      );
+      if (fitted?.applied === 'pad')
+        decoded = cropTensor(decoded, fitted.original.width, fitted.original.height);
+
+      const reconstructions = tensorToImages(decoded);
+      const references =
+        raw.kind === 'image'
+          ? [fitted!.applied === 'crop' ? fitted!.image : raw.pixels]
+          : tensorToImages(raw.sample);
+      const metrics = await reporter.step('metrics', 'computing PSNR and SSIM', async () =>
+        reconstructionMetrics(references, reconstructions),
+      );
+
+      if (kind === 'safetensors') {
+        await outputs.stage(paths[0]!, serializeSafetensors({ sample: decoded }), signal);
+      } else {
+        await stageImages(outputs, paths, reconstructions, signal);
+      }
+      const t = reporter.timings;
+      return {
+        text: [
+          `PSNR ${metrics.psnr.toFixed(4)} dB`,
+          `SSIM ${metrics.ssim.toFixed(6)}`,
+          ...(batch > 1
+            ? metrics.images.map(
+                (m, i) => `  image ${i}: PSNR ${m.psnr.toFixed(4)} dB, SSIM ${m.ssim.toFixed(6)}`,
+              )
+            : []),
+          `latent ${formatShape(latent.shape)}`,
+          ...(fitted && fitted.applied !== 'none'
+            ? [
+                `input ${fitted.original.width}×${fitted.original.height} ${fitted.applied === 'pad' ? 'padded to' : 'cropped to'} ${fitted.image.width}×${fitted.image.height}`,
+              ]
+            : []),
+          `wrote ${paths.join(', ')}`,
+          `timings: load ${formatMs(t.load)}, encode ${formatMs(t.encode)}, decode ${formatMs(t.decode)}, metrics ${formatMs(t.metrics)}`,
+        ].join('\n'),
+        json: {
+          command: 'reconstruct',
+          input,
+          outputs: paths,
+          psnr: metrics.psnr,
+          ssim: metrics.ssim,
+          images: metrics.images,
+          latent: { shape: latent.shape },
+          ...(fitted ? { fit: { applied: fitted.applied, original: fitted.original } } : {}),
+          timingsMs: t,
+        },
+      };
+    } finally {
+      await model.close();
+    }
+  });
+  reporter.result(result.text, result.json);
+}

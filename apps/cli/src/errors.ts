@@ -1,0 +1,93 @@
+import { DcaeError } from '@dcae/core';
+import type { DcaeErrorCategory, DcaeErrorCode } from '@dcae/core';
+
+/**
+ * Exit codes: one per error category, so scripts can tell "fix your command" from "fix your
+ * file" from "the machine is the problem" without parsing messages. README.md lists them.
+ */
+export const EXIT_CODES: Readonly<Record<DcaeErrorCategory | 'ok' | 'internal' | 'interrupted', number>> = {
+  ok: 0,
+  internal: 1,
+  usage: 2,
+  io: 3,
+  image: 4,
+  tensor: 5,
+  config: 6,
+  weights: 7,
+  safetensors: 8,
+  onnx: 9,
+  runtime: 10,
+  interrupted: 130,
+};
+
+/** What to try next, for the codes where the message alone does not say it. */
+const HINTS: Partial<Record<DcaeErrorCode, string>> = {
+  OUTPUT_EXISTS: 'pass --force to overwrite it, or choose another output path',
+  SAME_AS_INPUT: 'choose an output path that is not one of the inputs',
+  OUTPUT_UNWRITABLE: 'check that the output directory exists and that you may write to it',
+  DISK_FULL: 'free some disk space or write the output elsewhere',
+  INPUT_SIZE: 'pass --fit crop (keep the top-left region) or --fit pad (pad and crop the result back)',
+  UNSUPPORTED_FORMAT:
+    'images must be PNG, JPEG or WebP (.png, .jpg, .jpeg, .webp); tensors must be .safetensors',
+  DIMENSIONS_TOO_LARGE: 'downscale the image, or raise the limit with --max-pixels',
+  IMAGE_CORRUPT: 'the file is damaged; re-export it from its source',
+  FILE_NOT_FOUND: 'check the path',
+  MODEL_NOT_FOUND: '--model must be a folder with config.json and the .safetensors weights',
+  WEIGHTS_MISMATCH: 'the weights do not belong to this config.json; check the --model folder',
+  TENSOR_NOT_FOUND:
+    'the input .safetensors must hold the tensor the command reads (encode: "sample", decode: "latent")',
+  SHAPE_MISMATCH: 'check that the input was made for this model',
+  DEVICE_UNAVAILABLE: 'try --device cpu',
+  RUNTIME_UNAVAILABLE: 'try --device cpu',
+  NON_FINITE_OUTPUT:
+    'the model produced NaN or Infinity; write a .safetensors output to inspect the raw values',
+  INVALID_ARGUMENT: 'run `dcae <command> --help` for usage',
+};
+
+export function exitCodeFor(error: unknown): number {
+  if (!DcaeError.is(error)) return EXIT_CODES.internal;
+  if (error.code === 'ABORTED') return EXIT_CODES.interrupted;
+  return EXIT_CODES[error.category];
+}
+
+/**
+ * `error[CODE]: message` and a `hint:` line; with `debug`, the stack and the cause chain too.
+ * Anything that is not a DcaeError is a dcae bug and says so.
+ */
+export function formatError(error: unknown, debug: boolean): string {
+  const lines: string[] = [];
+  if (DcaeError.is(error)) {
+    lines.push(`error[${error.code}]: ${error.message}`);
+    const hint = HINTS[error.code];
+    if (hint) lines.push(`hint: ${hint}`);
+  } else {
+    const message = error instanceof Error ? error.message : String(error);
+    lines.push(`error[INTERNAL]: ${message}`);
+    lines.push('hint: this is a bug in dcae; rerun with --debug and report the output');
+  }
+  if (debug) {
+    let cause: unknown = error;
+    for (let depth = 0; cause !== undefined && depth < 8; depth++) {
+      lines.push(
+        depth === 0 ? '' : 'caused by:',
+        cause instanceof Error ? (cause.stack ?? cause.message) : JSON.stringify(cause),
+      );
+      cause = cause instanceof Error ? cause.cause : undefined;
+    }
+  }
+  return lines.join('\n') + '\n';
+}
+
+/** The JSON form of an error (printed on stdout with --json). */
+export function errorJson(error: unknown): {
+  error: { code: string; message: string; hint?: string; exitCode: number };
+} {
+  const exitCode = exitCodeFor(error);
+  if (!DcaeError.is(error)) {
+    return {
+      error: { code: 'INTERNAL', message: error instanceof Error ? error.message : String(error), exitCode },
+    };
+  }
+  const hint = HINTS[error.code];
+  return { error: { code: error.code, message: error.message, ...(hint ? { hint } : {}), exitCode } };
+}
