@@ -50,6 +50,8 @@ export const DCAE_ERROR_CODES = {
   RUN_FAILED: 'runtime',
   SESSION_DISPOSED: 'runtime',
   ABORTED: 'runtime',
+  SESSION_INIT_TIMEOUT: 'runtime',
+  DEVICE_LOST: 'runtime',
   // images
   UNSUPPORTED_FORMAT: 'image',
   DIMENSIONS_TOO_LARGE: 'image',
@@ -64,6 +66,13 @@ export const DCAE_ERROR_CODES = {
   DISK_FULL: 'io',
   NON_FINITE_OUTPUT: 'io',
   UNSAFE_PATH: 'io',
+  // downloads and the Hub cache (reliability.md §9 DL)
+  NETWORK: 'io',
+  HTTP_STATUS: 'io',
+  INTEGRITY: 'io',
+  OFFLINE: 'io',
+  LOCK_TIMEOUT: 'io',
+  CORRUPT_BLOB: 'io',
   // usage
   INVALID_ARGUMENT: 'usage',
   UNSUPPORTED: 'usage',

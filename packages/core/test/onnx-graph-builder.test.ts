@@ -168,20 +168,22 @@ describe('GraphBuilder', () => {
     ]);
   });
 
-  it('refuses float16/bfloat16 constants given as numbers', () => {
+  it('rounds number constants to float16/bfloat16 bits', () => {
     const g = new GraphBuilder({ name: 'f16' });
-    expect(
-      DcaeError.is(
-        thrown(() => g.root.constant(1, 'float16')),
-        'DTYPE_UNSUPPORTED',
-      ),
-    ).toBe(true);
-    expect(
-      DcaeError.is(
-        thrown(() => g.root.constant([1], 'bfloat16')),
-        'DTYPE_UNSUPPORTED',
-      ),
-    ).toBe(true);
+    const half = g.root.constant([1, 1e-8, 70000, -0.1], 'float16');
+    const brain = g.root.constant(3.14159, 'bfloat16');
+    g.output(half, 'half', [4]);
+    const initializers = g.build().graph.initializers;
+    const data = (name: string) => {
+      const init = initializers.find((i) => i.name === name)!.data;
+      return init.kind === 'inline' ? init.tensor : undefined;
+    };
+    expect([half.dtype, brain.dtype]).toEqual(['float16', 'bfloat16']);
+    // 1 = 0x3c00; 1e-8 is below half the smallest subnormal (2^-25) → +0; 70000 overflows → +Inf; -0.1 → 0xae66.
+    expect([...(data(half.name)!.data as Uint16Array)]).toEqual([0x3c00, 0x0000, 0x7c00, 0xae66]);
+    // bfloat16 keeps the float32 top half, rounded: 3.14159 = 0x40490fd0 → 0x4049.
+    expect([...(data(brain.name)!.data as Uint16Array)]).toEqual([0x4049]);
+    expect(data(brain.name)!.shape).toEqual([]);
   });
 });
 

@@ -1,5 +1,7 @@
 import { DcaeError, formatShape, invariant } from '../errors.js';
+import { float32ToBfloat16 } from '../tensor/bfloat16.js';
 import type { DType } from '../tensor/dtype.js';
+import { float32ToFloat16 } from '../tensor/float16.js';
 import type { HostTensor } from '../tensor/host-tensor.js';
 import type {
   AttributeValue,
@@ -196,7 +198,7 @@ export class Module {
     return this.graph.param(this.segments.length ? `${this.path}.${name}` : name, shape);
   }
 
-  /** A constant initializer named after this module. */
+  /** A constant initializer named after this module; numbers are rounded to float16/bfloat16 for those dtypes. */
   constant(value: HostTensor | number | readonly number[], dtype: DType = 'float32'): Value {
     const tensor = typeof value === 'number' || Array.isArray(value) ? constantTensor(value, dtype) : value;
     return this.graph.uniqueInitializer(`${this.#prefix()}Constant`, {
@@ -496,10 +498,8 @@ function constantTensor(value: number | readonly number[], dtype: DType): HostTe
     case 'bool':
       return { dtype, shape, data: Uint8Array.from(values) };
     case 'float16':
+      return { dtype, shape, data: Uint16Array.from(values, float32ToFloat16) };
     case 'bfloat16':
-      throw new DcaeError(
-        'DTYPE_UNSUPPORTED',
-        `Constants of dtype ${dtype} must be passed as a HostTensor with their bits already converted.`,
-      );
+      return { dtype, shape, data: Uint16Array.from(values, float32ToBfloat16) };
   }
 }
