@@ -265,7 +265,7 @@ describe('describeModel', () => {
       init   conv_in.weight: float32 [4, 2, 3, 3] @ model.safetensors+1024
       init   /conv_in/Constant: int64 [1]
       init   /conv_in/else_branch/Constant: float32 []
-      node   /conv_in/Conv: /conv_in/Conv_output_0 = Conv(sample, conv_in.weight) {group=1, pads=[1, 1, 1, 1]}
+      node   /conv_in/Conv: /conv_in/Conv_output_0 = Conv(sample, conv_in.weight) {dilations=[1, 1], group=1, pads=[1, 1, 1, 1], strides=[1, 1]}
       node   /conv_in/Shape: /conv_in/Shape_output_0 = Shape(/conv_in/Conv_output_0) {end=3, start=2}
       node   /conv_in/Greater: /conv_in/Greater_output_0 = Greater(/conv_in/Shape_output_0, /conv_in/Constant)
       node   /conv_in/If: /conv_in/If_output_0 = If(/conv_in/Greater_output_0)

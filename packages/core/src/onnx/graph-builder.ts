@@ -242,12 +242,17 @@ export class Module {
 
   // Convolution and linear algebra
 
+  /**
+   * 2-D convolution (pass `strides`/`dilations` for other ranks). Strides and dilations are
+   * always written out: onnxruntime-web's WebGPU Conv rejects nodes that leave them to the
+   * ONNX defaults.
+   */
   conv(x: Value, weight: Value, bias?: Value, options: ConvOptions = {}): Value {
     const attrs: Attrs = {};
-    if (options.dilations) attrs.dilations = ints(options.dilations);
+    attrs.dilations = ints(options.dilations ?? [1, 1]);
     attrs.group = int(options.group ?? 1);
     if (options.pads) attrs.pads = ints(options.pads);
-    if (options.strides) attrs.strides = ints(options.strides);
+    attrs.strides = ints(options.strides ?? [1, 1]);
     return this.#one('Conv', bias ? [x, weight, bias] : [x, weight], attrs);
   }
 
