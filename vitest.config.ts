@@ -2,7 +2,12 @@ import { defineConfig } from 'vitest/config';
 
 export default defineConfig({
   test: {
-    projects: ['packages/*/vitest.config.ts', 'apps/*/vitest.config.ts'],
+    projects: [
+      'packages/*/vitest.config.ts',
+      'apps/*/vitest.config.ts',
+      // onnxruntime-web in headless Chromium (vitest browser mode)
+      'packages/runtime-adapters/vitest.browser.config.ts',
+    ],
     reporters: ['default', './tooling/summary-reporter.js'],
   },
 });

@@ -1,4 +1,5 @@
 import { defineProject } from 'vitest/config';
 import { vitestProject } from '../../tooling/vitest.preset.js';
 
-export default defineProject(vitestProject('runtime-adapters'));
+// test/**/*.browser.test.ts run in Chromium: vitest.browser.config.ts.
+export default defineProject(vitestProject('runtime-adapters', { exclude: ['test/**/*.browser.test.ts'] }));

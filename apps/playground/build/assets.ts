@@ -1,0 +1,173 @@
+/**
+ * What the playground serves besides its own code, in dev (middleware), in the production build
+ * (emitted files) and from the e2e test's static server:
+ * - `/ort/`: onnxruntime-web's own `ort-wasm-simd-threaded.jsep.{mjs,wasm}`, so the app sets
+ *   `wasmPaths` to its origin (no CDN) and wasm threads work in a bundled build;
+ * - `/fixtures/dcae/`: the repository's tiny golden fixtures (random weights + PyTorch reference
+ *   outputs), read from `fixtures/dcae` at serve/build time, never copied into the app's sources;
+ * - the headers: cross-origin isolation (wasm threads) and a Content-Security-Policy that allows
+ *   WebAssembly compilation ('wasm-unsafe-eval') but no inline or foreign scripts.
+ */
+import { createReadStream, existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import { createRequire } from 'node:module';
+import { dirname, extname, join, resolve, sep } from 'node:path';
+import type { Plugin } from 'vite';
+
+const require = createRequire(import.meta.url);
+
+export const ORT_DIST = dirname(require.resolve('onnxruntime-web/ort-wasm-simd-threaded.jsep.wasm'));
+export const ORT_FILES = ['ort-wasm-simd-threaded.jsep.mjs', 'ort-wasm-simd-threaded.jsep.wasm'];
+
+export const FIXTURES_DIR = resolve(import.meta.dirname, '../../../fixtures/dcae');
+/** Per fixture: the model folder plus the reference input and outputs. */
+export const FIXTURE_FILES = [
+  'config.json',
+  'diffusion_pytorch_model.safetensors',
+  'input.safetensors',
+  'expected.safetensors',
+];
+
+/** One bundled fixture, as `/fixtures/dcae/index.json` lists it. */
+export interface FixtureEntry {
+  readonly name: string;
+  readonly files: readonly string[];
+}
+
+export function listFixtures(): FixtureEntry[] {
+  return readdirSync(FIXTURES_DIR, { withFileTypes: true })
+    .filter((d) => d.isDirectory() && FIXTURE_FILES.every((f) => existsSync(join(FIXTURES_DIR, d.name, f))))
+    .map((d) => ({ name: d.name, files: FIXTURE_FILES }))
+    .sort((a, b) => a.name.localeCompare(b.name));
+}
+
+/** `dev` allows Vite's HMR websocket and the styles its client injects. */
+export function securityHeaders(mode: 'dev' | 'production'): Record<string, string> {
+  const csp = [
+    "default-src 'self'",
+    "script-src 'self' 'wasm-unsafe-eval'",
+    "worker-src 'self'",
+    // Models load from any https URL (Hugging Face redirects to its CDNs); onnxruntime-web fetches
+    // external data from blob: URLs of cached or picked files.
+    `connect-src 'self' https: blob:${mode === 'dev' ? ' ws: wss:' : ''}`,
+    "img-src 'self' blob: data:",
+    `style-src 'self'${mode === 'dev' ? " 'unsafe-inline'" : ''}`,
+    "object-src 'none'",
+    "base-uri 'none'",
+    "frame-ancestors 'none'",
+  ].join('; ');
+  return {
+    'Cross-Origin-Opener-Policy': 'same-origin',
+    'Cross-Origin-Embedder-Policy': 'require-corp',
+    'Cross-Origin-Resource-Policy': 'same-origin',
+    'Content-Security-Policy': csp,
+    'X-Content-Type-Options': 'nosniff',
+  };
+}
+
+const CONTENT_TYPES: Record<string, string> = {
+  '.html': 'text/html; charset=utf-8',
+  '.js': 'text/javascript; charset=utf-8',
+  '.mjs': 'text/javascript; charset=utf-8',
+  '.css': 'text/css; charset=utf-8',
+  '.json': 'application/json; charset=utf-8',
+  '.wasm': 'application/wasm',
+  '.png': 'image/png',
+  '.svg': 'image/svg+xml',
+  '.map': 'application/json; charset=utf-8',
+};
+
+/**
+ * Answers GET or HEAD for the file at `path` with a strong ETag (size + mtime), which the
+ * playground's weights cache validates against (and 304 to a matching If-None-Match, so the
+ * browser reuses its copy, and its compiled wasm). Returns false when there is no such file.
+ */
+export function sendFile(
+  req: IncomingMessage,
+  res: ServerResponse,
+  path: string,
+  headers: Record<string, string>,
+): boolean {
+  if (req.method !== 'GET' && req.method !== 'HEAD') return false;
+  if (!existsSync(path) || !statSync(path).isFile()) return false;
+  const { size, mtimeMs } = statSync(path);
+  const etag = `"${size.toString(16)}-${Math.floor(mtimeMs).toString(16)}"`;
+  if (req.headers['if-none-match'] === etag) {
+    res.writeHead(304, { ...headers, ETag: etag, 'Cache-Control': 'no-cache' });
+    res.end();
+    return true;
+  }
+  res.writeHead(200, {
+    ...headers,
+    'Content-Type': CONTENT_TYPES[extname(path)] ?? 'application/octet-stream',
+    'Content-Length': String(size),
+    ETag: etag,
+    'Cache-Control': 'no-cache',
+  });
+  if (req.method === 'GET') createReadStream(path).pipe(res);
+  else res.end();
+  return true;
+}
+
+/** Maps a request path under `prefix` to a file inside `root`, refusing anything that escapes it. */
+export function fileUnder(root: string, prefix: string, url: string): string | undefined {
+  const pathname = decodeURIComponent(new URL(url, 'http://localhost').pathname);
+  if (!pathname.startsWith(prefix)) return undefined;
+  const path = resolve(root, `.${sep}${pathname.slice(prefix.length)}`);
+  return path.startsWith(root + sep) ? path : undefined;
+}
+
+/** The Vite plugin: serves `/ort/` and `/fixtures/dcae/` in dev, emits them into the build. */
+export function playgroundAssets(): Plugin {
+  return {
+    name: 'dcae-playground-assets',
+    configureServer(server) {
+      const headers = securityHeaders('dev');
+      server.middlewares.use((req, res, next) => {
+        const url = req.url ?? '/';
+        if (url.split('?')[0] === '/fixtures/dcae/index.json') {
+          const body = JSON.stringify(listFixtures());
+          res.writeHead(200, {
+            ...headers,
+            'Content-Type': CONTENT_TYPES['.json']!,
+            ETag: `"${body.length}"`,
+          });
+          res.end(req.method === 'HEAD' ? undefined : body);
+          return;
+        }
+        const ort = fileUnder(ORT_DIST, '/ort/', url);
+        if (
+          ort !== undefined &&
+          ORT_FILES.some((f) => ort.endsWith(sep + f)) &&
+          sendFile(req, res, ort, headers)
+        )
+          return;
+        const fixture = fileUnder(FIXTURES_DIR, '/fixtures/dcae/', url);
+        if (
+          fixture !== undefined &&
+          FIXTURE_FILES.some((f) => fixture.endsWith(sep + f)) &&
+          sendFile(req, res, fixture, headers)
+        )
+          return;
+        next();
+      });
+    },
+    generateBundle() {
+      for (const file of ORT_FILES)
+        this.emitFile({ type: 'asset', fileName: `ort/${file}`, source: readFileSync(join(ORT_DIST, file)) });
+      const fixtures = listFixtures();
+      this.emitFile({
+        type: 'asset',
+        fileName: 'fixtures/dcae/index.json',
+        source: JSON.stringify(fixtures),
+      });
+      for (const { name, files } of fixtures)
+        for (const file of files)
+          this.emitFile({
+            type: 'asset',
+            fileName: `fixtures/dcae/${name}/${file}`,
+            source: readFileSync(join(FIXTURES_DIR, name, file)),
+          });
+    },
+  };
+}

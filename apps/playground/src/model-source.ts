@@ -1,0 +1,142 @@
+/**
+ * ModelFiles for the browser: a model folder at a URL (a bundled fixture, a Hugging Face repo, any
+ * server) or picked from the local disk. Weight files are Blobs — from the weights cache, a
+ * download, or the picked File — read tensor by tensor (`blobSource`) and handed to
+ * onnxruntime-web as blob: URLs, so no whole-file ArrayBuffer is made in JavaScript.
+ */
+import type { ModelFiles } from '@dcae/autoencoder';
+import { blobSource, DcaeError } from '@dcae/core';
+import type { WeightsCache } from '@dcae/runtime-adapters/web';
+
+export const WEIGHTS_FILES = ['diffusion_pytorch_model.safetensors', 'model.safetensors'] as const;
+
+export interface BrowserModelFiles extends ModelFiles {
+  /** Revokes the blob: URLs handed out. */
+  release(): void;
+}
+
+export interface FetchOptions {
+  readonly cache: WeightsCache | undefined;
+  readonly signal: AbortSignal;
+  readonly onProgress: (file: string, loaded: number, total: number | undefined, fromCache: boolean) => void;
+}
+
+/** Hugging Face repo ids of the released DC-AE checkpoints in diffusers format (dcae-spec.md §1.1). */
+export const HUB_PRESETS: readonly { readonly repo: string; readonly note: string }[] = [
+  { repo: 'mit-han-lab/dc-ae-f32c32-sana-1.1-diffusers', note: 'f32c32, SANA 1.1, 1.25 GB' },
+  { repo: 'mit-han-lab/dc-ae-f32c32-sana-1.0-diffusers', note: 'f32c32, SANA 1.0, 1.25 GB' },
+  { repo: 'mit-han-lab/dc-ae-f32c32-in-1.0-diffusers', note: 'f32c32, ImageNet' },
+  { repo: 'mit-han-lab/dc-ae-f32c32-mix-1.0-diffusers', note: 'f32c32, mixed data' },
+  { repo: 'mit-han-lab/dc-ae-f64c128-in-1.0-diffusers', note: 'f64c128, ImageNet' },
+  { repo: 'mit-han-lab/dc-ae-f64c128-mix-1.0-diffusers', note: 'f64c128, mixed data' },
+];
+
+/** A model folder URL from a repo id (`org/name`), a Hub repo page URL or any folder URL. */
+export function modelFolderUrl(input: string, base: string): string {
+  const text = input.trim();
+  if (/^[\w.-]+\/[\w.-]+$/.test(text)) return `https://huggingface.co/${text}/resolve/main/`;
+  const url = new URL(text, base);
+  const hubPage = /^\/([\w.-]+\/[\w.-]+)\/?$/.exec(url.pathname);
+  if (url.hostname === 'huggingface.co' && hubPage)
+    return `https://huggingface.co/${hubPage[1]}/resolve/main/`;
+  return url.href.endsWith('/') ? url.href : `${url.href}/`;
+}
+
+/** The model folder at `folderUrl`: its config.json and whichever weights file exists. */
+export async function urlModelFiles(
+  folderUrl: string,
+  options: FetchOptions,
+  name = folderUrl,
+): Promise<BrowserModelFiles> {
+  const { signal } = options;
+  const texts = new Map<string, string>();
+  const config = await fetch(new URL('config.json', folderUrl), { signal });
+  if (config.ok) texts.set('config.json', await config.text());
+  else if (config.status !== 404) throw httpError(new URL('config.json', folderUrl).href, config);
+
+  let weights: string | undefined;
+  for (const file of WEIGHTS_FILES) {
+    const head = await fetch(new URL(file, folderUrl), { method: 'HEAD', signal });
+    if (head.ok) {
+      weights = file;
+      break;
+    }
+    if (head.status !== 404) throw httpError(new URL(file, folderUrl).href, head);
+  }
+  if (weights === undefined) {
+    throw new DcaeError(
+      'MODEL_NOT_FOUND',
+      `${folderUrl} has no ${WEIGHTS_FILES.join(' or ')} (both answered HTTP 404). Give the URL of a model folder.`,
+      { source: folderUrl },
+    );
+  }
+  const blob = await fetchBlob(new URL(weights, folderUrl).href, weights, options);
+  return blobModelFiles(name, texts, new Map([[weights, blob]]));
+}
+
+/** The top-level files of a picked or dropped folder (or a few picked files). */
+export function localModelFiles(name: string, files: readonly File[]): BrowserModelFiles {
+  const texts = new Map<string, string>();
+  const blobs = new Map<string, Blob>();
+  for (const file of files) {
+    // webkitRelativePath is "folder/file" for a picked folder; deeper files are not the model's.
+    const depth = file.webkitRelativePath ? file.webkitRelativePath.split('/').length - 1 : 1;
+    if (depth === 1) blobs.set(file.name, file);
+  }
+  return blobModelFiles(name, texts, blobs);
+}
+
+/** Downloads through the weights cache when there is one (revalidated by ETag), else directly. */
+export async function fetchBlob(url: string, file: string, options: FetchOptions): Promise<Blob> {
+  const { cache, signal, onProgress } = options;
+  if (cache !== undefined) {
+    const cached = await cache.get(url, {
+      signal,
+      onProgress: (loaded, total) => onProgress(file, loaded, total, false),
+    });
+    if (cached.source === 'cache') onProgress(file, cached.blob.size, cached.blob.size, true);
+    return cached.blob;
+  }
+  const response = await fetch(url, { signal });
+  if (!response.ok) throw httpError(url, response);
+  const blob = await response.blob();
+  onProgress(file, blob.size, blob.size, false);
+  return blob;
+}
+
+function blobModelFiles(
+  name: string,
+  texts: Map<string, string>,
+  blobs: Map<string, Blob>,
+): BrowserModelFiles {
+  const urls = new Map<string, string>();
+  const blob = (file: string): Blob => {
+    const found = blobs.get(file);
+    if (found === undefined)
+      throw new DcaeError('FILE_NOT_FOUND', `${name}: no file ${file}.`, { source: `${name}/${file}` });
+    return found;
+  };
+  return {
+    name,
+    list: async () => [...new Set([...texts.keys(), ...blobs.keys()])],
+    readText: async (file) => texts.get(file) ?? (await blob(file).text()),
+    byteSource: async (file) => blobSource(blob(file), `${name}/${file}`),
+    externalDataLocation: (file) => {
+      let url = urls.get(file);
+      if (url === undefined) urls.set(file, (url = URL.createObjectURL(blob(file))));
+      return url;
+    },
+    release: () => {
+      for (const url of urls.values()) URL.revokeObjectURL(url);
+      urls.clear();
+    },
+  };
+}
+
+function httpError(url: string, response: Response): DcaeError {
+  return new DcaeError(
+    response.status === 404 ? 'FILE_NOT_FOUND' : 'HTTP_STATUS',
+    `${url.replace(/[?#].*$/, '')}: HTTP ${response.status} ${response.statusText}.`,
+    { source: url, detail: { status: response.status } },
+  );
+}

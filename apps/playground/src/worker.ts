@@ -1,0 +1,319 @@
+/**
+ * The inference worker: onnxruntime-web, the loaded DC-AE and every heavy computation run here, so
+ * the page stays responsive. One job at a time; a job's AbortSignal stops it between steps, and
+ * the page terminates the whole worker to stop a run inside onnxruntime-web at once.
+ */
+import type { Autoencoder, AutoencoderProgress, RgbImage } from '@dcae/autoencoder';
+import { imageToTensor, loadAutoencoder, reconstructionMetrics, tensorToImages } from '@dcae/autoencoder';
+import type { HostTensor } from '@dcae/core';
+import { DcaeError, parseSafetensors } from '@dcae/core';
+import { GraphBuilder, serializeModel } from '@dcae/core/onnx';
+import type { WebRuntime } from '@dcae/runtime-adapters/web';
+import {
+  createWebRuntime,
+  createWeightsCache,
+  probeWebDevices,
+  weightsCacheAvailable,
+} from '@dcae/runtime-adapters/web';
+import type { BrowserModelFiles } from './model-source.js';
+import { fetchBlob, localModelFiles, modelFolderUrl, urlModelFiles } from './model-source.js';
+import type {
+  ImageSource,
+  ModelInfo,
+  ModelSource,
+  Reply,
+  Request,
+  RunResult,
+  RuntimeChoice,
+} from './protocol.js';
+import { channelGrid, errorHeatmap, pcaPicture, rgbPicture, stats } from './visualize.js';
+
+const BASE = new URL(import.meta.env.BASE_URL, self.location.origin);
+/** onnxruntime-web's own files, served by this app (never a CDN). */
+const WASM_PATHS = new URL('ort/', BASE).href;
+const cache = weightsCacheAvailable() ? createWeightsCache() : undefined;
+
+let runtime: WebRuntime | undefined;
+let model: LoadedModel | undefined;
+let job: { id: number; controller: AbortController } | undefined;
+
+interface LoadedModel {
+  readonly ae: Autoencoder;
+  readonly files: BrowserModelFiles;
+  readonly info: ModelInfo;
+  /** Bundled fixtures: the reference input and outputs. */
+  readonly reference?: {
+    readonly sample: HostTensor<'float32'>;
+    readonly latent: HostTensor<'float32'>;
+    readonly reconstruction: HostTensor<'float32'>;
+  };
+}
+
+function post(reply: Reply, transfer: Transferable[] = []): void {
+  self.postMessage(reply, { transfer });
+}
+
+self.addEventListener('message', (event: MessageEvent<Request>) => {
+  const request = event.data;
+  if (request.type === 'cancel') {
+    if (job?.id === request.job) job.controller.abort(new Error('Cancelled by the user'));
+    return;
+  }
+  void handle(request);
+});
+
+async function handle(request: Exclude<Request, { type: 'cancel' }>): Promise<void> {
+  const id = request.type === 'init' ? undefined : request.job;
+  const controller = new AbortController();
+  if (id !== undefined) job = { id, controller };
+  try {
+    if (request.type === 'init') await init(request.runtime);
+    else if (request.type === 'load')
+      await load(request.job, request.source, request.dtype, controller.signal);
+    else await run(request.job, request.image, controller.signal);
+  } catch (error) {
+    if (controller.signal.aborted && id !== undefined) post({ type: 'cancelled', job: id });
+    else
+      post({
+        type: 'failed',
+        job: id,
+        code: DcaeError.is(error) ? error.code : 'INTERNAL',
+        message: error instanceof Error ? error.message : String(error),
+      });
+  } finally {
+    if (job?.id === id) job = undefined;
+  }
+}
+
+/**
+ * Starts onnxruntime-web right away (compiling its 28 MB of wasm and starting its threads take
+ * seconds), so that the first model run does not pay for it.
+ */
+async function init(choice: RuntimeChoice): Promise<void> {
+  const started = performance.now();
+  const probe = await probeWebDevices();
+  const settings = { threads: choice.threads, wasmPaths: WASM_PATHS };
+  runtime =
+    choice.device === 'webgpu' && probe.statuses.some((s) => s.device === 'webgpu' && s.available)
+      ? await createWebRuntime({ ...settings, devices: ['webgpu', 'wasm'] })
+      : await createWebRuntime({ ...settings, devices: ['wasm'] });
+  const graph = new GraphBuilder({ name: 'warm-up' });
+  graph.output(graph.root.neg(graph.input('x', 'float32', [1])), 'y', [1]);
+  const session = await runtime.createSession(serializeModel(graph.build()));
+  await session.run({ x: { dtype: 'float32', shape: [1], data: Float32Array.of(1) } });
+  await session.dispose();
+  post({
+    type: 'ready',
+    runtime: {
+      name: runtime.name,
+      devices: runtime.devices,
+      report: probe.statuses.map(({ device, available, reason }) => ({
+        device,
+        selected: runtime!.devices.includes(device),
+        reason: available ? reason : `unavailable: ${reason}`,
+      })),
+      threads: runtime.threads,
+      crossOriginIsolated: self.crossOriginIsolated,
+      startMs: performance.now() - started,
+      ...(probe.gpu
+        ? {
+            gpu: {
+              name: [probe.gpu.vendor, probe.gpu.architecture].filter(Boolean).join(' ') || 'unnamed adapter',
+              isFallbackAdapter: probe.gpu.isFallbackAdapter,
+              shaderF16: probe.gpu.shaderF16,
+            },
+          }
+        : {}),
+    },
+  });
+}
+
+async function load(
+  id: number,
+  source: ModelSource,
+  dtype: 'fp32' | 'fp16',
+  signal: AbortSignal,
+): Promise<void> {
+  if (runtime === undefined) throw new DcaeError('INVALID_ARGUMENT', 'The runtime is not ready yet.');
+  const previous = model;
+  model = undefined;
+  await previous?.ae.dispose();
+  previous?.files.release();
+
+  const clock = new StageClock();
+  clock.enter('download');
+  const fetchOptions = {
+    cache,
+    signal,
+    onProgress: (file: string, loaded: number, total: number | undefined, fromCache: boolean) =>
+      post({
+        type: 'progress',
+        job: id,
+        stage: 'download',
+        detail: fromCache
+          ? `${file} from the browser cache`
+          : `${file}: ${megabytes(loaded)}${total ? ` of ${megabytes(total)}` : ''}`,
+        ...(total ? { fraction: loaded / total } : {}),
+      }),
+  };
+  let files: BrowserModelFiles;
+  let reference: LoadedModel['reference'];
+  if (source.kind === 'fixture') {
+    const folder = new URL(`fixtures/dcae/${encodeURIComponent(source.name)}/`, BASE).href;
+    files = await urlModelFiles(folder, fetchOptions, source.name);
+    const [input, expected] = await Promise.all(
+      ['input.safetensors', 'expected.safetensors'].map(async (file) =>
+        parseSafetensors(
+          new Uint8Array(
+            await (await fetchBlob(new URL(file, folder).href, file, fetchOptions)).arrayBuffer(),
+          ),
+          { name: file },
+        ),
+      ),
+    );
+    reference = {
+      sample: first(input!.tensor('sample') as HostTensor<'float32'>),
+      latent: first(expected!.tensor('latent') as HostTensor<'float32'>),
+      reconstruction: first(expected!.tensor('reconstruction') as HostTensor<'float32'>),
+    };
+  } else if (source.kind === 'url')
+    files = await urlModelFiles(modelFolderUrl(source.url, BASE.href), fetchOptions);
+  else files = localModelFiles(source.name, source.files);
+
+  const ae = await loadAutoencoder(files, {
+    runtime,
+    signal,
+    dtype,
+    onProgress: (event) => progress(id, clock, event),
+  }).catch((error: unknown) => {
+    files.release();
+    throw error;
+  });
+  clock.stop();
+  const summary = ae.summary();
+  const info: ModelInfo = {
+    name: ae.name,
+    format: ae.format,
+    ratio: ae.spatialCompressionRatio,
+    latentChannels: ae.latentChannels,
+    parameters: { encoder: summary.parameters.encoder, decoder: summary.parameters.decoder },
+    scalingFactor: ae.scalingFactor,
+    dtype: ae.dtype,
+    fixture: reference !== undefined,
+  };
+  model = { ae, files, info, ...(reference ? { reference } : {}) };
+  post({ type: 'loaded', job: id, model: info, timings: clock.timings() });
+}
+
+async function run(id: number, source: ImageSource, signal: AbortSignal): Promise<void> {
+  if (model === undefined) throw new DcaeError('INVALID_ARGUMENT', 'Load a model first.');
+  const { ae, reference } = model;
+  if (source.kind === 'fixture-sample' && reference === undefined)
+    throw new DcaeError('INVALID_ARGUMENT', 'The reference sample exists only for the bundled fixtures.');
+  const clock = new StageClock();
+  const onProgress = (event: AutoencoderProgress): void => progress(id, clock, event);
+  const input = source.kind === 'fixture-sample' ? reference!.sample : imageToTensor(source.image);
+  const latent = await ae.encode(input, { signal, onProgress });
+  const output = await ae.decode(latent, { signal, onProgress });
+  clock.enter('metrics');
+  post({ type: 'progress', job: id, stage: 'metrics', detail: 'PSNR, SSIM and pictures' });
+
+  const original: RgbImage = source.kind === 'rgb' ? source.image : tensorToImages(input)[0]!;
+  const reconstruction = tensorToImages(output)[0]!;
+  const metrics = reconstructionMetrics([original], [reconstruction]);
+  const heat = errorHeatmap(original, reconstruction);
+  const [, c, h, w] = latent.shape as [number, number, number, number];
+  const pca = pcaPicture(latent.data, c, h, w);
+  clock.stop();
+  const result: RunResult = {
+    inputShape: input.shape,
+    latentShape: latent.shape,
+    original: rgbPicture(original),
+    reconstruction: rgbPicture(reconstruction),
+    error: heat.picture,
+    errorScale: heat.scale,
+    channels: channelGrid(latent.data, c, h, w),
+    pca: pca.picture,
+    pcaExplained: pca.explained,
+    metrics: { psnr: metrics.psnr, ssim: metrics.ssim, meanAbsError: heat.meanAbsError },
+    latentStats: stats(latent.data),
+    ...(source.kind === 'fixture-sample'
+      ? {
+          reference: {
+            latent: compare(latent, reference!.latent),
+            reconstruction: compare(output, reference!.reconstruction),
+          },
+        }
+      : {}),
+    device: runtime?.devices[0] ?? 'unknown',
+    timings: clock.timings(),
+  };
+  const pictures = [result.original, result.reconstruction, result.error, result.channels, result.pca];
+  post(
+    { type: 'result', job: id, result },
+    pictures.map((p) => p.rgba.buffer),
+  );
+}
+
+function progress(id: number, clock: StageClock, event: AutoencoderProgress): void {
+  const name =
+    event.part !== undefined && (event.stage === 'build' || event.stage === 'session')
+      ? `${event.stage} ${event.part}`
+      : event.stage;
+  clock.enter(name);
+  post({
+    type: 'progress',
+    job: id,
+    stage: name,
+    detail: `${name} ${event.done}/${event.total}`,
+    ...(event.total > 0 ? { fraction: event.done / event.total } : {}),
+  });
+}
+
+/** The first item of a batch, as a batch of one. */
+function first(tensor: HostTensor<'float32'>): HostTensor<'float32'> {
+  const [, ...rest] = tensor.shape;
+  const size = rest.reduce((a, b) => a * b, 1);
+  return { dtype: 'float32', shape: [1, ...rest], data: tensor.data.slice(0, size) };
+}
+
+/** max |Δ| and the fixtures' tolerance, 1e-4 · max(1, max |expected|) (fixtures/README.md). */
+function compare(
+  actual: HostTensor<'float32'>,
+  expected: HostTensor<'float32'>,
+): { maxAbsDiff: number; tolerance: number } {
+  let worst = actual.data.length === expected.data.length ? 0 : Infinity;
+  let scale = 1;
+  for (let i = 0; i < expected.data.length; i++) {
+    worst = Math.max(worst, Math.abs(actual.data[i]! - expected.data[i]!));
+    scale = Math.max(scale, Math.abs(expected.data[i]!));
+  }
+  return { maxAbsDiff: worst, tolerance: 1e-4 * scale };
+}
+
+/** Wall time per stage; re-entering a stage adds to it. */
+class StageClock {
+  readonly #totals = new Map<string, number>();
+  #current: { name: string; since: number } | undefined;
+
+  enter(name: string): void {
+    if (this.#current?.name === name) return;
+    this.stop();
+    this.#current = { name, since: performance.now() };
+  }
+
+  stop(): void {
+    if (this.#current === undefined) return;
+    const { name, since } = this.#current;
+    this.#totals.set(name, (this.#totals.get(name) ?? 0) + performance.now() - since);
+    this.#current = undefined;
+  }
+
+  timings(): { stage: string; ms: number }[] {
+    return [...this.#totals].map(([stage, ms]) => ({ stage, ms }));
+  }
+}
+
+function megabytes(bytes: number): string {
+  return `${(bytes / 1e6).toFixed(1)} MB`;
+}

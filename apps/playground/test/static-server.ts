@@ -1,0 +1,36 @@
+/**
+ * A static server for the built playground on 127.0.0.1, with the production headers (COOP/COEP
+ * for wasm threads, the CSP) and ETags, as a real deployment would serve it.
+ */
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { join } from 'node:path';
+import { fileUnder, securityHeaders, sendFile } from '../build/assets.js';
+
+export interface StaticServer {
+  readonly url: string;
+  close(): Promise<void>;
+}
+
+export async function serveStatic(root: string): Promise<StaticServer> {
+  const headers = securityHeaders('production');
+  const server = createServer((req, res) => {
+    const url = req.url === '/' || req.url?.startsWith('/?') ? '/index.html' : (req.url ?? '/');
+    const path = fileUnder(root, '/', url);
+    if (path !== undefined && sendFile(req, res, path, headers)) return;
+    res.writeHead(404, { ...headers, 'Content-Type': 'text/plain' });
+    res.end('not found');
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const { port } = server.address() as AddressInfo;
+  return {
+    url: `http://127.0.0.1:${port}/`,
+    close: () =>
+      new Promise<void>((resolve) => {
+        server.closeAllConnections();
+        server.close(() => resolve());
+      }),
+  };
+}
+
+export const DIST = join(import.meta.dirname, '../dist');
