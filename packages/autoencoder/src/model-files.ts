@@ -1,5 +1,5 @@
-import { bytesSource, ConfigReader, DcaeError, parseJsonConfig } from '@dcae/core';
-import type { ByteSource, JsonValue } from '@dcae/core';
+import { bytesSource, ConfigReader, DcaeError, openSafetensors, parseJsonConfig } from '@dcae/core';
+import type { ByteSource, JsonValue, SafetensorsFile, SafetensorsTensorInfo } from '@dcae/core';
 import type { DcAeConfig } from './dc-ae/config.js';
 import { parseDcAeConfig, validateDcAeConfig } from './dc-ae/config.js';
 import { presetConfig } from './dc-ae/presets.js';
@@ -129,4 +129,44 @@ function missingWeights(name: string, present: ReadonlySet<string>, format: stri
       (sharded ? ' Sharded checkpoints are not supported; merge the shards into one file.' : ''),
     { source: name },
   );
+}
+
+/**
+ * Opens a weights file. With `keyPrefix`, only the tensors whose names start with it are seen,
+ * named without it: the released diffusion checkpoints hold the DC-AE under `autoencoder.` and
+ * the backbone under `diffusion_model.` in one `model.safetensors`, and the backbone's tensors are
+ * no concern of the autoencoder (nor unused weights of it). Byte offsets stay those of the file.
+ */
+export async function openWeights(
+  files: ModelFiles,
+  weightsFile: string,
+  keyPrefix = '',
+): Promise<SafetensorsFile> {
+  const file = await openSafetensors(await files.byteSource(weightsFile));
+  if (keyPrefix === '') return file;
+  const tensors = new Map<string, SafetensorsTensorInfo>();
+  for (const [name, info] of file.header.tensors) {
+    if (name.startsWith(keyPrefix)) tensors.set(name.slice(keyPrefix.length), info);
+  }
+  if (tensors.size === 0) {
+    await file.close();
+    const source = `${files.name}/${weightsFile}`;
+    const some = [...file.header.tensors.keys()].slice(0, 3).map((name) => JSON.stringify(name));
+    throw new DcaeError(
+      'WEIGHTS_MISMATCH',
+      `${source} has no tensor under "${keyPrefix}" (it holds ${file.header.tensors.size}${some.length > 0 ? `, e.g. ${some.join(', ')}` : ''}); ` +
+        'check keyPrefix, or whether this file holds autoencoder weights at all.',
+      { source, detail: { keyPrefix } },
+    );
+  }
+  const full = (name: string): string => keyPrefix + name;
+  return {
+    source: file.source,
+    header: { ...file.header, tensors },
+    tensorInfo: (name) => file.tensorInfo(full(name)),
+    fileOffset: (name) => file.fileOffset(full(name)),
+    readBytes: (name) => file.readBytes(full(name)),
+    readTensor: (name) => file.readTensor(full(name)),
+    close: () => file.close(),
+  };
 }

@@ -1,5 +1,5 @@
 import { readFileSync } from 'node:fs';
-import { DcaeError, float32ArrayToFloat16, parseSafetensors, serializeSafetensors } from '@dcae/core';
+import { DcaeError, parseSafetensors, serializeSafetensors } from '@dcae/core';
 import type { HostTensor } from '@dcae/core';
 import { createNodeRuntime } from '@dcae/runtime-adapters/node';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -39,7 +39,7 @@ async function rejection(promise: Promise<unknown>): Promise<DcaeError> {
 }
 
 describe('loading bad weights', () => {
-  it('lists every missing, unused, mis-shaped and non-float32 tensor in one WEIGHTS_MISMATCH', async () => {
+  it('lists every missing, unused, mis-shaped and non-float tensor in one WEIGHTS_MISMATCH', async () => {
     const files = withWeights((tensors) => {
       tensors.delete('decoder.norm_out.bias');
       tensors.delete('encoder.down_blocks.3.0.attn.to_k.weight');
@@ -51,9 +51,9 @@ describe('loading bad weights', () => {
       });
       const bias = tensors.get('decoder.conv_out.bias')!;
       tensors.set('decoder.conv_out.bias', {
-        dtype: 'float16',
+        dtype: 'int32',
         shape: bias.shape,
-        data: float32ArrayToFloat16(bias.data as Float32Array),
+        data: Int32Array.from(bias.data as Float32Array),
       });
     });
     const error = await rejection(loadAutoencoder(files, { runtime }));
@@ -64,7 +64,9 @@ describe('loading bad weights', () => {
     expect(error.message).toContain(
       'shape   encoder.conv_out.weight expected [8, 64, 3, 3], found [16, 64, 3, 3]',
     );
-    expect(error.message).toContain('dtype   decoder.conv_out.bias is F16');
+    expect(error.message).toContain(
+      'dtype   decoder.conv_out.bias is I32; DC-AE weights must be F32, F16 or BF16',
+    );
     expect(error.detail?.problems).toHaveLength(5);
   });
 
@@ -98,7 +100,7 @@ describe('loading bad weights', () => {
 
   it('rejects a config.json of another model class', async () => {
     const files = memoryModelFiles('kl', {
-      'config.json': new TextEncoder().encode('{"_class_name": "AutoencoderKL", "latent_channels": 4}'),
+      'config.json': new TextEncoder().encode('{"_class_name": "VQModel", "latent_channels": 4}'),
       'diffusion_pytorch_model.safetensors': weightBytes,
     });
     expect((await rejection(loadAutoencoder(files, { runtime }))).code).toBe('CONFIG_VALUE');

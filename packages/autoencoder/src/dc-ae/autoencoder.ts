@@ -1,15 +1,18 @@
-import { checkHostTensor, DcaeError, formatShape, openSafetensors } from '@dcae/core';
+import { checkHostTensor, DcaeError, formatShape } from '@dcae/core';
 import type { HostTensor, SafetensorsFile } from '@dcae/core';
 import { serializeModel } from '@dcae/core/onnx';
 import type { OnnxModel, ParamResolver } from '@dcae/core/onnx';
 import type { RuntimeV1, SessionV1 } from '@dcae/core/runtime';
 import type { ModelFiles } from '../model-files.js';
-import { detectModel } from '../model-files.js';
+import { detectModel, openWeights } from '../model-files.js';
 import type { DcAeConfig } from './config.js';
 import { spatialCompressionRatio } from './config.js';
 import { buildDecoderGraph, buildEncoderGraph, DECODER_IO, ENCODER_IO } from './graph.js';
+import type { GraphDType } from './graph.js';
+import type { RunPlan, TilingOption } from './tiling.js';
+import { planRun, runTiled } from './tiling.js';
 import type { CheckpointFormat, WeightBinding } from './weights.js';
-import { bindWeights, checkpointParams, foldedInitializers } from './weights.js';
+import { bindWeights, checkpointParams, inlineInitializers } from './weights.js';
 import type { ParamCounts } from './weights-map.js';
 import { countParameters, dcAeCheckpointLayout } from './weights-map.js';
 import type { OnnxExportFile, OnnxExportOptions } from './onnx-export.js';
@@ -17,21 +20,63 @@ import { exportPart } from './onnx-export.js';
 
 export type AutoencoderPart = 'encoder' | 'decoder';
 
-/** Progress of loading and of the lazy per-part session setup. */
-export type LoadProgress =
-  | { readonly stage: 'config' | 'weights'; readonly model: string }
-  | { readonly stage: 'graph' | 'session'; readonly model: string; readonly part: AutoencoderPart };
+/** Precision of weights and activations. fp16 keeps the norms' statistics and the attention core in fp32. */
+export type AutoencoderDType = 'fp32' | 'fp16';
 
-export interface LoadAutoencoderOptions {
+export type ProgressStage = 'load' | 'build' | 'session' | 'encode' | 'decode';
+
+/**
+ * Progress of a long operation; `done` of `total` steps of `stage`, starting at 0:
+ * - `load`: reading the config (0 → 1), binding the weights (1 → 2);
+ * - `build`: converting weights to fp16, one step per tensor, then the graph (one step);
+ * - `session`: the runtime session of `part` (0 → 1);
+ * - `encode` / `decode`: model runs (tiles × batch slices, see `plan`), reported after each run.
+ */
+export interface AutoencoderProgress {
+  readonly stage: ProgressStage;
+  readonly model: string;
+  readonly done: number;
+  readonly total: number;
+  /** The graph being built, set up or run (absent for `load`). */
+  readonly part?: AutoencoderPart;
+  /** How the call runs (`encode` / `decode` only). */
+  readonly plan?: RunPlan;
+}
+
+/** How encode and decode split their work (defaults at load, overridden per call). */
+export interface ExecutionOptions {
+  /** Tiles: `'auto'` (default) tiles only when a whole image exceeds `memoryBudgetBytes`. */
+  readonly tiling?: TilingOption;
+  /** Estimated activation memory one run may use (`estimateActivationBytes`). @defaultValue 4 GiB */
+  readonly memoryBudgetBytes?: number;
+  /** Images per run; `'auto'`: as many as fit `memoryBudgetBytes`. @defaultValue 'auto' */
+  readonly batchSize?: number | 'auto';
+}
+
+export interface LoadAutoencoderOptions extends ExecutionOptions {
   /** The engine graphs run on, e.g. `createNodeRuntime()` from `@dcae/runtime-adapters/node`. */
   readonly runtime: RuntimeV1;
+  /** Aborts loading; later calls take their own signal. */
   readonly signal?: AbortSignal;
-  readonly onProgress?: (event: LoadProgress) => void;
+  /** Every progress event of this model: loading, each graph build and session, every encode and decode. */
+  readonly onProgress?: (event: AutoencoderProgress) => void;
   /**
    * Use this architecture instead of the folder's config.json (which then may be absent), e.g. to
    * load original-format weights of an architecture that is not a released preset.
    */
   readonly config?: DcAeConfig;
+  /**
+   * Read only the weights file's tensors under this prefix, named without it (e.g. `autoencoder.`
+   * in the released diffusion checkpoints, which hold the DC-AE and the backbone in one file).
+   */
+  readonly keyPrefix?: string;
+  /**
+   * `'fp16'`: float16 weights (converted from the checkpoint when sessions are set up) and
+   * activations; inputs and outputs stay float32. @defaultValue 'fp32'
+   */
+  readonly dtype?: AutoencoderDType;
+  /** Bind and build only these parts, e.g. `['decoder']` for a decoder-only checkpoint. @defaultValue both */
+  readonly parts?: readonly AutoencoderPart[];
 }
 
 export interface AutoencoderSummary {
@@ -46,15 +91,34 @@ export interface AutoencoderSummary {
   readonly scalingFactor: number | undefined;
 }
 
-export interface RunCallOptions {
+export interface RunCallOptions extends ExecutionOptions {
+  /** Checked between runs (tiles, batch slices) and passed to each run. */
   readonly signal?: AbortSignal;
+  /** This call's progress (graph build and session setup if this call triggers them, then every run). */
+  readonly onProgress?: (event: AutoencoderProgress) => void;
+}
+
+export interface BuildGraphOptions {
+  /** Where weights come from. @defaultValue external data into the checkpoint (fp16: inline converted weights) */
+  readonly params?: ParamResolver;
+  /** Also output every stage's activations. */
+  readonly intermediates?: boolean;
+  /** Compute dtype. @defaultValue the model's */
+  readonly dtype?: GraphDType;
+  /** Input and output dtype. @defaultValue 'float32' */
+  readonly io?: GraphDType;
 }
 
 /** One loaded DC-AE model: encode images to latents and decode latents to images. */
 export interface Autoencoder {
+  /** Tells a DC-AE from the SD-VAE baseline (`loadAutoencoder` of the package entry returns either). */
+  readonly architecture: 'dc-ae';
   readonly name: string;
   readonly format: CheckpointFormat;
   readonly config: DcAeConfig;
+  readonly dtype: AutoencoderDType;
+  /** The parts that were loaded (`encode` needs the encoder, `decode` the decoder). */
+  readonly parts: readonly AutoencoderPart[];
   /** Diffusion models see `latent * scalingFactor`; divide by it before `decode`. Never applied here. */
   readonly scalingFactor: number | undefined;
   /** f: images of H×W have latents of H/f × W/f. */
@@ -63,19 +127,25 @@ export interface Autoencoder {
   summary(): AutoencoderSummary;
   /** [channels, height/f, width/f] of the latent of a height×width image (multiples of f). */
   latentShape(height: number, width: number): [number, number, number];
-  /** Images [B, inChannels, H, W] float32 in [-1, 1], H and W multiples of f → latents [B, c, H/f, W/f] (unscaled). */
-  encode(images: HostTensor<'float32'>, options?: RunCallOptions): Promise<HostTensor<'float32'>>;
-  /** Latents [B, c, h, w] (unscaled) → images [B, inChannels, f·h, f·w], not clamped. */
-  decode(latents: HostTensor<'float32'>, options?: RunCallOptions): Promise<HostTensor<'float32'>>;
-  /** The part's ONNX graph with weights from `params` (default: external data into the checkpoint). */
-  buildGraph(
-    part: AutoencoderPart,
-    options?: { params?: ParamResolver; intermediates?: boolean },
-  ): Promise<OnnxModel>;
   /**
-   * `encoder.onnx` and `decoder.onnx` (inputs/outputs `sample` → `latent_sample` → `sample`,
-   * dynamic batch and size), standalone: weights inline, or in `<part>.onnx_data` next to them.
-   * Contents are produced as they are written, tensor by tensor.
+   * Images [B, inChannels, H, W] float32 in [-1, 1], H and W multiples of f → latents [B, c, H/f, W/f]
+   * (unscaled). Large images are encoded in tiles blended in latent space (see `ExecutionOptions`).
+   */
+  encode(images: HostTensor<'float32'>, options?: RunCallOptions): Promise<HostTensor<'float32'>>;
+  /**
+   * Latents [B, c, h, w] (unscaled) → images [B, inChannels, f·h, f·w], not clamped. Large images
+   * are decoded in tiles blended in pixel space.
+   */
+  decode(latents: HostTensor<'float32'>, options?: RunCallOptions): Promise<HostTensor<'float32'>>;
+  /** How `encode` / `decode` would run an input of `shape` with `options` (tiles, batch slices, runs). */
+  planRun(operation: 'encode' | 'decode', shape: readonly number[], options?: ExecutionOptions): RunPlan;
+  /** The part's ONNX graph (default: weights as external data into the checkpoint, compute in the model's dtype). */
+  buildGraph(part: AutoencoderPart, options?: BuildGraphOptions): Promise<OnnxModel>;
+  /**
+   * `encoder.onnx` and `decoder.onnx` of the loaded parts (inputs/outputs `sample` →
+   * `latent_sample` → `sample`, dynamic batch and size), standalone: weights inline, or in
+   * `<part>.onnx_data` next to them, in the model's dtype. Contents are produced as they are
+   * written, tensor by tensor.
    */
   onnxFiles(options?: OnnxExportOptions): Promise<OnnxExportFile[]>;
   /** Releases sessions and the weights file. Idempotent; later calls reject with SESSION_DISPOSED. */
@@ -94,31 +164,67 @@ export async function loadAutoencoder(
   options: LoadAutoencoderOptions,
 ): Promise<Autoencoder> {
   const { signal, onProgress } = options;
+  const dtype = checkDType(options.dtype);
+  const parts = checkParts(options.parts);
   throwIfAborted(signal);
-  onProgress?.({ stage: 'config', model: files.name });
+  onProgress?.({ stage: 'load', model: files.name, done: 0, total: 2 });
   const detected = await detectModel(files, options.config);
   throwIfAborted(signal);
-  onProgress?.({ stage: 'weights', model: detected.name });
-  const file = await openSafetensors(await files.byteSource(detected.weightsFile));
+  onProgress?.({ stage: 'load', model: detected.name, done: 1, total: 2 });
+  const file = await openWeights(files, detected.weightsFile, options.keyPrefix);
   try {
     const layout = dcAeCheckpointLayout(detected.config);
     const binding = bindWeights(file, layout, {
       config: detected.config,
       format: detected.format,
-      source: `${files.name}/${detected.weightsFile}`,
+      source:
+        `${files.name}/${detected.weightsFile}` +
+        (options.keyPrefix ? ` (tensors under "${options.keyPrefix}")` : ''),
+      parts,
     });
     throwIfAborted(signal);
-    return new DcAeAutoencoder(files, detected.weightsFile, file, binding, { ...detected, ...options });
+    const model = new DcAeAutoencoder(files, detected.weightsFile, file, binding, {
+      ...options,
+      ...detected,
+      dtype,
+    });
+    onProgress?.({ stage: 'load', model: detected.name, done: 2, total: 2 });
+    return model;
   } catch (error) {
     await file.close();
     throw error;
   }
 }
 
+function checkDType(dtype: unknown): AutoencoderDType {
+  if (dtype === undefined || dtype === 'fp32' || dtype === 'fp16') return dtype ?? 'fp32';
+  throw new DcaeError('INVALID_ARGUMENT', `dtype must be 'fp32' or 'fp16'; got ${JSON.stringify(dtype)}.`);
+}
+
+function checkParts(parts: readonly AutoencoderPart[] | undefined): readonly AutoencoderPart[] {
+  if (parts === undefined) return ['encoder', 'decoder'];
+  const valid =
+    Array.isArray(parts) && parts.length > 0 && parts.every((p) => p === 'encoder' || p === 'decoder');
+  if (!valid) {
+    throw new DcaeError(
+      'INVALID_ARGUMENT',
+      `parts must list 'encoder' and/or 'decoder'; got ${JSON.stringify(parts)}.`,
+    );
+  }
+  return (['encoder', 'decoder'] as const).filter((p) => parts.includes(p));
+}
+
+const GRAPH_DTYPE: Readonly<Record<AutoencoderDType, GraphDType>> = { fp32: 'float32', fp16: 'float16' };
+
+type Emit = (event: AutoencoderProgress) => void;
+
 class DcAeAutoencoder implements Autoencoder {
+  readonly architecture = 'dc-ae';
   readonly name: string;
   readonly format: CheckpointFormat;
   readonly config: DcAeConfig;
+  readonly dtype: AutoencoderDType;
+  readonly parts: readonly AutoencoderPart[];
   readonly scalingFactor: number | undefined;
   readonly spatialCompressionRatio: number;
   readonly latentChannels: number;
@@ -127,7 +233,8 @@ class DcAeAutoencoder implements Autoencoder {
   readonly #file: SafetensorsFile;
   readonly #binding: WeightBinding;
   readonly #runtime: RuntimeV1;
-  readonly #onProgress: ((event: LoadProgress) => void) | undefined;
+  readonly #onProgress: Emit | undefined;
+  readonly #defaults: ExecutionOptions;
   readonly #sessions = new Map<AutoencoderPart, Promise<SessionV1>>();
   #disposed = false;
 
@@ -136,11 +243,18 @@ class DcAeAutoencoder implements Autoencoder {
     weightsFile: string,
     file: SafetensorsFile,
     binding: WeightBinding,
-    options: LoadAutoencoderOptions & { name: string; format: CheckpointFormat; config: DcAeConfig },
+    options: LoadAutoencoderOptions & {
+      name: string;
+      format: CheckpointFormat;
+      config: DcAeConfig;
+      dtype: AutoencoderDType;
+    },
   ) {
     this.name = options.name;
     this.format = options.format;
     this.config = options.config;
+    this.dtype = options.dtype;
+    this.parts = binding.parts;
     this.scalingFactor = options.config.scalingFactor;
     this.spatialCompressionRatio = spatialCompressionRatio(options.config);
     this.latentChannels = options.config.latentChannels;
@@ -150,6 +264,10 @@ class DcAeAutoencoder implements Autoencoder {
     this.#binding = binding;
     this.#runtime = options.runtime;
     this.#onProgress = options.onProgress;
+    const { tiling, memoryBudgetBytes, batchSize } = options;
+    this.#defaults = { tiling, memoryBudgetBytes, batchSize };
+    // Fail at load, not at the first call, on bad defaults.
+    planRun(this.config, 'decode', [1, this.latentChannels, 1, 1], this.#defaults);
   }
 
   summary(): AutoencoderSummary {
@@ -176,27 +294,44 @@ class DcAeAutoencoder implements Autoencoder {
   }
 
   async encode(images: HostTensor<'float32'>, options: RunCallOptions = {}): Promise<HostTensor<'float32'>> {
+    this.#checkPart('encoder');
     this.#checkInput('images', images, this.config.inChannels);
     this.#checkImageSize(images.shape[2]!, images.shape[3]!);
-    return this.#run('encoder', ENCODER_IO, images, options.signal);
+    return this.#execute('encode', images, options);
   }
 
   async decode(latents: HostTensor<'float32'>, options: RunCallOptions = {}): Promise<HostTensor<'float32'>> {
+    this.#checkPart('decoder');
     this.#checkInput('latents', latents, this.latentChannels);
     this.#checkLatentSize(latents.shape[2]!, latents.shape[3]!);
-    return this.#run('decoder', DECODER_IO, latents, options.signal);
+    return this.#execute('decode', latents, options);
   }
 
-  async buildGraph(
+  planRun(operation: 'encode' | 'decode', shape: readonly number[], options: ExecutionOptions = {}): RunPlan {
+    return planRun(this.config, operation, shape, {
+      tiling: options.tiling ?? this.#defaults.tiling,
+      memoryBudgetBytes: options.memoryBudgetBytes ?? this.#defaults.memoryBudgetBytes,
+      batchSize: options.batchSize ?? this.#defaults.batchSize,
+      elementBytes: this.dtype === 'fp16' ? 2 : 4,
+    });
+  }
+
+  buildGraph(part: AutoencoderPart, options: BuildGraphOptions = {}): Promise<OnnxModel> {
+    return this.#graph(part, options);
+  }
+
+  async #graph(
     part: AutoencoderPart,
-    options: { params?: ParamResolver; intermediates?: boolean } = {},
+    options: BuildGraphOptions & { onTensor?: (done: number, total: number) => void },
   ): Promise<OnnxModel> {
     this.#checkOpen();
+    this.#checkPart(part);
+    const dtype = options.dtype ?? GRAPH_DTYPE[this.dtype];
     const params =
       options.params ??
       checkpointParams(
         this.#binding,
-        await foldedInitializers(this.#file, this.#binding, part),
+        await inlineInitializers(this.#file, this.#binding, part, dtype, options.onTensor),
         this.#weightsFile,
       );
     const build = part === 'encoder' ? buildEncoderGraph : buildDecoderGraph;
@@ -204,6 +339,8 @@ class DcAeAutoencoder implements Autoencoder {
       params,
       intermediates: options.intermediates,
       metadata: { model: this.name },
+      dtype,
+      io: options.io,
     });
   }
 
@@ -218,33 +355,56 @@ class DcAeAutoencoder implements Autoencoder {
 
   async onnxFiles(options: OnnxExportOptions = {}): Promise<OnnxExportFile[]> {
     this.#checkOpen();
+    const dtype = GRAPH_DTYPE[this.dtype];
     const files: OnnxExportFile[] = [];
-    for (const part of ['encoder', 'decoder'] as const) {
-      const build = (params: ParamResolver) => this.buildGraph(part, { params });
-      files.push(...(await exportPart(part, build, this.#file, this.#binding, options)));
+    for (const part of this.parts) {
+      const build = (params: ParamResolver) => this.#graph(part, { params, dtype, io: options.io });
+      files.push(...(await exportPart(part, build, this.#file, this.#binding, dtype, options)));
     }
     return files;
   }
 
-  async #run(
-    part: AutoencoderPart,
-    io: { readonly input: string; readonly output: string },
+  async #execute(
+    operation: 'encode' | 'decode',
     input: HostTensor<'float32'>,
-    signal: AbortSignal | undefined,
+    options: RunCallOptions,
   ): Promise<HostTensor<'float32'>> {
+    const { signal } = options;
+    const part = operation === 'encode' ? 'encoder' : 'decoder';
+    const io = operation === 'encode' ? ENCODER_IO : DECODER_IO;
+    const plan = this.planRun(operation, input.shape, options);
+    const emit = this.#emitter(options.onProgress);
     throwIfAborted(signal);
-    // The session is shared by concurrent callers, so one caller's signal does not cancel its setup.
-    const session = await this.#session(part);
-    throwIfAborted(signal);
-    const outputs = await session.run({ [io.input]: input }, { signal });
-    return outputs[io.output] as HostTensor<'float32'>;
+    // The session is shared by concurrent callers: an abort stops waiting for it, not its setup.
+    const session = await abortable(this.#session(part, emit), signal);
+    const progress = (done: number): void =>
+      emit({ stage: operation, model: this.name, part, done, total: plan.runs, plan });
+    progress(0);
+    const f = this.spatialCompressionRatio;
+    return runTiled(input, {
+      plan,
+      scale: operation === 'encode' ? 1 / f : f,
+      run: async (x) =>
+        (await session.run({ [io.input]: x }, { signal }))[io.output] as HostTensor<'float32'>,
+      beforeRun: () => throwIfAborted(signal),
+      afterRun: progress,
+    });
   }
 
-  #session(part: AutoencoderPart): Promise<SessionV1> {
+  /** Sends an event to this call's listener and to the model's. */
+  #emitter(onCall: Emit | undefined): Emit {
+    const onModel = this.#onProgress;
+    return (event) => {
+      onCall?.(event);
+      onModel?.(event);
+    };
+  }
+
+  #session(part: AutoencoderPart, emit: Emit): Promise<SessionV1> {
     this.#checkOpen();
     let session = this.#sessions.get(part);
     if (session === undefined) {
-      session = this.#createSession(part);
+      session = this.#createSession(part, emit);
       this.#sessions.set(part, session);
       // A failed setup is retried by the next call.
       session.catch(() => this.#sessions.get(part) === session && this.#sessions.delete(part));
@@ -252,19 +412,41 @@ class DcAeAutoencoder implements Autoencoder {
     return session;
   }
 
-  async #createSession(part: AutoencoderPart): Promise<SessionV1> {
-    this.#onProgress?.({ stage: 'graph', model: this.name, part });
-    const model = serializeModel(await this.buildGraph(part));
-    this.#onProgress?.({ stage: 'session', model: this.name, part });
+  async #createSession(part: AutoencoderPart, emit: Emit): Promise<SessionV1> {
+    const model = this.name;
+    const converting = this.dtype === 'fp16';
+    emit({ stage: 'build', model, part, done: 0, total: 1 });
+    let steps = 1;
+    const graph = await this.#graph(part, {
+      onTensor: converting
+        ? (done, total) => {
+            steps = total + 1;
+            emit({ stage: 'build', model, part, done, total: steps });
+          }
+        : undefined,
+    });
+    const bytes = serializeModel(graph);
+    emit({ stage: 'build', model, part, done: steps, total: steps });
+    emit({ stage: 'session', model, part, done: 0, total: 1 });
     const externalData = [
       { location: this.#weightsFile, data: this.#files.externalDataLocation(this.#weightsFile) },
     ];
-    const session = await this.#runtime.createSession(model, { externalData });
+    const session = await this.#runtime.createSession(bytes, { externalData });
     if (this.#disposed) {
       await session.dispose();
       this.#checkOpen();
     }
+    emit({ stage: 'session', model, part, done: 1, total: 1 });
     return session;
+  }
+
+  #checkPart(part: AutoencoderPart): void {
+    if (this.parts.includes(part)) return;
+    throw new DcaeError(
+      'UNSUPPORTED',
+      `${this.name} was loaded with parts [${this.parts.join(', ')}]; ` +
+        `${part === 'encoder' ? 'encoding' : 'decoding'} needs the ${part}: load it with parts including '${part}'.`,
+    );
   }
 
   #checkOpen(): void {
@@ -328,9 +510,23 @@ class DcAeAutoencoder implements Autoencoder {
   }
 }
 
+function abortedError(signal: AbortSignal): DcaeError {
+  return new DcaeError('ABORTED', 'Loading or running the autoencoder was aborted.', {
+    cause: signal.reason,
+  });
+}
+
 function throwIfAborted(signal: AbortSignal | undefined): void {
-  if (signal?.aborted)
-    throw new DcaeError('ABORTED', 'Loading or running the autoencoder was aborted.', {
-      cause: signal.reason,
-    });
+  if (signal?.aborted) throw abortedError(signal);
+}
+
+/** `promise`, or an ABORTED rejection as soon as `signal` aborts (the work itself goes on). */
+function abortable<T>(promise: Promise<T>, signal: AbortSignal | undefined): Promise<T> {
+  if (signal === undefined) return promise;
+  return new Promise<T>((resolve, reject) => {
+    const onAbort = (): void => reject(abortedError(signal));
+    if (signal.aborted) return onAbort();
+    signal.addEventListener('abort', onAbort, { once: true });
+    promise.then(resolve, reject).finally(() => signal.removeEventListener('abort', onAbort));
+  });
 }

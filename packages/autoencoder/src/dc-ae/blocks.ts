@@ -1,11 +1,17 @@
+import type { DType } from '@dcae/core';
 import type { Module, Value } from '@dcae/core/onnx';
 import type { DcAeActivation, DcAeNormType } from './config.js';
 
 /**
  * DC-AE building blocks as ONNX subgraphs. Each mirrors the diffusers module of the same name
  * (`src/diffusers/models/autoencoders/autoencoder_dc.py` @ 58eb52c) and reads its weights from the
- * module path it is given, so `m.path` is the checkpoint key prefix. Tensors are NCHW float32;
- * batch, height and width are dynamic, channel counts static.
+ * module path it is given, so `m.path` is the checkpoint key prefix. Tensors are NCHW; batch,
+ * height and width are dynamic, channel counts static.
+ *
+ * Precision: activations have the dtype of the block input (float32, or float16 in half-precision
+ * graphs). Weights stored in another dtype are cast to it. The RMSNorm statistics and the LiteMLA
+ * core always run in float32 (dcae-spec.md §2.6: ε = 1e-15 is 0 in float16, and x² and the token
+ * sums overflow it); in float32 graphs those islands add no node.
  */
 
 const NORM_EPS = 1e-5;
@@ -19,6 +25,17 @@ interface Conv2dSpec {
   readonly bias?: boolean;
 }
 
+/** The checkpoint tensor `<m>.<name>` in `dtype`: cast when the checkpoint stores another float type. */
+function weight(m: Module, name: string, shape: readonly number[], dtype: DType): Value {
+  const w = m.param(name, shape);
+  return w.dtype === dtype ? w : m.cast(w, dtype);
+}
+
+/** `x` as `dtype`, without a node when it already is. */
+function as(m: Module, x: Value, dtype: DType): Value {
+  return x.dtype === dtype ? x : m.cast(x, dtype);
+}
+
 /** `nn.Conv2d(inC, outC, k, stride, padding=k//2, groups)` with weights `<m>.weight` / `<m>.bias`. */
 export function conv2d(
   m: Module,
@@ -29,8 +46,8 @@ export function conv2d(
 ): Value {
   const { kernel: k, stride = 1, groups = 1, bias = true } = spec;
   const p = Math.floor(k / 2);
-  const weight = m.param('weight', [outChannels, inChannels / groups, k, k]);
-  return m.conv(x, weight, bias ? m.param('bias', [outChannels]) : undefined, {
+  const w = weight(m, 'weight', [outChannels, inChannels / groups, k, k], x.dtype);
+  return m.conv(x, w, bias ? weight(m, 'bias', [outChannels], x.dtype) : undefined, {
     strides: [stride, stride],
     pads: [p, p, p, p],
     group: groups,
@@ -39,8 +56,13 @@ export function conv2d(
 
 /** A bias-free `nn.Linear` weight [out, in] applied per pixel, as a 1×1 conv. */
 function linearAsConv(m: Module, x: Value, inFeatures: number, outFeatures: number, bias: boolean): Value {
-  const weight = m.reshape(m.param('weight', [outFeatures, inFeatures]), [outFeatures, inFeatures, 1, 1]);
-  return m.conv(x, weight, bias ? m.param('bias', [outFeatures]) : undefined);
+  const w = m.reshape(weight(m, 'weight', [outFeatures, inFeatures], x.dtype), [
+    outFeatures,
+    inFeatures,
+    1,
+    1,
+  ]);
+  return m.conv(x, w, bias ? weight(m, 'bias', [outFeatures], x.dtype) : undefined);
 }
 
 /** diffusers `get_activation`. */
@@ -59,12 +81,14 @@ export function activation(m: Module, x: Value, act: DcAeActivation): Value {
 
 /**
  * RMSNorm over channels with weight and bias (diffusers `RMSNorm(C, 1e-5, bias=True)` applied
- * channels-last): y = x / √(mean_c x² + ε) · w + b.
+ * channels-last): y = x / √(mean_c x² + ε) · w + b. The normalisation runs in float32.
  */
 export function rmsNorm2d(m: Module, x: Value, channels: number): Value {
-  const meanSquare = m.reduceMean(m.mul(x, x), [1], true);
-  const h = m.div(x, m.sqrt(m.add(meanSquare, m.constant(NORM_EPS))));
-  const perChannel = (name: string): Value => m.reshape(m.param(name, [channels]), [channels, 1, 1]);
+  const x32 = as(m, x, 'float32');
+  const meanSquare = m.reduceMean(m.mul(x32, x32), [1], true);
+  const h = as(m, m.div(x32, m.sqrt(m.add(meanSquare, m.constant(NORM_EPS)))), x.dtype);
+  const perChannel = (name: string): Value =>
+    m.reshape(weight(m, name, [channels], x.dtype), [channels, 1, 1]);
   return m.add(m.mul(h, perChannel('weight')), perChannel('bias'));
 }
 
@@ -105,7 +129,7 @@ export function liteMla(m: Module, x: Value, c: number, spec: AttentionSpec): Va
   const inner = heads * d;
   // to_q | to_k | to_v are the row thirds of one fused 1×1 conv whose output channels are
   // interleaved per head ([q_j | k_j | v_j] for head j), not semantic q, k and v.
-  const rows = ['to_q', 'to_k', 'to_v'].map((name) => m.child(name).param('weight', [inner, c]));
+  const rows = ['to_q', 'to_k', 'to_v'].map((name) => weight(m.child(name), 'weight', [inner, c], x.dtype));
   const qkv = m.conv(x, m.reshape(m.concat(rows, 0), [3 * inner, c, 1, 1])); // [B, 3·inner, H, W]
 
   const branches = [qkv];
@@ -125,7 +149,8 @@ export function liteMla(m: Module, x: Value, c: number, spec: AttentionSpec): Va
     );
   });
   const groups = heads * branches.length;
-  const all = branches.length > 1 ? m.concat(branches, 1) : qkv; // plain branch first, then each multi-scale one
+  // Plain branch first, then each multi-scale one; the attention core runs in float32.
+  const all = as(m, branches.length > 1 ? m.concat(branches, 1) : qkv, 'float32');
 
   // [B, G, 3d, N], N = H·W in row-major pixel order; q, k, v are d rows each.
   const grouped = m.reshape(all, [0, groups, 3 * d, -1]);
@@ -156,7 +181,7 @@ export function liteMla(m: Module, x: Value, c: number, spec: AttentionSpec): Va
     },
   );
   const spatial = m.concat([m.shape(x, 0, 1), m.constant([groups * d], 'int64'), m.shape(x, 2, 4)], 0);
-  const h = m.reshape(attended!, spatial); // [B, G·d, H, W]
+  const h = as(m, m.reshape(attended!, spatial), x.dtype); // [B, G·d, H, W]
   // to_out has no bias; a BatchNorm norm_out is folded into it like conv2 of a ResBlock.
   const folded = spec.norm === 'batch_norm';
   let projected = linearAsConv(m.child('to_out'), h, groups * d, c, folded);

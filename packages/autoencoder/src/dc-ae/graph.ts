@@ -1,5 +1,5 @@
 import { GraphBuilder } from '@dcae/core/onnx';
-import type { OnnxModel, ParamResolver, Value } from '@dcae/core/onnx';
+import type { Dim, OnnxModel, ParamResolver, Value } from '@dcae/core/onnx';
 import type { DcAeConfig } from './config.js';
 import { spatialCompressionRatio } from './config.js';
 import { buildDecoder } from './decoder.js';
@@ -20,7 +20,17 @@ export interface DcAeGraphOptions {
   readonly intermediates?: boolean;
   /** Stored in the model's metadata_props. */
   readonly metadata?: Readonly<Record<string, string>>;
+  /**
+   * Weights and activations: `'float16'` keeps the RMSNorm statistics and the attention core in
+   * float32 (Cast islands, see `blocks.ts`). Recorded as metadata `dtype`.
+   * @defaultValue 'float32'
+   */
+  readonly dtype?: GraphDType;
+  /** The input's and output's dtype; casts at the graph boundary when it differs from `dtype`. @defaultValue 'float32' */
+  readonly io?: GraphDType;
 }
+
+export type GraphDType = 'float32' | 'float16';
 
 function graph(name: string, config: DcAeConfig, options: DcAeGraphOptions): GraphBuilder {
   const scaling = config.scalingFactor;
@@ -31,9 +41,29 @@ function graph(name: string, config: DcAeConfig, options: DcAeGraphOptions): Gra
       spatial_compression_ratio: String(spatialCompressionRatio(config)),
       latent_channels: String(config.latentChannels),
       ...(scaling === undefined ? {} : { scaling_factor: String(scaling) }),
+      dtype: options.dtype ?? 'float32',
       ...options.metadata,
     },
   });
+}
+
+/** The graph input, cast to the compute dtype. */
+function input(g: GraphBuilder, name: string, shape: readonly Dim[], options: DcAeGraphOptions): Value {
+  const x = g.input(name, options.io ?? 'float32', shape);
+  const dtype = options.dtype ?? 'float32';
+  return x.dtype === dtype ? x : g.root.cast(x, dtype);
+}
+
+/** The graph output, cast to the I/O dtype. */
+function output(
+  g: GraphBuilder,
+  y: Value,
+  name: string,
+  shape: readonly Dim[],
+  options: DcAeGraphOptions,
+): void {
+  const io = options.io ?? 'float32';
+  g.output(y.dtype === io ? y : g.root.cast(y, io), name, shape);
 }
 
 const tapInto = (g: GraphBuilder, enabled: boolean | undefined) =>
@@ -42,22 +72,19 @@ const tapInto = (g: GraphBuilder, enabled: boolean | undefined) =>
 /** `sample` [B, inC, H, W] in [-1, 1] → `latent_sample` [B, c, H/f, W/f] (unscaled). */
 export function buildEncoderGraph(config: DcAeConfig, options: DcAeGraphOptions): OnnxModel {
   const g = graph('dcae_encoder', config, options);
-  const x = g.input(ENCODER_IO.input, 'float32', ['batch_size', config.inChannels, 'height', 'width']);
+  const x = input(g, ENCODER_IO.input, ['batch_size', config.inChannels, 'height', 'width'], options);
   const z = buildEncoder(g.root.child('encoder'), x, config, tapInto(g, options.intermediates));
-  g.output(z, ENCODER_IO.output, ['batch_size', config.latentChannels, 'latent_height', 'latent_width']);
+  const shape = ['batch_size', config.latentChannels, 'latent_height', 'latent_width'];
+  output(g, z, ENCODER_IO.output, shape, options);
   return g.build();
 }
 
 /** `latent_sample` [B, c, h, w] (unscaled) → `sample` [B, inC, f·h, f·w], not clamped. */
 export function buildDecoderGraph(config: DcAeConfig, options: DcAeGraphOptions): OnnxModel {
   const g = graph('dcae_decoder', config, options);
-  const z = g.input(DECODER_IO.input, 'float32', [
-    'batch_size',
-    config.latentChannels,
-    'latent_height',
-    'latent_width',
-  ]);
+  const shape = ['batch_size', config.latentChannels, 'latent_height', 'latent_width'];
+  const z = input(g, DECODER_IO.input, shape, options);
   const y = buildDecoder(g.root.child('decoder'), z, config, tapInto(g, options.intermediates));
-  g.output(y, DECODER_IO.output, ['batch_size', config.inChannels, 'height', 'width']);
+  output(g, y, DECODER_IO.output, ['batch_size', config.inChannels, 'height', 'width'], options);
   return g.build();
 }

@@ -1,14 +1,16 @@
-import { formatShape, invariant } from '@dcae/core';
+import { DcaeError, DTYPE_BYTES, formatShape, invariant, numel } from '@dcae/core';
 import type { HostTensor, SafetensorsFile } from '@dcae/core';
 import { rawBytes, serializeModel } from '@dcae/core/onnx';
 import type { InitializerData, OnnxModel, ParamResolver } from '@dcae/core/onnx';
 import type { AutoencoderPart } from './autoencoder.js';
+import type { GraphDType } from './graph.js';
 import type { WeightBinding } from './weights.js';
-import { checkpointParams, foldedInitializers, readBound } from './weights.js';
+import { foldedInitializers, readBound, toWeightDType } from './weights.js';
 
 /**
  * Standalone ONNX files for one part of a loaded model: weights inline in the protobuf, or in an
- * external data file next to it, written tensor by tensor from the checkpoint.
+ * external data file next to it, written tensor by tensor from the checkpoint in the model's
+ * dtype (float16 models get float16 weights).
  */
 
 /** `'auto'`: inline when the part's weights are under 1 GiB, else external. */
@@ -17,6 +19,10 @@ export type OnnxWeightsMode = 'auto' | 'inline' | 'external';
 export interface OnnxExportOptions {
   /** @defaultValue 'auto' */
   readonly weights?: OnnxWeightsMode;
+  /** dtype of the graphs' input and output (a float16 model computes in float16 either way). @defaultValue 'float32' */
+  readonly io?: GraphDType;
+  /** Checked before each tensor is read; an aborted export rejects with ABORTED. */
+  readonly signal?: AbortSignal;
 }
 
 export interface OnnxExportFile {
@@ -38,21 +44,30 @@ export async function exportPart(
   build: Build,
   file: SafetensorsFile,
   binding: WeightBinding,
+  dtype: GraphDType,
   options: OnnxExportOptions,
 ): Promise<OnnxExportFile[]> {
   const folded = await foldedInitializers(file, binding, part);
-  // The keys the graph reads, in first-use order, with their sizes.
+  // The keys the graph reads, in first-use order, with their sizes in `dtype`.
   const reads: { key: string; length: number }[] = [];
-  const params = checkpointParams(binding, folded, 'checkpoint');
   await build((key, shape) => {
-    const data = params(key, shape);
-    reads.push({ key, length: data.kind === 'inline' ? data.tensor.data.byteLength : data.length });
-    return data;
+    invariant(
+      folded.has(key) || binding.tensors.has(key),
+      () => `graph reads ${key}, which the checkpoint layout does not have`,
+    );
+    const length = numel(shape) * DTYPE_BYTES[dtype];
+    reads.push({ key, length });
+    return { kind: 'external', dtype, shape, location: 'pending', offset: 0, length };
   });
   const total = reads.reduce((sum, r) => sum + r.length, 0);
   const mode = options.weights ?? 'auto';
   const name = `${part}.onnx`;
-  const tensor = async (key: string): Promise<HostTensor> => folded.get(key) ?? readBound(file, binding, key);
+  const tensor = async (key: string): Promise<HostTensor> => {
+    if (options.signal?.aborted) {
+      throw new DcaeError('ABORTED', `Exporting ${name} was aborted.`, { cause: options.signal.reason });
+    }
+    return toWeightDType(folded.get(key) ?? (await readBound(file, binding, key)), dtype);
+  };
 
   if (mode === 'inline' || (mode === 'auto' && total < INLINE_LIMIT)) {
     const tensors = new Map<string, HostTensor>();
@@ -77,7 +92,7 @@ export async function exportPart(
         () => `graph reads ${key} ${formatShape(shape)} only on its second build`,
       );
       const length = reads.find((r) => r.key === key)!.length;
-      return { kind: 'external', dtype: 'float32', shape, location: dataName, offset, length };
+      return { kind: 'external', dtype, shape, location: dataName, offset, length };
     }),
   );
   const data: OnnxExportFile = {

@@ -1,6 +1,15 @@
-import { DcaeError, formatShape, invariant } from '@dcae/core';
-import type { HostTensor, SafetensorsFile } from '@dcae/core';
+import {
+  bfloat16ArrayToFloat32,
+  DcaeError,
+  DTYPE_BYTES,
+  float16ArrayToFloat32,
+  float32ArrayToFloat16,
+  formatShape,
+  invariant,
+} from '@dcae/core';
+import type { HostTensor, SafetensorsDType, SafetensorsFile } from '@dcae/core';
 import type { InitializerData, ParamResolver } from '@dcae/core/onnx';
+import type { AutoencoderPart } from './autoencoder.js';
 import type { DcAeConfig } from './config.js';
 import type { BatchNormFold, CheckpointParam, DcAeCheckpointLayout, MappedKey } from './weights-map.js';
 import { originalKeyFlags, originalToDiffusersKey } from './weights-map.js';
@@ -8,11 +17,20 @@ import { originalKeyFlags, originalToDiffusersKey } from './weights-map.js';
 /**
  * Strict binding of a checkpoint to the tensors a config implies, and the initializers the graphs
  * read. Only headers are read here; tensor data stays in the file (ONNX external data) except for
- * the BatchNorm folds.
+ * the BatchNorm folds and the conversions of float16 graphs.
  */
 
 /** `diffusers`: `diffusion_pytorch_model.safetensors` keys; `original`: efficientvit `model.safetensors` keys. */
 export type CheckpointFormat = 'diffusers' | 'original';
+
+/** Float types a checkpoint may store weights in; graphs read them as stored or converted (see `checkpointParams`). */
+export type WeightDType = 'float32' | 'float16' | 'bfloat16';
+
+const WEIGHT_DTYPES: Readonly<Partial<Record<SafetensorsDType, WeightDType>>> = {
+  F32: 'float32',
+  F16: 'float16',
+  BF16: 'bfloat16',
+};
 
 /** A diffusers-named tensor located in the checkpoint file (possibly a row block of a fused tensor). */
 export interface BoundTensor {
@@ -20,6 +38,7 @@ export interface BoundTensor {
   /** The tensor's name in the file. */
   readonly name: string;
   readonly shape: readonly number[];
+  readonly dtype: WeightDType;
   /** Absolute byte range in the file. */
   readonly offset: number;
   readonly length: number;
@@ -27,6 +46,8 @@ export interface BoundTensor {
 
 export interface WeightBinding {
   readonly format: CheckpointFormat;
+  /** The parts whose tensors were bound. */
+  readonly parts: readonly AutoencoderPart[];
   /** Every bound float tensor, by diffusers key (BatchNorm counters are skipped). */
   readonly tensors: ReadonlyMap<string, BoundTensor>;
   readonly folds: readonly BatchNormFold[];
@@ -48,15 +69,28 @@ interface Candidate {
 
 /**
  * Binds every tensor of `file` to `layout`, strictly: one WEIGHTS_MISMATCH error lists every
- * missing, unused, mis-shaped or non-float32 tensor. Original-format keys go through the renaming
- * rules of dcae-spec.md §3.3, with the conv_in/conv_out variants chosen from `config`.
+ * missing, unused, mis-shaped or non-float (F32, F16, BF16) tensor. Original-format keys go through
+ * the renaming rules of dcae-spec.md §3.3, with the conv_in/conv_out variants chosen from `config`.
+ * With `parts` (default both), only those parts' tensors are bound and the other part's are ignored.
  */
 export function bindWeights(
   file: SafetensorsFile,
-  layout: DcAeCheckpointLayout,
-  options: { config: DcAeConfig; format: CheckpointFormat; source?: string },
+  fullLayout: DcAeCheckpointLayout,
+  options: {
+    config: DcAeConfig;
+    format: CheckpointFormat;
+    source?: string;
+    parts?: readonly AutoencoderPart[];
+  },
 ): WeightBinding {
   const { format } = options;
+  const parts = options.parts ?? ['encoder', 'decoder'];
+  const inParts = (key: string): boolean => parts.some((part) => key.startsWith(`${part}.`));
+  const layout = {
+    params: fullLayout.params.filter((p) => inParts(p.key)),
+    folds: fullLayout.folds.filter((f) => inParts(f.conv)),
+  };
+  const otherParts = new Set(fullLayout.params.filter((p) => !inParts(p.key)).map((p) => p.key));
   const source = options.source ?? file.source.name;
   const flags = originalKeyFlags(options.config);
   const candidates = new Map<string, Candidate>();
@@ -97,32 +131,40 @@ export function bindWeights(
     if (p.role === 'counter') continue; // num_batches_tracked: an int64 training counter, never read
     const info = file.header.tensors.get(found.name)!;
     const label = found.name === p.key ? p.key : `${found.name} (diffusers ${p.key})`;
-    const located = locate(found, info.shape, p.shape, format);
+    const dtype = WEIGHT_DTYPES[info.dtype];
+    const located = locate(found, info.shape, p.shape, format, DTYPE_BYTES[dtype ?? 'float32']);
     if (located === undefined) {
       const expected = formatShape(expectedShape(p, format));
       problems.push({
         kind: 'shape',
         text: `${label} expected ${expected}, found ${formatShape(info.shape)}`,
       });
-    } else if (info.dtype !== 'F32') {
-      problems.push({ kind: 'dtype', text: `${label} is ${info.dtype}; DC-AE weights must be F32` });
+    } else if (dtype === undefined) {
+      problems.push({
+        kind: 'dtype',
+        text: `${label} is ${info.dtype}; DC-AE weights must be F32, F16 or BF16`,
+      });
     } else {
       const offset = file.fileOffset(found.name) + located.byteOffset;
       tensors.set(p.key, {
         key: p.key,
         name: found.name,
         shape: p.shape,
+        dtype,
         offset,
         length: located.byteLength,
       });
     }
   }
   for (const name of file.header.tensors.keys()) {
-    if (!used.has(name))
-      problems.push({ kind: 'unused', text: `${name} ${formatShape(file.header.tensors.get(name)!.shape)}` });
+    if (used.has(name)) continue;
+    // A tensor of a part that is not loaded is skipped, not unused.
+    const keys = format === 'original' ? originalToDiffusersKey(name, flags).map((m) => m.key) : [name];
+    if (keys.some((key) => otherParts.has(key))) continue;
+    problems.push({ kind: 'unused', text: `${name} ${formatShape(file.header.tensors.get(name)!.shape)}` });
   }
   if (problems.length > 0) throw mismatchError(problems, source, format);
-  return { format, tensors, folds: layout.folds };
+  return { format, parts, tensors, folds: layout.folds };
 }
 
 /** The shape a parameter has in the checkpoint's own format. */
@@ -138,6 +180,7 @@ function locate(
   actual: readonly number[],
   expected: readonly number[],
   format: CheckpointFormat,
+  elementBytes: number,
 ): { byteOffset: number; byteLength: number } | undefined {
   const elements = expected.reduce((a, b) => a * b, 1);
   const { rows } = candidate.mapped;
@@ -150,7 +193,8 @@ function locate(
     shape = [shape[0]! / rows.of, shape[1]!];
   }
   if (shape.length !== expected.length || shape.some((d, i) => d !== expected[i])) return undefined;
-  return { byteOffset: (rows?.index ?? 0) * elements * 4, byteLength: elements * 4 };
+  const byteLength = elements * elementBytes;
+  return { byteOffset: (rows?.index ?? 0) * byteLength, byteLength };
 }
 
 function mismatchError(problems: readonly Problem[], source: string, format: CheckpointFormat): DcaeError {
@@ -172,7 +216,7 @@ function mismatchError(problems: readonly Problem[], source: string, format: Che
   );
 }
 
-/** The bound tensor `key` as a float32 host tensor with its diffusers shape. */
+/** The bound tensor `key` as a float32 host tensor with its diffusers shape (F16 and BF16 widened exactly). */
 export async function readBound(
   file: SafetensorsFile,
   binding: WeightBinding,
@@ -181,9 +225,22 @@ export async function readBound(
   const t = binding.tensors.get(key);
   invariant(t !== undefined, () => `no bound tensor ${key}`);
   const bytes = await file.source.read(t.offset, t.length);
-  const data = new Float32Array(t.length / 4);
-  new Uint8Array(data.buffer).set(bytes);
+  // A copy: `bytes` may be a view at an offset that is not a multiple of the element size.
+  const raw = new Uint8Array(t.length);
+  raw.set(bytes);
+  const data =
+    t.dtype === 'float32'
+      ? new Float32Array(raw.buffer)
+      : t.dtype === 'float16'
+        ? float16ArrayToFloat32(new Uint16Array(raw.buffer))
+        : bfloat16ArrayToFloat32(new Uint16Array(raw.buffer));
   return { dtype: 'float32', shape: t.shape, data };
+}
+
+/** `tensor` in the graph's weight dtype: float32 as is, float16 rounded to nearest even. */
+export function toWeightDType(tensor: HostTensor<'float32'>, dtype: 'float32' | 'float16'): HostTensor {
+  if (dtype === 'float32') return tensor;
+  return { dtype, shape: tensor.shape, data: float32ArrayToFloat16(tensor.data) };
 }
 
 /**
@@ -223,9 +280,9 @@ export async function foldBatchNorm(
 export async function foldedInitializers(
   file: SafetensorsFile,
   binding: WeightBinding,
-  part: 'encoder' | 'decoder',
-): Promise<Map<string, HostTensor>> {
-  const folded = new Map<string, HostTensor>();
+  part: AutoencoderPart,
+): Promise<Map<string, HostTensor<'float32'>>> {
+  const folded = new Map<string, HostTensor<'float32'>>();
   for (const fold of binding.folds) {
     if (!fold.conv.startsWith(`${part}.`)) continue;
     const { weight, bias } = await foldBatchNorm(file, binding, fold);
@@ -236,18 +293,45 @@ export async function foldedInitializers(
 }
 
 /**
- * The resolver graphs use at run time: folded tensors inline, every other weight as external data
- * pointing straight into the checkpoint file (named `location` in the model).
+ * The inline initializers a run-time graph of `part` needs in `dtype`: the BatchNorm folds, and
+ * for float16 graphs every tensor not stored as F16, converted (external data into a float32 file
+ * cannot be read as float16). `onTensor(done, total)` follows the conversion.
+ */
+export async function inlineInitializers(
+  file: SafetensorsFile,
+  binding: WeightBinding,
+  part: AutoencoderPart,
+  dtype: 'float32' | 'float16',
+  onTensor?: (done: number, total: number) => void,
+): Promise<Map<string, HostTensor>> {
+  const folded = await foldedInitializers(file, binding, part);
+  const inline = new Map<string, HostTensor>();
+  for (const [key, tensor] of folded) inline.set(key, toWeightDType(tensor, dtype));
+  if (dtype === 'float32') return inline;
+  const keys = [...binding.tensors.values()]
+    .filter((t) => t.key.startsWith(`${part}.`) && t.dtype !== dtype && !folded.has(t.key))
+    .map((t) => t.key);
+  for (const [i, key] of keys.entries()) {
+    inline.set(key, toWeightDType(await readBound(file, binding, key), dtype));
+    onTensor?.(i + 1, keys.length);
+  }
+  return inline;
+}
+
+/**
+ * The resolver graphs use at run time: `inline` tensors in the model, every other weight as
+ * external data pointing straight into the checkpoint file (named `location` in the model), in
+ * the dtype it is stored in (the graph casts it to its compute dtype where they differ).
  */
 export function checkpointParams(
   binding: WeightBinding,
-  folded: ReadonlyMap<string, HostTensor>,
+  inline: ReadonlyMap<string, HostTensor>,
   location: string,
 ): ParamResolver {
   return (key, expected) => {
-    const inline = folded.get(key);
-    const data: InitializerData | undefined = inline
-      ? { kind: 'inline', tensor: inline }
+    const tensor = inline.get(key);
+    const data: InitializerData | undefined = tensor
+      ? { kind: 'inline', tensor }
       : externalData(binding.tensors.get(key), location);
     invariant(data !== undefined, () => `graph reads ${key}, which the checkpoint layout does not have`);
     const shape = data.kind === 'inline' ? data.tensor.shape : data.shape;
@@ -261,5 +345,5 @@ export function checkpointParams(
 
 function externalData(t: BoundTensor | undefined, location: string): InitializerData | undefined {
   if (t === undefined) return undefined;
-  return { kind: 'external', dtype: 'float32', shape: t.shape, location, offset: t.offset, length: t.length };
+  return { kind: 'external', dtype: t.dtype, shape: t.shape, location, offset: t.offset, length: t.length };
 }

@@ -4,10 +4,13 @@ import { realpathSync } from 'node:fs';
 import { basename, dirname, join, resolve } from 'node:path';
 import { DcaeError } from '@dcae/core';
 import { fileSource, writeFileAtomic } from '@dcae/core/node';
-import type { Autoencoder, LoadAutoencoderOptions } from '../dc-ae/autoencoder.js';
-import { loadAutoencoder as loadFromFiles } from '../dc-ae/autoencoder.js';
+import type { LoadAutoencoderOptions } from '../dc-ae/autoencoder.js';
+import type { Autoencoder } from '../loader.js';
+import { loadAutoencoder as loadFromFiles } from '../loader.js';
 import type { OnnxExportOptions } from '../dc-ae/onnx-export.js';
 import type { ModelFiles } from '../model-files.js';
+import type { ResolveModelOptions } from './resolve-model.js';
+import { autoencoderLoadDefaults, resolveModel } from './resolve-model.js';
 
 /** Largest config file read as text. */
 const MAX_TEXT_BYTES = 10_000_000;
@@ -125,17 +128,38 @@ async function folderState(path: string): Promise<readonly string[] | 'file' | u
 }
 
 /** An autoencoder loaded from local files, which can also write its ONNX graphs to a folder. */
-export interface NodeAutoencoder extends Autoencoder {
+export type NodeAutoencoder = Autoencoder & {
   exportOnnx(directory: string, options?: ExportOnnxOptions): Promise<ExportOnnxResult>;
+};
+
+export interface NodeLoadAutoencoderOptions extends LoadAutoencoderOptions {
+  /** Hub and URL downloads (endpoint, cache, token, offline, progress); defaults from the environment. */
+  readonly hub?: ResolveModelOptions;
 }
 
-/** Loads a DC-AE model from a local folder (or any `ModelFiles`); see the main entry's `loadAutoencoder`. */
+/**
+ * Loads a DC-AE model from a local folder, a Hub id `org/name[@revision]`, an https URL (see
+ * `resolveModel`), or any `ModelFiles`; see the main entry's `loadAutoencoder`. A released
+ * diffusion checkpoint loads its autoencoder (architecture and `autoencoder.` key prefix implied).
+ */
 export async function loadAutoencoder(
   model: string | ModelFiles,
-  options: LoadAutoencoderOptions,
+  options: NodeLoadAutoencoderOptions,
 ): Promise<NodeAutoencoder> {
-  const files = typeof model === 'string' ? directoryModelFiles(model) : model;
-  const autoencoder = await loadFromFiles(files, options);
+  const resolved =
+    typeof model === 'string'
+      ? await resolveModel(model, { signal: options.signal, ...options.hub })
+      : undefined;
+  const files =
+    resolved === undefined
+      ? (model as ModelFiles)
+      : { ...directoryModelFiles(resolved.directory), name: resolved.name };
+  const implied = resolved === undefined ? {} : autoencoderLoadDefaults(resolved);
+  const autoencoder = await loadFromFiles(files, {
+    ...options,
+    config: options.config ?? implied.config,
+    keyPrefix: options.keyPrefix ?? implied.keyPrefix,
+  });
   return Object.assign(autoencoder, {
     exportOnnx: (directory: string, exportOptions?: ExportOnnxOptions) =>
       exportOnnx(autoencoder, directory, exportOptions),
