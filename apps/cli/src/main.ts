@@ -1,12 +1,23 @@
-import { Command, CommanderError } from 'commander';
+import { Command, CommanderError, Option } from 'commander';
+import { SAMPLER_NAMES } from '@dcae/diffusion';
 import { DcaeError } from '@dcae/core';
 import { runConvert } from './commands/convert.js';
 import { runDecode } from './commands/decode.js';
 import { runEncode } from './commands/encode.js';
+import { runGenerate } from './commands/generate.js';
 import { runInfo } from './commands/info.js';
+import { runModels } from './commands/models.js';
 import { runReconstruct } from './commands/reconstruct.js';
 import { EXIT_CODES, errorJson, exitCodeFor, formatError } from './errors.js';
-import { parseSize, withCommonOptions, withImageInputOptions } from './options.js';
+import {
+  classList,
+  nonNegativeInteger,
+  nonNegativeNumber,
+  parseSize,
+  positiveInteger,
+  withCommonOptions,
+  withImageInputOptions,
+} from './options.js';
 import type { Io } from './reporter.js';
 import packageJson from '../package.json' with { type: 'json' };
 
@@ -35,7 +46,7 @@ export async function main(argv: readonly string[], io: MainOptions): Promise<nu
       if (error.exitCode === 0) return EXIT_CODES.ok; // --help, --version
       const message =
         error.code === 'commander.help' // no command: the help went to stderr
-          ? 'No command given; use one of info, encode, decode, reconstruct, convert'
+          ? 'No command given; use one of info, encode, decode, reconstruct, generate, convert, models'
           : error.message.replace(/^error:\s*/, '');
       return report(new DcaeError('INVALID_ARGUMENT', capitalise(message)), io, json, debug);
     }
@@ -65,7 +76,7 @@ function capitalise(text: string): string {
 function buildProgram(io: MainOptions, onFlags: (flags: { debug: boolean; json: boolean }) => void): Command {
   const program = new Command('dcae')
     .description(
-      'Inspect, encode, decode, reconstruct and convert DC-AE (Deep Compression Autoencoder) models.',
+      'Inspect, encode, decode, reconstruct and convert DC-AE (Deep Compression Autoencoder) models; generate images with the DC-AE diffusion models.',
     )
     .version(packageJson.version)
     .exitOverride()
@@ -139,11 +150,73 @@ function buildProgram(io: MainOptions, onFlags: (flags: { debug: boolean; json: 
 
   withCommonOptions(
     program
+      .command('generate')
+      .description(
+        'Sample ImageNet classes with a DiT / UViT / USiT diffusion checkpoint; write the images as one grid, or the latent.',
+      )
+      .option(
+        '--class <ids>',
+        'ImageNet class 0…999, one image each (repeat, or separate with commas)',
+        classList,
+      )
+      .option(
+        '--cfg <scale>',
+        "classifier-free guidance scale ≥ 0, 1 = none (default: the release's FID setting, else 1.5)",
+        nonNegativeNumber('--cfg'),
+      )
+      .addOption(
+        new Option(
+          '--sampler <name>',
+          "sampler instead of the model's: ddpm (DiT), dpm-solver (UViT), heun or dopri5 (SiT flow ODE: the network output is read as a velocity, t = 0 noise → t = 1 data)",
+        ).choices(SAMPLER_NAMES),
+      )
+      .option(
+        '--steps <n>',
+        "upstream's num_inference_steps: ddpm respaced steps (default 250), dpm-solver network evaluations (30), " +
+          'heun time grid points (n points = n − 1 Heun steps; 250), dopri5 output grid points (adaptive: does not change the sample)',
+        positiveInteger('--steps'),
+      )
+      .option('--seed <n>', 'seed of the noise (default: random, printed)', nonNegativeInteger('--seed'))
+      .option(
+        '--noise <file>',
+        '.safetensors with "noise_init" [B, C, h, w] (and for ddpm "step_noise" [steps, ≥B, C, h, w]) instead of random draws',
+      )
+      .option(
+        '--autoencoder <dir>',
+        'DC-AE folder to decode with (default: the "autoencoder." weights of a released combined checkpoint)',
+      )
+      .requiredOption(
+        '-o, --output <file>',
+        '.png/.jpg/.webp (all images in one near-square grid) or .safetensors (tensor "latent" in diffusion space, not decoded)',
+      ),
+    {
+      output: true,
+      model:
+        'diffusion checkpoint folder: config.json ({"model_name": …} of a release, or an explicit backbone) + model.safetensors',
+    },
+  ).action(async (opts: Parameters<typeof runGenerate>[0]) => runGenerate(opts, context(opts)));
+
+  withCommonOptions(
+    program
       .command('convert')
       .description('Export the model as ONNX: encoder.onnx and decoder.onnx (+ external data when needed).')
       .requiredOption('-o, --output <dir>', 'output directory (created if missing)'),
     { output: true },
   ).action(async (opts: Parameters<typeof runConvert>[0]) => runConvert(opts, context(opts)));
+
+  program
+    .command('models')
+    .description(
+      'List the released DC-AE repos on the Hugging Face Hub (each works as --model <id>[@revision]).',
+    )
+    .addOption(
+      new Option('--kind <kind>', 'only autoencoders or diffusion models').choices([
+        'autoencoder',
+        'diffusion',
+      ]),
+    )
+    .option('--json', 'print the list as one JSON object on stdout')
+    .action(async (opts: Parameters<typeof runModels>[0]) => runModels(opts, context(opts)));
 
   return program;
 }

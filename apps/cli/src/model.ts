@@ -2,6 +2,7 @@ import { readdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { loadAutoencoder } from '@dcae/autoencoder/node';
 import type { NodeAutoencoder } from '@dcae/autoencoder/node';
+import type { ExecutionOptions, TilingOption } from '@dcae/autoencoder';
 import type { RuntimeV1 } from '@dcae/core/runtime';
 import { createNodeRuntime } from '@dcae/runtime-adapters/node';
 import type { CommonOptions } from './options.js';
@@ -15,27 +16,50 @@ export interface OpenModel {
 }
 
 /**
- * Starts the node runtime (sessions in a worker thread, so Ctrl-C and progress stay responsive
- * while a model runs) and loads the model folder on it.
+ * The node runtime for `--device` and `--threads`, with sessions in a child process, so Ctrl-C
+ * and progress stay responsive while a model runs (and a running model stops at once).
  */
+export function startRuntime(options: CommonOptions): RuntimeV1 {
+  return createNodeRuntime({
+    devices: options.device === 'auto' ? 'auto' : [options.device],
+    threads: options.threads,
+    worker: 'process',
+  });
+}
+
+/** Starts the runtime and loads the model folder on it. */
 export async function openModel(
   options: CommonOptions,
   reporter: Reporter,
   signal: AbortSignal,
 ): Promise<OpenModel> {
-  const runtime = createNodeRuntime({
-    devices: options.device === 'auto' ? 'auto' : [options.device],
-    threads: options.threads,
-    worker: 'process',
-  });
+  const runtime = startRuntime(options);
   try {
     const autoencoder = await reporter.step('load', `loading ${options.model}`, () =>
       loadAutoencoder(options.model, {
         runtime,
         signal,
+        ...executionOptions(options),
+        ...(options.dtype ? { dtype: options.dtype } : {}),
+        hub: {
+          onProgress: ({ file, loaded, total, bytesPerSecond, etaSeconds }) =>
+            reporter.bar(
+              `download ${file}`,
+              loaded,
+              total ?? 0,
+              'bytes',
+              `${(bytesPerSecond / 1e6).toFixed(1)} MB/s` +
+                (etaSeconds !== undefined ? `, ${Math.ceil(etaSeconds)} s left` : ''),
+            ),
+          onWarning: (message: string) => reporter.progress(`warning: ${message}`),
+        },
         onProgress: (event) => {
-          if (event.stage === 'graph') reporter.progress(`building the ${event.part} graph…`);
-          if (event.stage === 'session') reporter.progress(`starting the ${event.part} session…`);
+          if (event.stage === 'build' && event.done === 0)
+            reporter.progress(`building the ${event.part} graph…`);
+          if (event.stage === 'session' && event.done === 0)
+            reporter.progress(`starting the ${event.part} session…`);
+          if (event.stage === 'encode' || event.stage === 'decode')
+            reporter.bar(event.stage, event.done, event.total);
         },
       }),
     );
@@ -57,4 +81,17 @@ export async function openModel(
 export async function modelFiles(dir: string): Promise<string[]> {
   const names = await readdir(dir).catch(() => [] as string[]);
   return names.map((name) => join(dir, name));
+}
+
+/** Tiling, memory budget and batch slicing from `--tile`, `--tile-size`, `--tile-overlap`, `--memory-budget`. */
+export function executionOptions(options: CommonOptions): ExecutionOptions {
+  const geometry = options.tileSize !== undefined || options.tileOverlap !== undefined;
+  const tiling: TilingOption =
+    geometry && options.tile !== 'never'
+      ? { tileSize: options.tileSize ?? 512, overlap: options.tileOverlap ?? 64 }
+      : (options.tile ?? 'auto');
+  return {
+    tiling,
+    ...(options.memoryBudget !== undefined ? { memoryBudgetBytes: options.memoryBudget * 2 ** 20 } : {}),
+  };
 }

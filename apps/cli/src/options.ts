@@ -16,6 +16,14 @@ export interface CommonOptions {
   readonly quiet?: boolean;
   readonly force?: boolean;
   readonly debug?: boolean;
+  /** Tiling of encode/decode: auto (tiles only above the memory budget), always, never. */
+  readonly tile?: 'auto' | 'always' | 'never';
+  readonly tileSize?: number;
+  readonly tileOverlap?: number;
+  /** Compute precision; fp16 keeps norm statistics and the attention core in fp32. */
+  readonly dtype?: 'fp32' | 'fp16';
+  /** Activation memory one run may use, in MB (decides tiling and batch slicing under `auto`). */
+  readonly memoryBudget?: number;
 }
 
 export interface ImageInputOptions {
@@ -23,7 +31,7 @@ export interface ImageInputOptions {
   readonly maxPixels?: number;
 }
 
-function positiveInteger(name: string) {
+export function positiveInteger(name: string) {
   return (value: string): number => {
     const n = Number(value);
     if (!/^\d+$/.test(value.trim()) || !Number.isSafeInteger(n) || n < 1) {
@@ -33,12 +41,15 @@ function positiveInteger(name: string) {
   };
 }
 
-export function withCommonOptions(command: Command, { output }: { output: boolean }): Command {
+export function withCommonOptions(
+  command: Command,
+  {
+    output,
+    model = 'model folder (diffusers or original format), Hub id org/name[@revision] (see `dcae models`), or https URL',
+  }: { output: boolean; model?: string },
+): Command {
   command
-    .requiredOption(
-      '-m, --model <dir>',
-      'model folder: config.json + .safetensors weights (diffusers or original format)',
-    )
+    .requiredOption('-m, --model <model>', model)
     .addOption(new Option('--device <device>', 'where to run').choices(DEVICE_CHOICES).default('auto'))
     .option(
       '--threads <n>',
@@ -47,7 +58,28 @@ export function withCommonOptions(command: Command, { output }: { output: boolea
     )
     .option('--json', 'print the result as one JSON object on stdout')
     .option('-q, --quiet', 'no progress messages on stderr')
-    .option('--debug', 'print stack traces and causes on errors');
+    .option('--debug', 'print stack traces and causes on errors')
+    .addOption(
+      new Option('--tile <mode>', 'tiled encode/decode: auto (only above --memory-budget), always, never')
+        .choices(['auto', 'always', 'never'])
+        .default('auto'),
+    )
+    .option(
+      '--tile-size <px>',
+      'tile side in pixels (implies tiling; default 512)',
+      positiveInteger('--tile-size'),
+    )
+    .option(
+      '--tile-overlap <px>',
+      'overlap between tiles in pixels (implies tiling; default 64; the stride is rounded to the compression ratio)',
+      nonNegativeInteger('--tile-overlap'),
+    )
+    .addOption(new Option('--dtype <dtype>', 'compute precision').choices(['fp32', 'fp16']).default('fp32'))
+    .option(
+      '--memory-budget <MB>',
+      'activation memory one run may use (default 4096); bigger images are tiled, batches sliced',
+      positiveInteger('--memory-budget'),
+    );
   if (output) command.option('-f, --force', 'overwrite existing output files');
   return command;
 }
@@ -81,4 +113,37 @@ export function parseSize(value: string): { height: number; width: number } {
     throw new InvalidArgumentError(`--size must look like 512x768 (height x width) or 512, got "${value}".`);
   }
   return { height, width };
+}
+
+/** A finite number ≥ 0 (e.g. `--cfg`). */
+export function nonNegativeNumber(name: string) {
+  return (value: string): number => {
+    const n = Number(value);
+    if (value.trim() === '' || !Number.isFinite(n) || n < 0) {
+      throw new InvalidArgumentError(`${name} must be a finite number ≥ 0, got "${value}".`);
+    }
+    return n;
+  };
+}
+
+/** An integer 0 … 2^53 − 1 (e.g. `--seed`). */
+export function nonNegativeInteger(name: string) {
+  return (value: string): number => {
+    const n = Number(value);
+    if (!/^\d+$/.test(value.trim()) || !Number.isSafeInteger(n)) {
+      throw new InvalidArgumentError(`${name} must be an integer from 0 to 2^53 − 1, got "${value}".`);
+    }
+    return n;
+  };
+}
+
+/** ImageNet classes: `--class 207`, repeatable, or several at once as `--class 207,360`. */
+export function classList(value: string, previous: readonly number[] = []): number[] {
+  const ids = value.split(',').map((id) => id.trim());
+  if (ids.some((id) => !/^\d+$/.test(id) || Number(id) > 999)) {
+    throw new InvalidArgumentError(
+      `--class takes ImageNet class ids 0…999 (several separated by commas), got "${value}".`,
+    );
+  }
+  return [...previous, ...ids.map(Number)];
 }

@@ -21,6 +21,25 @@ export class Reporter {
     if (!this.#quiet) this.#io.stderr.write(`${message}\n`);
   }
 
+  /**
+   * Progress of `done` of `total` units: a redrawn bar when stderr is a terminal, otherwise a
+   * plain line per update (silenced by --quiet).
+   */
+  bar(label: string, done: number, total: number, unit: 'steps' | 'bytes' = 'steps', note = ''): void {
+    if (this.#quiet) return;
+    const stream = this.#io.stderr as NodeJS.WritableStream & { isTTY?: boolean };
+    const amount = (n: number) => (unit === 'bytes' ? `${(n / 1e6).toFixed(1)} MB` : String(n));
+    const of = (total > 0 ? `${amount(done)}/${amount(total)}` : amount(done)) + (note ? ` ${note}` : '');
+    if (stream.isTTY) {
+      const width = 24;
+      const filled = total > 0 ? Math.round((width * Math.min(done, total)) / total) : 0;
+      stream.write(`\r${label} [${'#'.repeat(filled)}${'.'.repeat(width - filled)}] ${of}\x1b[K`);
+      if (total > 0 && done >= total) stream.write('\n');
+    } else if (unit === 'steps' || done === total) {
+      stream.write(`${label} ${of}\n`);
+    }
+  }
+
   /** Runs one step, reporting it on stderr and recording its wall time in ms under `name`. */
   async step<T>(name: string, label: string, work: () => Promise<T>): Promise<T> {
     this.progress(`${label}…`);

@@ -23,24 +23,7 @@ export async function readTensorFile(
   name: TensorName,
   signal: AbortSignal,
 ): Promise<TensorInput> {
-  let bytes: Uint8Array;
-  try {
-    bytes = await readFile(path, { signal });
-  } catch (cause) {
-    const code = (cause as { code?: string }).code;
-    if (code === 'ABORT_ERR') throw signal.reason;
-    if (code === 'ENOENT')
-      throw new DcaeError('FILE_NOT_FOUND', `${path} does not exist.`, { source: path, cause });
-    throw new DcaeError(
-      'FILE_READ',
-      `Cannot read ${path}: ${cause instanceof Error ? cause.message : String(cause)}.`,
-      {
-        source: path,
-        cause,
-      },
-    );
-  }
-  const file = parseSafetensors(bytes, { name: path });
+  const file = parseSafetensors(await readInputFile(path, signal), { name: path });
   const info = file.tensorInfo(name);
   if (info.dtype !== 'F32' && info.dtype !== 'F16' && info.dtype !== 'BF16') {
     throw new DcaeError(
@@ -57,6 +40,26 @@ export async function readTensorFile(
     );
   }
   return { tensor: toFloat32(file.tensor(name)), metadata: file.header.metadata };
+}
+
+/** The bytes of an input file; FILE_NOT_FOUND or FILE_READ when it cannot be read. */
+export async function readInputFile(path: string, signal: AbortSignal): Promise<Uint8Array> {
+  try {
+    return await readFile(path, { signal });
+  } catch (cause) {
+    const code = (cause as { code?: string }).code;
+    if (code === 'ABORT_ERR') throw signal.reason;
+    if (code === 'ENOENT')
+      throw new DcaeError('FILE_NOT_FOUND', `${path} does not exist.`, { source: path, cause });
+    throw new DcaeError(
+      'FILE_READ',
+      `Cannot read ${path}: ${cause instanceof Error ? cause.message : String(cause)}.`,
+      {
+        source: path,
+        cause,
+      },
+    );
+  }
 }
 
 /** Metadata keys dcae writes next to a latent. */

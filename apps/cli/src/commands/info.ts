@@ -25,6 +25,10 @@ function stageLines(stages: DcAeStagesConfig): string[] {
 
 function summaryText(ae: Autoencoder): string[] {
   const s = ae.summary();
+  if (ae.architecture === 'sd-vae')
+    return [
+      `model      ${s.name} (AutoencoderKL, the SD-VAE baseline: f${s.spatialCompressionRatio}c${s.latentChannels}, ${count(s.parameters.total)} parameters, scaling factor ${s.scalingFactor})`,
+    ];
   const { config } = ae;
   return [
     `model      ${s.name} (${s.format} checkpoint format)`,

@@ -1,0 +1,542 @@
+import { readFile } from 'node:fs/promises';
+import { basename, join, resolve } from 'node:path';
+import {
+  DcaeError,
+  formatShape,
+  openSafetensors,
+  parseJsonConfig,
+  parseSafetensors,
+  serializeSafetensors,
+  toFloat32,
+} from '@dcae/core';
+import type { HostTensor } from '@dcae/core';
+import { fileSource } from '@dcae/core/node';
+import type { RuntimeV1 } from '@dcae/core/runtime';
+import { presetConfig, tensorToImages } from '@dcae/autoencoder';
+import type { RgbImage } from '@dcae/autoencoder';
+import { encodeImage, imageFormatFromPath, loadAutoencoder } from '@dcae/autoencoder/node';
+import type { NodeAutoencoder } from '@dcae/autoencoder/node';
+import {
+  CONFIG_FILE,
+  compatibleSamplers,
+  DEFAULT_STEPS,
+  generate,
+  parseDiffusionConfig,
+  WEIGHTS_FILE,
+} from '@dcae/diffusion';
+import type {
+  BackboneConfig,
+  DiffusionModel,
+  DiffusionModelConfig,
+  GenerateProgress,
+  GenerateResult,
+  InjectedNoise,
+  LatentDecoder,
+  SamplerName,
+} from '@dcae/diffusion';
+import { loadDiffusionModel } from '@dcae/diffusion/node';
+import { modelFiles, startRuntime } from '../model.js';
+import type { CommonOptions } from '../options.js';
+import type { Reporter } from '../reporter.js';
+import { formatMs } from '../reporter.js';
+import { isSafetensorsPath, readInputFile } from '../tensor-files.js';
+import { outputKind, reporterFor, withOutputs } from './shared.js';
+import type { CommandContext } from './shared.js';
+
+export interface GenerateCommandOptions extends CommonOptions {
+  readonly output: string;
+  /** ImageNet classes, one image each (required). */
+  readonly class?: readonly number[];
+  readonly cfg?: number;
+  /** Upstream's `num_inference_steps` for the sampler (see {@link librarySteps}). */
+  readonly steps?: number;
+  readonly sampler?: SamplerName;
+  readonly seed?: number;
+  /** .safetensors with `noise_init` (and `step_noise` for DDPM) replacing the random draws. */
+  readonly noise?: string;
+  /** DC-AE folder to decode with. */
+  readonly autoencoder?: string;
+}
+
+/** Where the released combined checkpoints keep the DC-AE in model.safetensors (original format). */
+const AUTOENCODER_PREFIX = 'autoencoder.';
+const NOISE_TENSORS = { initial: 'noise_init', steps: 'step_noise' } as const;
+/** The flow samplers read the network output as a velocity (SiT: t = 0 noise → t = 1 data). */
+const FLOW_SAMPLERS: readonly SamplerName[] = ['heun', 'dopri5'];
+
+/**
+ * `dcae generate`: class-conditional sampling with a DiT / UViT / USiT checkpoint. Writes the
+ * decoded images as one near-square grid (image output), or the final latent in diffusion space
+ * without decoding (.safetensors output, tensor `latent`).
+ */
+export async function runGenerate(
+  options: GenerateCommandOptions,
+  { io, signal }: CommandContext,
+): Promise<void> {
+  const started = performance.now();
+  const reporter = reporterFor(options, { io, signal });
+  const classes = options.class ?? [];
+  if (classes.length === 0) {
+    throw new DcaeError('INVALID_ARGUMENT', 'Give at least one --class (an ImageNet class id 0…999).');
+  }
+  const kind = outputKind(options.output);
+  if (options.noise !== undefined && !isSafetensorsPath(options.noise)) {
+    throw new DcaeError('UNSUPPORTED_FORMAT', `--noise reads a .safetensors file, not ${options.noise}.`, {
+      source: options.noise,
+    });
+  }
+  const inputs = [
+    ...(options.noise === undefined ? [] : [options.noise]),
+    ...(options.autoencoder === undefined ? [] : await modelFiles(options.autoencoder)),
+  ];
+
+  const result = await withOutputs(options, inputs, signal, async (outputs) => {
+    const path = await outputs.claim(options.output);
+    const plan = await planRun(options, classes, reporter);
+    const noise = options.noise === undefined ? undefined : await readNoise(options.noise, plan, signal);
+
+    const runtime = startRuntime(options);
+    let autoencoder: NodeAutoencoder | undefined;
+    try {
+      if (kind === 'image') {
+        autoencoder = await reporter.step('loadAutoencoder', 'loading the autoencoder', () =>
+          openAutoencoder(options, plan, runtime, signal),
+        );
+      }
+      const model = await reporter.step('load', `loading ${options.model}`, () =>
+        loadDiffusionModel(options.model, { runtime, signal, config: plan.config }),
+      );
+      try {
+        const { generated, steps, samplingMs, decodeMs } = await sample(
+          model,
+          autoencoder,
+          plan,
+          classes,
+          noise,
+          options,
+          reporter,
+          signal,
+        );
+        let image: { grid: Grid; size: [number, number] } | undefined;
+        if (generated.images) {
+          const images = tensorToImages(generated.images);
+          const grid = imageGrid(images);
+          await reporter.step('write', `writing ${options.output}`, async () =>
+            outputs.stage(path, await encodeImage(grid.image, imageFormatFromPath(path)), signal),
+          );
+          image = { grid, size: [images[0]!.width, images[0]!.height] };
+        } else {
+          const metadata = latentMetadata(options, classes, plan, generated);
+          await reporter.step('write', `writing ${options.output}`, () =>
+            outputs.stage(path, serializeSafetensors({ latent: generated.latent }, metadata), signal),
+          );
+        }
+        return { generated, image, steps, samplingMs, decodeMs };
+      } finally {
+        await model.dispose();
+      }
+    } finally {
+      await autoencoder?.dispose();
+      await runtime.dispose();
+    }
+  });
+
+  const { generated, image, steps, samplingMs, decodeMs } = result;
+  const t = reporter.timings;
+  const totalMs = round(performance.now() - started);
+  const count = classes.length;
+  const stepsText = `${steps.length}${generated.sampler === 'dopri5' ? ' adaptive' : ''} steps`;
+  const perStep = steps.length > 0 ? samplingMs / steps.length : 0;
+  reporter.result(
+    [
+      image
+        ? `wrote ${options.output}: ${count} image${count === 1 ? '' : 's'} of ${image.size[0]}×${image.size[1]}` +
+          (count > 1
+            ? ` in a ${image.grid.columns}×${image.grid.rows} grid (columns × rows, row by row)`
+            : '')
+        : `wrote ${options.output}: tensor "latent" ${formatShape(generated.latent.shape)} in diffusion space (not decoded)`,
+      `classes ${classes.join(', ')}; ${generated.sampler}, ${stepsText}, ${generated.nfe} network evaluations, guidance ${generated.guidanceScale}, seed ${String(generated.seed)}`,
+      `timings: load ${formatMs(t.load)}, sampling ${formatMs(samplingMs)} (${formatMs(perStep)} per step)` +
+        (decodeMs === undefined ? '' : `, decode ${formatMs(decodeMs)}`) +
+        `, total ${formatMs(totalMs)}`,
+    ].join('\n'),
+    {
+      command: 'generate',
+      model: options.model,
+      outputs: [resolve(options.output)],
+      classes,
+      sampler: generated.sampler,
+      // As --steps means it: upstream's num_inference_steps.
+      steps: inferenceSteps(generated.sampler, generated.steps, options.steps),
+      stepsTaken: steps.length,
+      nfe: generated.nfe,
+      guidanceScale: generated.guidanceScale,
+      seed: generated.seed,
+      latent: { shape: generated.latent.shape },
+      ...(image
+        ? {
+            image: {
+              width: image.size[0],
+              height: image.size[1],
+              grid: { columns: image.grid.columns, rows: image.grid.rows },
+            },
+          }
+        : {}),
+      timingsMs: {
+        ...t,
+        sampling: samplingMs,
+        ...(decodeMs === undefined ? {} : { decode: decodeMs }),
+        total: totalMs,
+        perStep: steps,
+      },
+    },
+  );
+}
+
+interface StepTiming {
+  readonly step: number;
+  readonly nfe: number;
+  readonly ms: number;
+}
+
+/** Runs `generate()` with the plan, reporting and timing every step; decodes when an autoencoder is given. */
+async function sample(
+  model: DiffusionModel,
+  autoencoder: NodeAutoencoder | undefined,
+  plan: RunPlan,
+  classes: readonly number[],
+  noise: InjectedNoise | undefined,
+  options: GenerateCommandOptions,
+  reporter: Reporter,
+  signal: AbortSignal,
+): Promise<{ generated: GenerateResult; steps: StepTiming[]; samplingMs: number; decodeMs?: number }> {
+  const steps: StepTiming[] = [];
+  reporter.progress(`${samplingLabel(plan)}…`);
+  const samplingStart = performance.now();
+  let samplingEnd = samplingStart;
+  const generated = await generate({
+    model,
+    classLabels: classes,
+    sampler: plan.sampler,
+    ...(plan.steps === undefined ? {} : { steps: plan.steps }),
+    ...(options.cfg === undefined ? {} : { guidanceScale: options.cfg }),
+    ...(options.seed === undefined ? {} : { seed: options.seed }),
+    ...(noise === undefined ? {} : { noise }),
+    ...(autoencoder === undefined ? {} : { autoencoder: decoderFor(autoencoder, plan) }),
+    signal,
+    onProgress: (progress) => {
+      const now = performance.now();
+      steps.push({ step: progress.step, nfe: progress.nfe, ms: round(now - samplingEnd) });
+      samplingEnd = now;
+      reporter.progress(progressLine(progress, steps.at(-1)!.ms));
+    },
+  });
+  // generate() decodes after the last step.
+  const samplingMs = round(samplingEnd - samplingStart);
+  if (!generated.images) return { generated, steps, samplingMs };
+  return { generated, steps, samplingMs, decodeMs: round(performance.now() - samplingEnd) };
+}
+
+/** What the command line asks for, resolved against the model's config before anything heavy loads. */
+interface RunPlan {
+  /** The config the model is loaded with (the prediction set by the sampler for UViT). */
+  readonly config: DiffusionModelConfig;
+  readonly sampler: SamplerName;
+  /** `steps` as `generate()` takes it (undefined for dopri5). */
+  readonly steps: number | undefined;
+  /** Shape of the initial noise, [B, C, h, w]. */
+  readonly noiseShape: readonly number[];
+}
+
+async function planRun(
+  options: GenerateCommandOptions,
+  classes: readonly number[],
+  reporter: Reporter,
+): Promise<RunPlan> {
+  const config = await readModelConfig(options.model);
+  const sampler = options.sampler ?? config.preset?.sampler ?? compatibleSamplers(config.backbone)[0]!;
+  const backbone = readingFor(config.backbone, sampler);
+  if (backbone.prediction !== config.backbone.prediction) {
+    reporter.progress(
+      `note: reading the network output as ${backbone.prediction === 'velocity' ? 'a velocity' : 'the noise ε'} ` +
+        `for ${sampler}; the checkpoint's config says ${config.backbone.prediction}.`,
+    );
+  }
+  const allowed = compatibleSamplers(backbone);
+  if (!allowed.includes(sampler)) {
+    throw new DcaeError(
+      'INVALID_ARGUMENT',
+      `--sampler ${sampler} does not fit this ${backbone.family === 'dit' ? 'DiT' : 'UViT'} model; use ${allowed.join(' or ')}.`,
+      { detail: { sampler, allowed } },
+    );
+  }
+  const bad = classes.filter((c) => c >= backbone.numClasses);
+  if (bad.length > 0) {
+    throw new DcaeError(
+      'INVALID_ARGUMENT',
+      `--class must be in 0…${backbone.numClasses - 1} for this model; got ${bad.join(', ')}.`,
+    );
+  }
+  const steps =
+    librarySteps(sampler, options.steps, reporter) ??
+    (sampler === 'dopri5'
+      ? undefined
+      : config.preset?.sampler === sampler
+        ? config.preset.steps
+        : DEFAULT_STEPS[sampler]);
+  const [c, h, w] = [backbone.inChannels, backbone.inputSize, backbone.inputSize];
+  return {
+    config: { ...config, backbone },
+    sampler,
+    steps,
+    noiseShape: [classes.length, c, h, w],
+  };
+}
+
+async function readModelConfig(dir: string): Promise<DiffusionModelConfig> {
+  const path = join(dir, CONFIG_FILE);
+  let text: string;
+  try {
+    text = await readFile(path, 'utf8');
+  } catch (cause) {
+    throw new DcaeError(
+      'MODEL_NOT_FOUND',
+      `${dir} has no readable ${CONFIG_FILE}; --model must be a diffusion checkpoint folder (${CONFIG_FILE} + ${WEIGHTS_FILE}).`,
+      { source: dir, cause },
+    );
+  }
+  return parseDiffusionConfig(parseJsonConfig(text, { source: path }), path);
+}
+
+/**
+ * A UViT network is read as the sampler needs it: a velocity for the flow samplers (USiT), the
+ * noise ε otherwise. DiT always predicts ε (and its learned variance).
+ */
+function readingFor(backbone: BackboneConfig, sampler: SamplerName): BackboneConfig {
+  if (backbone.family !== 'uvit' || sampler === 'ddpm') return backbone;
+  const prediction = FLOW_SAMPLERS.includes(sampler) ? 'velocity' : 'epsilon';
+  return prediction === backbone.prediction ? backbone : { ...backbone, prediction };
+}
+
+/**
+ * `--steps` means upstream's `num_inference_steps`: DDPM respaced steps and DPM-Solver network
+ * evaluations as they are; Heun grid points (n points = n − 1 steps); for dopri5 the output grid,
+ * which does not change the sample (the solver picks its own steps and interpolates at t = 1).
+ */
+function librarySteps(
+  sampler: SamplerName,
+  steps: number | undefined,
+  reporter: Reporter,
+): number | undefined {
+  if (steps === undefined) return undefined;
+  if (sampler === 'heun' || sampler === 'dopri5') {
+    if (steps < 2) {
+      throw new DcaeError(
+        'INVALID_ARGUMENT',
+        `--steps for ${sampler} counts time grid points from t = 0 to t = 1, so it must be at least 2; got ${steps}.`,
+      );
+    }
+    if (sampler === 'heun') return steps - 1;
+    reporter.progress(
+      `note: dopri5 is adaptive; --steps ${steps} sets upstream's output grid only and does not change the sample.`,
+    );
+    return undefined;
+  }
+  return steps;
+}
+
+/** The noise file's tensors, as float32, checked against the run's shapes. */
+async function readNoise(path: string, plan: RunPlan, signal: AbortSignal): Promise<InjectedNoise> {
+  const file = parseSafetensors(await readInputFile(path, signal), { name: path });
+  const read = (name: string): HostTensor<'float32'> | undefined => {
+    if (!file.header.tensors.has(name)) return undefined;
+    const info = file.tensorInfo(name);
+    if (info.dtype !== 'F32' && info.dtype !== 'F16' && info.dtype !== 'BF16') {
+      throw new DcaeError(
+        'DTYPE_UNSUPPORTED',
+        `${path}: tensor "${name}" is ${info.dtype}; noise must be F32 (or F16, BF16).`,
+        { source: path },
+      );
+    }
+    return toFloat32(file.tensor(name));
+  };
+  const initial = read(NOISE_TENSORS.initial);
+  const steps = read(NOISE_TENSORS.steps);
+  if (initial === undefined && steps === undefined) {
+    throw new DcaeError(
+      'TENSOR_NOT_FOUND',
+      `${path} holds neither "${NOISE_TENSORS.initial}" nor "${NOISE_TENSORS.steps}"; found ${[...file.header.tensors.keys()].join(', ') || 'no tensors'}.`,
+      { source: path },
+    );
+  }
+  const [batch, ...sample] = plan.noiseShape;
+  if (initial !== undefined && formatShape(initial.shape) !== formatShape(plan.noiseShape)) {
+    throw new DcaeError(
+      'SHAPE_MISMATCH',
+      `${path}: "${NOISE_TENSORS.initial}" is ${formatShape(initial.shape)}; this run needs ${formatShape(plan.noiseShape)} (one [C, h, w] latent of the model per --class).`,
+      { source: path, detail: { expected: plan.noiseShape, actual: initial.shape } },
+    );
+  }
+  if (steps !== undefined) {
+    if (plan.sampler !== 'ddpm') {
+      throw new DcaeError(
+        'INVALID_ARGUMENT',
+        `${path}: "${NOISE_TENSORS.steps}" is per-step DDPM noise, but ${plan.sampler} draws no noise after the start; drop it or use --sampler ddpm.`,
+        { source: path },
+      );
+    }
+    const [count, rows, ...rest] = steps.shape;
+    const wanted = plan.steps!;
+    if (
+      steps.shape.length !== 5 ||
+      count !== wanted ||
+      rows! < batch! ||
+      formatShape(rest) !== formatShape(sample)
+    ) {
+      throw new DcaeError(
+        'SHAPE_MISMATCH',
+        `${path}: "${NOISE_TENSORS.steps}" is ${formatShape(steps.shape)}; this run needs [${wanted}, ${batch}, ${sample.join(', ')}] ` +
+          `(one draw per DDPM step, --steps ${wanted}; dimension 1 may be larger, only its first ${batch} rows are read).`,
+        { source: path, detail: { actual: steps.shape } },
+      );
+    }
+  }
+  return { ...(initial ? { initial } : {}), ...(steps ? { steps } : {}) };
+}
+
+/**
+ * The autoencoder that decodes the samples: `--autoencoder`, else the `autoencoder.` weights of a
+ * released combined checkpoint (its AE preset from the diffusion preset table).
+ */
+async function openAutoencoder(
+  options: GenerateCommandOptions,
+  plan: RunPlan,
+  runtime: RuntimeV1,
+  signal: AbortSignal,
+): Promise<NodeAutoencoder> {
+  const { preset, backbone } = plan.config;
+  let autoencoder: NodeAutoencoder;
+  if (options.autoencoder !== undefined) {
+    autoencoder = await loadAutoencoder(options.autoencoder, { runtime, signal });
+  } else if (
+    preset !== undefined &&
+    (await hasTensorsUnder(join(options.model, WEIGHTS_FILE), AUTOENCODER_PREFIX))
+  ) {
+    autoencoder = await loadAutoencoder(options.model, {
+      runtime,
+      signal,
+      keyPrefix: AUTOENCODER_PREFIX,
+      config: presetConfig(preset.autoencoder),
+    });
+  } else {
+    const why =
+      preset === undefined
+        ? `its ${CONFIG_FILE} gives the backbone explicitly and names no autoencoder`
+        : `its ${WEIGHTS_FILE} holds no "${AUTOENCODER_PREFIX}*" tensors`;
+    throw new DcaeError(
+      'INVALID_ARGUMENT',
+      `Cannot decode: ${options.model} has no autoencoder to decode with (${why}). ` +
+        `Pass --autoencoder <dir>${preset ? ` (a ${preset.autoencoder} folder)` : ''}, or write the latent with -o <file>.safetensors.`,
+    );
+  }
+  if (autoencoder.latentChannels !== backbone.inChannels) {
+    await autoencoder.dispose();
+    throw new DcaeError(
+      'SHAPE_MISMATCH',
+      `The autoencoder ${autoencoder.name} has ${autoencoder.latentChannels} latent channels, but ${options.model} samples ` +
+        `${backbone.inChannels}-channel latents; use the autoencoder the model was trained with${preset ? ` (${preset.autoencoder})` : ''}.`,
+      { detail: { expected: backbone.inChannels, actual: autoencoder.latentChannels } },
+    );
+  }
+  return autoencoder;
+}
+
+async function hasTensorsUnder(path: string, prefix: string): Promise<boolean> {
+  const file = await openSafetensors(await fileSource(path));
+  try {
+    return [...file.header.tensors.keys()].some((name) => name.startsWith(prefix));
+  } finally {
+    await file.close();
+  }
+}
+
+/** Diffusion space is defined by the model's preset; the autoencoder's own factor serves explicit configs. */
+function decoderFor(autoencoder: NodeAutoencoder, plan: RunPlan): LatentDecoder {
+  return {
+    decode: (latents, options) => autoencoder.decode(latents, options),
+    scalingFactor: plan.config.preset?.scalingFactor ?? autoencoder.scalingFactor,
+    latentChannels: autoencoder.latentChannels,
+  };
+}
+
+function latentMetadata(
+  options: GenerateCommandOptions,
+  classes: readonly number[],
+  plan: RunPlan,
+  generated: GenerateResult,
+): Record<string, string> {
+  const scalingFactor = plan.config.preset?.scalingFactor;
+  return {
+    'dcae.model': plan.config.preset?.name ?? basename(resolve(options.model)),
+    'dcae.latent_space': 'diffusion',
+    ...(scalingFactor === undefined ? {} : { 'dcae.scaling_factor': String(scalingFactor) }),
+    'dcae.classes': classes.join(','),
+    'dcae.sampler': generated.sampler,
+    ...(generated.steps === undefined ? {} : { 'dcae.steps': String(generated.steps) }),
+    'dcae.guidance_scale': String(generated.guidanceScale),
+    'dcae.seed': String(generated.seed),
+  };
+}
+
+/** The inverse of {@link librarySteps}: Heun's grid has one point more than steps; dopri5 has no fixed count. */
+function inferenceSteps(
+  sampler: SamplerName,
+  steps: number | undefined,
+  requested: number | undefined,
+): number | null {
+  if (sampler === 'dopri5') return requested ?? null;
+  return sampler === 'heun' ? steps! + 1 : steps!;
+}
+
+function samplingLabel(plan: RunPlan): string {
+  const { sampler, steps } = plan;
+  const what =
+    sampler === 'dopri5'
+      ? 'adaptive steps'
+      : `${steps} ${sampler === 'dpm-solver' ? 'network evaluations' : 'steps'}`;
+  return `sampling with ${sampler}, ${what}`;
+}
+
+function progressLine(progress: GenerateProgress, ms: number): string {
+  const of = progress.totalSteps === undefined ? '' : `/${progress.totalSteps}`;
+  const share = `${Math.round(progress.progress * 100)}%`;
+  return `  step ${progress.step}${of} (${share}), ${progress.nfe} evaluations, ${formatMs(ms)}`;
+}
+
+const round = (ms: number): number => Math.round(ms * 10) / 10;
+
+interface Grid {
+  readonly image: RgbImage;
+  readonly columns: number;
+  readonly rows: number;
+}
+
+/**
+ * Equal-sized images in a near-square grid, row by row: ⌈√n⌉ columns and ⌈n / columns⌉ rows,
+ * no gaps; cells after the last image stay black.
+ */
+export function imageGrid(images: readonly RgbImage[]): Grid {
+  const { width, height } = images[0]!;
+  const columns = Math.ceil(Math.sqrt(images.length));
+  const rows = Math.ceil(images.length / columns);
+  const stride = columns * width * 3;
+  const data = new Uint8Array(stride * rows * height);
+  images.forEach((image, i) => {
+    const [x0, y0] = [(i % columns) * width, Math.floor(i / columns) * height];
+    for (let y = 0; y < height; y++) {
+      const row = image.data.subarray(y * width * 3, (y + 1) * width * 3);
+      data.set(row, (y0 + y) * stride + x0 * 3);
+    }
+  });
+  return { image: { width: columns * width, height: rows * height, channels: 3, data }, columns, rows };
+}
