@@ -7,13 +7,13 @@ import { machineInfo } from './machine.js';
 import type { MachineInfo } from './machine.js';
 import { collectGarbage, compareCases, formatMs, ratio } from './measure.js';
 import type { ScenarioReport } from './report.js';
-import { machineLine, runMarkdown, scenarioMarkdown } from './report.js';
+import { machineLine, runMarkdown, scenarioMarkdown, scenarioSvg } from './report.js';
 import type { Scenario, ScenarioContext } from './scenario.js';
 import { SCENARIOS } from './scenarios/index.js';
 
 const USAGE = `Usage: pnpm bench [scenario...] [options]
 
-Runs the named scenarios (default: all) and writes bench-results/<stamp>-<scenario>.{json,md}
+Runs the named scenarios (default: all) and writes bench-results/<stamp>-<scenario>.{json,md,svg}
 and bench-results/latest.md. Progress goes to stderr.
 
 Options:
@@ -161,9 +161,12 @@ async function main(): Promise<number> {
         },
       };
       scenarioLog(`start (${warmup} warm-up, ${samples} samples per case)`);
-      const report = await runScenario(scenario, context, machine);
-      reports.push(report);
       const file = join(outDir, `${runStamp}-${scenario.name}`);
+      const result = await runScenario(scenario, context, machine);
+      const svg = scenarioSvg(result);
+      if (svg !== undefined) await writeFile(`${file}.svg`, svg);
+      const report = svg === undefined ? result : { ...result, chart: `${runStamp}-${scenario.name}.svg` };
+      reports.push(report);
       await writeFile(`${file}.json`, `${JSON.stringify(report, null, 2)}\n`);
       await writeFile(`${file}.md`, scenarioMarkdown(report));
       if (!report.error) {

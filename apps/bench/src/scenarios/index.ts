@@ -1,10 +1,24 @@
 import type { Scenario } from '../scenario.js';
+import { aeLatency } from './ae-latency.js';
+import { aeTiling } from './ae-tiling.js';
+import { diffusionTokens } from './diffusion-tokens.js';
 import { graphBuild } from './graph-build.js';
 import { matmulPeak } from './matmul-peak.js';
 import { safetensorsRead } from './safetensors-read.js';
+import { sdVaeVsDcae } from './sd-vae-vs-dcae.js';
+import { soak } from './soak.js';
 
 /**
  * Every scenario, in the order `pnpm bench` runs them. To add one, write `scenarios/<name>.ts`
  * exporting a `Scenario` and list it here.
  */
-export const SCENARIOS: readonly Scenario[] = [safetensorsRead, graphBuild, matmulPeak];
+export const SCENARIOS: readonly Scenario[] = [
+  safetensorsRead,
+  graphBuild,
+  matmulPeak,
+  diffusionTokens,
+  aeTiling,
+  aeLatency,
+  sdVaeVsDcae,
+  soak,
+];

@@ -1,0 +1,264 @@
+import { randomBytes } from 'node:crypto';
+import type { FileHandle } from 'node:fs/promises';
+import { mkdir, open, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { createRng } from '@dcae/core';
+import type { DcAeConfig, MacCount, SdVaeConfig } from '@dcae/autoencoder';
+import {
+  countMacs,
+  countSdVaeMacs,
+  DC_AE_PRESETS,
+  dcAeCheckpointLayout,
+  SD15_VAE_CONFIG,
+  sdVaeCheckpointLayout,
+  sdVaeCompressionRatio,
+  spatialCompressionRatio,
+  validateDcAeConfig,
+} from '@dcae/autoencoder';
+
+/**
+ * Random-weight checkpoints for benchmarks: diffusers-format folders written once into the cache
+ * directory, tensor by tensor in chunks, so memory stays at one chunk whatever the file size, and
+ * reused by later runs (a file of the expected size is kept).
+ */
+
+/** One tensor to write: F32 drawn uniformly from `range`, or an I64 zero (BatchNorm counters). */
+export interface RandomTensor {
+  readonly key: string;
+  readonly shape: readonly number[];
+  readonly range: readonly [number, number] | 'counter';
+}
+
+const WEIGHTS_FILE = 'diffusion_pytorch_model.safetensors';
+const numel = (shape: readonly number[]): number => shape.reduce((a, b) => a * b, 1);
+
+/**
+ * The range of a random tensor, as the golden fixtures were made: conv and linear weights and their
+ * biases ±1/√fan-in, norm scales [0.5, 1.5], norm shifts ±0.25, running means ±0.1, variances [0.5, 1.5].
+ */
+function ranges(
+  params: readonly { key: string; shape: readonly number[] }[],
+): Map<string, readonly [number, number]> {
+  const fanIn = new Map<string, number>();
+  for (const p of params)
+    if (p.shape.length >= 2) fanIn.set(p.key.replace(/\.weight$/, ''), numel(p.shape) / p.shape[0]!);
+  const out = new Map<string, readonly [number, number]>();
+  for (const p of params) {
+    const fan = fanIn.get(p.key.replace(/\.(weight|bias)$/, ''));
+    if (fan !== undefined) out.set(p.key, [-1 / Math.sqrt(fan), 1 / Math.sqrt(fan)]);
+    else if (p.key.endsWith('running_var')) out.set(p.key, [0.5, 1.5]);
+    else if (p.key.endsWith('running_mean')) out.set(p.key, [-0.1, 0.1]);
+    else out.set(p.key, p.key.endsWith('.weight') ? [0.5, 1.5] : [-0.25, 0.25]);
+  }
+  return out;
+}
+
+/** Every tensor of a DC-AE checkpoint of `config` for `parts` (diffusers keys). */
+export function dcAeRandomTensors(config: DcAeConfig, parts: readonly string[]): RandomTensor[] {
+  const params = dcAeCheckpointLayout(config).params.filter((p) =>
+    parts.some((part) => p.key.startsWith(`${part}.`)),
+  );
+  const range = ranges(params);
+  return params.map((p) => ({
+    key: p.key,
+    shape: p.shape,
+    range: p.role === 'counter' ? 'counter' : range.get(p.key)!,
+  }));
+}
+
+/** Every tensor of an AutoencoderKL checkpoint of `config` for `parts`. */
+export function sdVaeRandomTensors(config: SdVaeConfig, parts: readonly string[]): RandomTensor[] {
+  const params = sdVaeCheckpointLayout(config).filter((p) => parts.includes(p.part));
+  const range = ranges(params);
+  return params.map((p) => ({ key: p.key, shape: p.shape, range: range.get(p.key)! }));
+}
+
+/** A diffusers `AutoencoderKL` config.json of `config` (so that `loadAutoencoder` recognises the folder). */
+export function sdVaeConfigJson(config: SdVaeConfig): Record<string, unknown> {
+  const n = config.blockOutChannels.length;
+  return {
+    _class_name: 'AutoencoderKL',
+    act_fn: config.act,
+    block_out_channels: config.blockOutChannels,
+    down_block_types: Array<string>(n).fill('DownEncoderBlock2D'),
+    up_block_types: Array<string>(n).fill('UpDecoderBlock2D'),
+    in_channels: config.inChannels,
+    out_channels: config.outChannels,
+    latent_channels: config.latentChannels,
+    layers_per_block: config.layersPerBlock,
+    norm_num_groups: config.normNumGroups,
+    sample_size: config.sampleSize,
+    scaling_factor: config.scalingFactor,
+    use_quant_conv: config.useQuantConv,
+    use_post_quant_conv: config.usePostQuantConv,
+    mid_block_add_attention: config.midBlockAddAttention,
+  };
+}
+
+export interface RandomCheckpoint {
+  readonly folder: string;
+  /** Bytes of tensor data. */
+  readonly bytes: number;
+}
+
+/**
+ * Writes `<folder>/diffusion_pytorch_model.safetensors` with `tensors` (and `config.json` when
+ * given) unless a weights file of the same size and config are already there.
+ */
+export async function ensureRandomCheckpoint(
+  folder: string,
+  tensors: readonly RandomTensor[],
+  options: { configJson?: Record<string, unknown>; seed?: number; log?: (message: string) => void } = {},
+): Promise<RandomCheckpoint> {
+  const header: Record<string, unknown> = {};
+  let cursor = 0;
+  for (const t of tensors) {
+    const length = t.range === 'counter' ? 8 : numel(t.shape) * 4;
+    header[t.key] = {
+      dtype: t.range === 'counter' ? 'I64' : 'F32',
+      shape: t.shape,
+      data_offsets: [cursor, cursor + length],
+    };
+    cursor += length;
+  }
+  let json = JSON.stringify(header);
+  json = json.padEnd(Math.ceil(json.length / 8) * 8, ' ');
+  const path = join(folder, WEIGHTS_FILE);
+  const size = 8 + json.length + cursor;
+  const configText =
+    options.configJson === undefined ? undefined : `${JSON.stringify(options.configJson, null, 2)}\n`;
+  const configPath = join(folder, 'config.json');
+  const sameConfig =
+    configText === undefined || (await readFile(configPath, 'utf8').catch(() => undefined)) === configText;
+  if (sameConfig && (await stat(path).catch(() => undefined))?.size === size)
+    return { folder, bytes: cursor };
+
+  options.log?.(`writing ${(size / 1e6).toFixed(0)} MB of random weights to ${path} (kept for later runs)`);
+  await mkdir(folder, { recursive: true });
+  const partial = `${path}.${randomBytes(4).toString('hex')}.partial`;
+  const handle: FileHandle = await open(partial, 'w');
+  try {
+    const prefix = Buffer.alloc(8);
+    prefix.writeBigUInt64LE(BigInt(json.length));
+    await handle.write(prefix);
+    await handle.write(json);
+    const rng = createRng(options.seed ?? 2_024);
+    const chunk = new Float32Array(1 << 22);
+    for (const t of tensors) {
+      if (t.range === 'counter') {
+        await handle.write(new Uint8Array(8));
+        continue;
+      }
+      const [lo, hi] = t.range;
+      for (let left = numel(t.shape); left > 0; left -= chunk.length) {
+        const part = chunk.subarray(0, Math.min(left, chunk.length));
+        rng.fillUniform(part, lo, hi);
+        await handle.write(new Uint8Array(part.buffer, 0, part.byteLength));
+      }
+    }
+    await handle.close();
+    await rename(partial, path);
+    if (configText !== undefined) await writeFile(configPath, configText);
+  } catch (error) {
+    await handle.close().catch(() => undefined);
+    await rm(partial, { force: true });
+    throw error;
+  }
+  return { folder, bytes: cursor };
+}
+
+/** The autoencoders the benchmarks compare, by short name. */
+export type BenchArchitecture = 'f32c32-in' | 'sana' | 'f64c128' | 'f128c512' | 'sd-vae-f8';
+
+const DC_AE_PRESET = {
+  'f32c32-in': 'dc-ae-f32c32-in-1.0',
+  sana: 'dc-ae-f32c32-sana-1.0',
+  f64c128: 'dc-ae-f64c128-in-1.0',
+  f128c512: 'dc-ae-f128c512-in-1.0',
+} as const;
+
+/**
+ * A DC-AE architecture at 1/16 of its widths (at least 8 channels, head dim 8, latent channels at
+ * most 8) and its real depths: the same graph structure, cheap enough for the quick run.
+ */
+export function tinyDcAe(config: DcAeConfig): DcAeConfig {
+  const shrink = (widths: readonly number[]): number[] => widths.map((w) => Math.max(8, w / 16));
+  return {
+    ...config,
+    latentChannels: Math.min(8, config.latentChannels),
+    attentionHeadDim: 8,
+    encoder: { ...config.encoder, blockOutChannels: shrink(config.encoder.blockOutChannels) },
+    decoder: { ...config.decoder, blockOutChannels: shrink(config.decoder.blockOutChannels) },
+  };
+}
+
+/** The SD 1.x VAE at 1/16 of its widths, one ResNet per stage, 4 GroupNorm groups. */
+export const TINY_SD_VAE: SdVaeConfig = {
+  ...SD15_VAE_CONFIG,
+  blockOutChannels: SD15_VAE_CONFIG.blockOutChannels.map((w) => w / 16),
+  layersPerBlock: 1,
+  normNumGroups: 4,
+};
+
+/** A random-weight model ready for `startWorker`, with what the reports need to know about it. */
+export interface BenchModel {
+  readonly architecture: BenchArchitecture;
+  /** e.g. `dc-ae-f32c32-in-1.0` or `tiny dc-ae-f32c32-in-1.0` (quick). */
+  readonly label: string;
+  readonly folder: string;
+  /** DC-AE: the architecture passed to the loader (the folder has no config.json). */
+  readonly config: DcAeConfig | undefined;
+  readonly f: number;
+  readonly latentChannels: number;
+  readonly weightBytes: number;
+  /** Analytic MACs of one image (`countMacs`, `countSdVaeMacs`). */
+  macs(height: number, width: number): MacCount;
+}
+
+/**
+ * The random-weight checkpoint of `architecture` (real widths, or tiny ones when `tiny`), written
+ * into `<cacheDir>/ae-random/` once: encoder and decoder, diffusers keys.
+ */
+export async function benchModel(
+  cacheDir: string,
+  architecture: BenchArchitecture,
+  options: { tiny: boolean; log?: (message: string) => void },
+): Promise<BenchModel> {
+  const prefix = options.tiny ? 'tiny ' : '';
+  const parts = ['encoder', 'decoder'];
+  if (architecture === 'sd-vae-f8') {
+    const config = options.tiny ? TINY_SD_VAE : SD15_VAE_CONFIG;
+    const folder = join(cacheDir, 'ae-random', `${options.tiny ? 'tiny-' : ''}${architecture}`);
+    const written = await ensureRandomCheckpoint(folder, sdVaeRandomTensors(config, parts), {
+      configJson: sdVaeConfigJson(config),
+      log: options.log,
+    });
+    return {
+      architecture,
+      label: `${prefix}sd-vae-f8 (SD 1.x AutoencoderKL)`,
+      folder,
+      config: undefined,
+      f: sdVaeCompressionRatio(config),
+      latentChannels: config.latentChannels,
+      weightBytes: written.bytes,
+      macs: (h, w) => countSdVaeMacs(config, h, w),
+    };
+  }
+  const preset = DC_AE_PRESET[architecture];
+  const config = options.tiny ? tinyDcAe(DC_AE_PRESETS[preset]) : DC_AE_PRESETS[preset];
+  validateDcAeConfig(config, { source: `${prefix}${preset}` });
+  const folder = join(cacheDir, 'ae-random', `${options.tiny ? 'tiny-' : ''}${preset}`);
+  const written = await ensureRandomCheckpoint(folder, dcAeRandomTensors(config, parts), {
+    log: options.log,
+  });
+  return {
+    architecture,
+    label: `${prefix}${preset}`,
+    folder,
+    config,
+    f: spatialCompressionRatio(config),
+    latentChannels: config.latentChannels,
+    weightBytes: written.bytes,
+    macs: (h, w) => countMacs(config, h, w),
+  };
+}
