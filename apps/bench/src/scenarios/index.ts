@@ -6,6 +6,7 @@ import { graphBuild } from './graph-build.js';
 import { matmulPeak } from './matmul-peak.js';
 import { safetensorsRead } from './safetensors-read.js';
 import { sdVaeVsDcae } from './sd-vae-vs-dcae.js';
+import { runtimes } from './runtimes.js';
 import { soak } from './soak.js';
 
 /**
@@ -20,5 +21,6 @@ export const SCENARIOS: readonly Scenario[] = [
   aeTiling,
   aeLatency,
   sdVaeVsDcae,
+  runtimes,
   soak,
 ];
