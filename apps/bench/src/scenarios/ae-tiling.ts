@@ -1,20 +1,18 @@
 import { spawn } from 'node:child_process';
-import { randomBytes } from 'node:crypto';
-import type { FileHandle } from 'node:fs/promises';
-import { mkdir, open, rename, rm, stat, writeFile } from 'node:fs/promises';
+import { mkdir, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { createRng } from '@dcae/core';
 import type { HostTensor } from '@dcae/core';
-import type { DcAeConfig, ExecutionOptions, ParamRole } from '@dcae/autoencoder';
+import type { DcAeConfig, ExecutionOptions } from '@dcae/autoencoder';
 import {
   DC_AE_PRESETS,
-  dcAeCheckpointLayout,
   estimateActivationBytes,
   spatialCompressionRatio,
   validateDcAeConfig,
 } from '@dcae/autoencoder';
 import { loadAutoencoder } from '@dcae/autoencoder/node';
 import { summarize } from '../measure.js';
+import { dcAeRandomTensors, ensureRandomCheckpoint } from '../random-weights.js';
 import type { Figure, Scenario, Series } from '../scenario.js';
 
 /**
@@ -36,88 +34,6 @@ const TINY: DcAeConfig = {
 };
 
 type Part = 'encoder' | 'decoder';
-
-/** The range a random tensor is drawn from, by role and name (as the golden fixtures were made). */
-function valueRange(
-  key: string,
-  shape: readonly number[],
-  role: ParamRole,
-  shapes: ReadonlyMap<string, readonly number[]>,
-): [number, number] {
-  const fan = (s: readonly number[]): number => s.slice(1).reduce((a, b) => a * b, 1);
-  if (role === 'running-stat') return key.endsWith('running_var') ? [0.5, 1.5] : [-0.1, 0.1];
-  if (shape.length >= 2) return [-1 / Math.sqrt(fan(shape)), 1 / Math.sqrt(fan(shape))];
-  const weight = shapes.get(key.replace(/\.bias$/, '.weight'));
-  if (key.endsWith('.bias') && weight !== undefined && weight.length >= 2)
-    return [-1 / Math.sqrt(fan(weight)), 1 / Math.sqrt(fan(weight))];
-  return key.endsWith('.weight') ? [0.5, 1.5] : [-0.25, 0.25]; // norm weight / bias
-}
-
-/**
- * Writes (once; later runs reuse it) a diffusers-format checkpoint of `config` with random
- * weights for `parts`: the header first, then each tensor generated and written in chunks, so
- * memory stays at one chunk whatever the file size. Returns the folder and the weight bytes.
- */
-async function ensureCheckpoint(
-  folder: string,
-  config: DcAeConfig,
-  parts: readonly Part[],
-  log: (message: string) => void,
-): Promise<{ folder: string; bytes: number }> {
-  const params = dcAeCheckpointLayout(config).params.filter((p) =>
-    parts.some((part) => p.key.startsWith(`${part}.`)),
-  );
-  const header: Record<string, unknown> = {};
-  let cursor = 0;
-  for (const p of params) {
-    const count = p.shape.reduce((a, b) => a * b, 1);
-    const length = p.role === 'counter' ? 8 : count * 4;
-    header[p.key] = {
-      dtype: p.role === 'counter' ? 'I64' : 'F32',
-      shape: p.shape,
-      data_offsets: [cursor, cursor + length],
-    };
-    cursor += length;
-  }
-  let json = JSON.stringify(header);
-  json = json.padEnd(Math.ceil(json.length / 8) * 8, ' ');
-  const path = join(folder, 'diffusion_pytorch_model.safetensors');
-  const size = 8 + json.length + cursor;
-  if ((await stat(path).catch(() => undefined))?.size === size) return { folder, bytes: cursor };
-
-  log(`writing ${(size / MB).toFixed(0)} MB of random weights to ${path} (kept for later runs)`);
-  await mkdir(folder, { recursive: true });
-  const partial = `${path}.${randomBytes(4).toString('hex')}.partial`;
-  const handle: FileHandle = await open(partial, 'w');
-  try {
-    const prefix = Buffer.alloc(8);
-    prefix.writeBigUInt64LE(BigInt(json.length));
-    await handle.write(prefix);
-    await handle.write(json);
-    const shapes = new Map(params.map((p) => [p.key, p.shape]));
-    const rng = createRng(2_024);
-    const chunk = new Float32Array(1 << 22);
-    for (const p of params) {
-      if (p.role === 'counter') {
-        await handle.write(new Uint8Array(8));
-        continue;
-      }
-      const [lo, hi] = valueRange(p.key, p.shape, p.role, shapes);
-      for (let left = p.shape.reduce((a, b) => a * b, 1); left > 0; left -= chunk.length) {
-        const part = chunk.subarray(0, Math.min(left, chunk.length));
-        rng.fillUniform(part, lo, hi);
-        await handle.write(new Uint8Array(part.buffer, 0, part.byteLength));
-      }
-    }
-    await handle.close();
-    await rename(partial, path);
-  } catch (error) {
-    await handle.close().catch(() => undefined);
-    await rm(partial, { force: true });
-    throw error;
-  }
-  return { folder, bytes: cursor };
-}
 
 /** What the measuring child process is asked to do. */
 interface ChildSpec {
@@ -275,7 +191,11 @@ export const aeTiling: Scenario = {
       runtime: import.meta.resolve('@dcae/runtime-adapters/node'),
     };
     validateDcAeConfig(TINY);
-    const tiny = await ensureCheckpoint(join(cache, 'tiny-sana'), TINY, ['decoder'], log);
+    const tiny = await ensureRandomCheckpoint(
+      join(cache, 'tiny-sana'),
+      dcAeRandomTensors(TINY, ['decoder']),
+      { log },
+    );
     const tiles = quick ? { tileSize: 64, overlap: 32 } : ('always' as const);
     const measured: Measured[] = [];
     const figures: Figure[] = [];
@@ -332,7 +252,13 @@ export const aeTiling: Scenario = {
     // Full width (dc-ae-f32c32-in-1.0 decoder, 200 M parameters) at 1024².
     if (!quick) {
       const config = DC_AE_PRESETS['dc-ae-f32c32-in-1.0'];
-      const full = await ensureCheckpoint(join(cache, 'f32c32-in-decoder'), config, ['decoder'], log);
+      const full = await ensureRandomCheckpoint(
+        join(cache, 'f32c32-in-decoder'),
+        dcAeRandomTensors(config, ['decoder']),
+        {
+          log,
+        },
+      );
       const whole = await measure(
         'f32c32-in 1024² full frame',
         config,
@@ -396,7 +322,13 @@ export const aeTiling: Scenario = {
     const bigConfig = quick ? TINY : DC_AE_PRESETS['dc-ae-f128c512-in-1.0'];
     const big = quick
       ? tiny
-      : await ensureCheckpoint(join(cache, 'f128c512-in-decoder'), bigConfig, ['decoder'], log);
+      : await ensureRandomCheckpoint(
+          join(cache, 'f128c512-in-decoder'),
+          dcAeRandomTensors(bigConfig, ['decoder']),
+          {
+            log,
+          },
+        );
     const exportDir = join(cache, 'export');
     const side = quick ? 64 : 128;
     log(`big weights: loading ${(big.bytes / MB).toFixed(0)} MB of decoder weights in a child process`);
