@@ -146,11 +146,13 @@ export function scenarioSvg(r: ScenarioReport): string | undefined {
       (log ? (Math.log10(Math.max(ms, d0)) - Math.log10(d0)) / (Math.log10(d1) - Math.log10(d0)) : ms / d1);
   const n = (v: number): string => v.toFixed(1);
 
+  const counts = new Set(r.series.map((s) => s.samplesMs.length));
+  const samples = counts.size === 1 ? `${[...counts][0]} sample(s)` : "each case's samples";
   const out: string[] = [
     `<svg xmlns="http://www.w3.org/2000/svg" width="${width}" height="${height}" viewBox="0 0 ${width} ${height}" font-family="system-ui, -apple-system, 'Segoe UI', Roboto, sans-serif" font-size="${font}">`,
     `<rect width="${width}" height="${height}" fill="#ffffff"/>`,
     `<text x="12" y="22" font-size="15" font-weight="600" fill="#111">${escapeXml(title)}</text>`,
-    `<text x="12" y="40" fill="#555">median time per case (bar), min–max of ${r.series[0]!.samplesMs.length} sample(s) (whisker)${log ? ', log scale' : ''}; ${escapeXml(r.startedAt.slice(0, 16).replace('T', ' '))} UTC</text>`,
+    `<text x="12" y="40" fill="#555">median time per case (bar), min–max of ${samples} (whisker)${log ? ', log scale' : ''}; ${escapeXml(r.startedAt.slice(0, 16).replace('T', ' '))} UTC</text>`,
   ];
   const plotBottom = top + r.series.length * rowHeight;
   for (const t of ticks) {
