@@ -1,22 +1,22 @@
-import { checkHostTensor, DcaeError, formatShape } from '@dcae/core';
+import { DcaeError } from '@dcae/core';
 import type { HostTensor, SafetensorsFile } from '@dcae/core';
-import { serializeModel } from '@dcae/core/onnx';
 import type { OnnxModel, ParamResolver } from '@dcae/core/onnx';
-import type { RuntimeV1, SessionV1 } from '@dcae/core/runtime';
+import type { RuntimeV1 } from '@dcae/core/runtime';
 import type { ModelFiles } from '../model-files.js';
 import { detectModel, openWeights } from '../model-files.js';
 import type { DcAeConfig } from './config.js';
 import { spatialCompressionRatio } from './config.js';
-import { buildDecoderGraph, buildEncoderGraph, DECODER_IO, ENCODER_IO } from './graph.js';
+import { buildDecoderGraph, buildEncoderGraph } from './graph.js';
 import type { GraphDType } from './graph.js';
 import type { RunPlan, TilingOption } from './tiling.js';
-import { planRun, runTiled } from './tiling.js';
+import { planRun } from './tiling.js';
 import type { CheckpointFormat, WeightBinding } from './weights.js';
 import { bindWeights, checkpointParams, inlineInitializers } from './weights.js';
 import type { ParamCounts } from './weights-map.js';
 import { countParameters, dcAeCheckpointLayout } from './weights-map.js';
 import type { OnnxExportFile, OnnxExportOptions } from './onnx-export.js';
 import { exportPart } from './onnx-export.js';
+import { checkParts, PartRunner, throwIfAborted } from '../shared/runner.js';
 
 export type AutoencoderPart = 'encoder' | 'decoder';
 
@@ -152,9 +152,6 @@ export interface Autoencoder {
   dispose(): Promise<void>;
 }
 
-/** Largest accepted image side, in pixels (about 16k: beyond that a single activation passes 2^31 elements). */
-const MAX_SIDE = 16384;
-
 /**
  * Loads a DC-AE model folder: reads config.json (diffusers or original format), opens the weights
  * and binds every tensor strictly (headers only). Sessions are created on first use.
@@ -201,22 +198,7 @@ function checkDType(dtype: unknown): AutoencoderDType {
   throw new DcaeError('INVALID_ARGUMENT', `dtype must be 'fp32' or 'fp16'; got ${JSON.stringify(dtype)}.`);
 }
 
-function checkParts(parts: readonly AutoencoderPart[] | undefined): readonly AutoencoderPart[] {
-  if (parts === undefined) return ['encoder', 'decoder'];
-  const valid =
-    Array.isArray(parts) && parts.length > 0 && parts.every((p) => p === 'encoder' || p === 'decoder');
-  if (!valid) {
-    throw new DcaeError(
-      'INVALID_ARGUMENT',
-      `parts must list 'encoder' and/or 'decoder'; got ${JSON.stringify(parts)}.`,
-    );
-  }
-  return (['encoder', 'decoder'] as const).filter((p) => parts.includes(p));
-}
-
 const GRAPH_DTYPE: Readonly<Record<AutoencoderDType, GraphDType>> = { fp32: 'float32', fp16: 'float16' };
-
-type Emit = (event: AutoencoderProgress) => void;
 
 class DcAeAutoencoder implements Autoencoder {
   readonly architecture = 'dc-ae';
@@ -228,15 +210,11 @@ class DcAeAutoencoder implements Autoencoder {
   readonly scalingFactor: number | undefined;
   readonly spatialCompressionRatio: number;
   readonly latentChannels: number;
-  readonly #files: ModelFiles;
   readonly #weightsFile: string;
   readonly #file: SafetensorsFile;
   readonly #binding: WeightBinding;
-  readonly #runtime: RuntimeV1;
-  readonly #onProgress: Emit | undefined;
   readonly #defaults: ExecutionOptions;
-  readonly #sessions = new Map<AutoencoderPart, Promise<SessionV1>>();
-  #disposed = false;
+  readonly #runner: PartRunner;
 
   constructor(
     files: ModelFiles,
@@ -258,12 +236,17 @@ class DcAeAutoencoder implements Autoencoder {
     this.scalingFactor = options.config.scalingFactor;
     this.spatialCompressionRatio = spatialCompressionRatio(options.config);
     this.latentChannels = options.config.latentChannels;
-    this.#files = files;
     this.#weightsFile = weightsFile;
     this.#file = file;
     this.#binding = binding;
-    this.#runtime = options.runtime;
-    this.#onProgress = options.onProgress;
+    this.#runner = new PartRunner(this, {
+      ...options,
+      files,
+      weightsFile,
+      file,
+      sessionGraph: (part, onTensor) =>
+        this.#graph(part, { onTensor: this.dtype === 'fp16' ? onTensor : undefined }),
+    });
     const { tiling, memoryBudgetBytes, batchSize } = options;
     this.#defaults = { tiling, memoryBudgetBytes, batchSize };
     // Fail at load, not at the first call, on bad defaults.
@@ -288,23 +271,15 @@ class DcAeAutoencoder implements Autoencoder {
   }
 
   latentShape(height: number, width: number): [number, number, number] {
-    this.#checkImageSize(height, width);
-    const f = this.spatialCompressionRatio;
-    return [this.latentChannels, height / f, width / f];
+    return this.#runner.latentShape(height, width);
   }
 
-  async encode(images: HostTensor<'float32'>, options: RunCallOptions = {}): Promise<HostTensor<'float32'>> {
-    this.#checkPart('encoder');
-    this.#checkInput('images', images, this.config.inChannels);
-    this.#checkImageSize(images.shape[2]!, images.shape[3]!);
-    return this.#execute('encode', images, options);
+  encode(images: HostTensor<'float32'>, options: RunCallOptions = {}): Promise<HostTensor<'float32'>> {
+    return this.#runner.encode(images, options);
   }
 
-  async decode(latents: HostTensor<'float32'>, options: RunCallOptions = {}): Promise<HostTensor<'float32'>> {
-    this.#checkPart('decoder');
-    this.#checkInput('latents', latents, this.latentChannels);
-    this.#checkLatentSize(latents.shape[2]!, latents.shape[3]!);
-    return this.#execute('decode', latents, options);
+  decode(latents: HostTensor<'float32'>, options: RunCallOptions = {}): Promise<HostTensor<'float32'>> {
+    return this.#runner.decode(latents, options);
   }
 
   planRun(operation: 'encode' | 'decode', shape: readonly number[], options: ExecutionOptions = {}): RunPlan {
@@ -324,8 +299,8 @@ class DcAeAutoencoder implements Autoencoder {
     part: AutoencoderPart,
     options: BuildGraphOptions & { onTensor?: (done: number, total: number) => void },
   ): Promise<OnnxModel> {
-    this.#checkOpen();
-    this.#checkPart(part);
+    this.#runner.checkOpen();
+    this.#runner.checkPart(part);
     const dtype = options.dtype ?? GRAPH_DTYPE[this.dtype];
     const params =
       options.params ??
@@ -344,17 +319,12 @@ class DcAeAutoencoder implements Autoencoder {
     });
   }
 
-  async dispose(): Promise<void> {
-    if (this.#disposed) return;
-    this.#disposed = true;
-    const sessions = [...this.#sessions.values()];
-    this.#sessions.clear();
-    await Promise.all(sessions.map(async (s) => (await s.catch(() => undefined))?.dispose()));
-    await this.#file.close();
+  dispose(): Promise<void> {
+    return this.#runner.dispose();
   }
 
   async onnxFiles(options: OnnxExportOptions = {}): Promise<OnnxExportFile[]> {
-    this.#checkOpen();
+    this.#runner.checkOpen();
     const dtype = GRAPH_DTYPE[this.dtype];
     const files: OnnxExportFile[] = [];
     for (const part of this.parts) {
@@ -363,170 +333,4 @@ class DcAeAutoencoder implements Autoencoder {
     }
     return files;
   }
-
-  async #execute(
-    operation: 'encode' | 'decode',
-    input: HostTensor<'float32'>,
-    options: RunCallOptions,
-  ): Promise<HostTensor<'float32'>> {
-    const { signal } = options;
-    const part = operation === 'encode' ? 'encoder' : 'decoder';
-    const io = operation === 'encode' ? ENCODER_IO : DECODER_IO;
-    const plan = this.planRun(operation, input.shape, options);
-    const emit = this.#emitter(options.onProgress);
-    throwIfAborted(signal);
-    // The session is shared by concurrent callers: an abort stops waiting for it, not its setup.
-    const session = await abortable(this.#session(part, emit), signal);
-    const progress = (done: number): void =>
-      emit({ stage: operation, model: this.name, part, done, total: plan.runs, plan });
-    progress(0);
-    const f = this.spatialCompressionRatio;
-    return runTiled(input, {
-      plan,
-      scale: operation === 'encode' ? 1 / f : f,
-      run: async (x) =>
-        (await session.run({ [io.input]: x }, { signal }))[io.output] as HostTensor<'float32'>,
-      beforeRun: () => throwIfAborted(signal),
-      afterRun: progress,
-    });
-  }
-
-  /** Sends an event to this call's listener and to the model's. */
-  #emitter(onCall: Emit | undefined): Emit {
-    const onModel = this.#onProgress;
-    return (event) => {
-      onCall?.(event);
-      onModel?.(event);
-    };
-  }
-
-  #session(part: AutoencoderPart, emit: Emit): Promise<SessionV1> {
-    this.#checkOpen();
-    let session = this.#sessions.get(part);
-    if (session === undefined) {
-      session = this.#createSession(part, emit);
-      this.#sessions.set(part, session);
-      // A failed setup is retried by the next call.
-      session.catch(() => this.#sessions.get(part) === session && this.#sessions.delete(part));
-    }
-    return session;
-  }
-
-  async #createSession(part: AutoencoderPart, emit: Emit): Promise<SessionV1> {
-    const model = this.name;
-    const converting = this.dtype === 'fp16';
-    emit({ stage: 'build', model, part, done: 0, total: 1 });
-    let steps = 1;
-    const graph = await this.#graph(part, {
-      onTensor: converting
-        ? (done, total) => {
-            steps = total + 1;
-            emit({ stage: 'build', model, part, done, total: steps });
-          }
-        : undefined,
-    });
-    const bytes = serializeModel(graph);
-    emit({ stage: 'build', model, part, done: steps, total: steps });
-    emit({ stage: 'session', model, part, done: 0, total: 1 });
-    const externalData = [
-      { location: this.#weightsFile, data: this.#files.externalDataLocation(this.#weightsFile) },
-    ];
-    const session = await this.#runtime.createSession(bytes, { externalData });
-    if (this.#disposed) {
-      await session.dispose();
-      this.#checkOpen();
-    }
-    emit({ stage: 'session', model, part, done: 1, total: 1 });
-    return session;
-  }
-
-  #checkPart(part: AutoencoderPart): void {
-    if (this.parts.includes(part)) return;
-    throw new DcaeError(
-      'UNSUPPORTED',
-      `${this.name} was loaded with parts [${this.parts.join(', ')}]; ` +
-        `${part === 'encoder' ? 'encoding' : 'decoding'} needs the ${part}: load it with parts including '${part}'.`,
-    );
-  }
-
-  #checkOpen(): void {
-    if (this.#disposed) {
-      throw new DcaeError(
-        'SESSION_DISPOSED',
-        `Autoencoder ${this.name} was disposed; load it again to use it.`,
-      );
-    }
-  }
-
-  #checkInput(what: string, tensor: HostTensor<'float32'>, channels: number): void {
-    if (tensor?.dtype !== 'float32') {
-      throw new DcaeError(
-        'DTYPE_UNSUPPORTED',
-        `${what} must be float32, found ${String(tensor?.dtype)}; convert with toFloat32().`,
-      );
-    }
-    checkHostTensor(tensor, what);
-    const shape = tensor.shape;
-    if (shape.length !== 4 || shape[1] !== channels || shape[0] === 0) {
-      throw new DcaeError(
-        'SHAPE_MISMATCH',
-        `${what} must be NCHW [batch, ${channels}, height, width] with batch ≥ 1, found ${formatShape(shape)}.`,
-        { detail: { shape, channels } },
-      );
-    }
-    const bad = tensor.data.findIndex((v) => !Number.isFinite(v));
-    if (bad >= 0) {
-      throw new DcaeError(
-        'INVALID_ARGUMENT',
-        `${what} holds a non-finite value (${tensor.data[bad]}) at flat index ${bad}.`,
-      );
-    }
-  }
-
-  #checkImageSize(height: number, width: number): void {
-    const f = this.spatialCompressionRatio;
-    const valid = (n: number): boolean => Number.isSafeInteger(n) && n > 0 && n % f === 0 && n <= MAX_SIDE;
-    if (valid(height) && valid(width)) return;
-    const down = (n: number): number => Math.min(MAX_SIDE, Math.max(f, Math.floor(n / f) * f));
-    const up = (n: number): number => Math.min(MAX_SIDE, Math.max(f, Math.ceil(n / f) * f));
-    throw new DcaeError(
-      'INPUT_SIZE',
-      `${this.name} cannot encode ${height}×${width} (H×W) images: height and width must be multiples of ${f} ` +
-        `(at most ${MAX_SIDE}). Nearest valid sizes: ${down(height)}×${down(width)} (crop) or ` +
-        `${up(height)}×${up(width)} (pad); fitToMultiple(image, ${f}, 'crop' | 'pad') does either.`,
-      { detail: { height, width, multiple: f } },
-    );
-  }
-
-  #checkLatentSize(height: number, width: number): void {
-    const max = MAX_SIDE / this.spatialCompressionRatio;
-    const valid = (n: number): boolean => n >= 1 && n <= max;
-    if (valid(height) && valid(width)) return;
-    throw new DcaeError(
-      'INPUT_SIZE',
-      `${this.name} cannot decode ${height}×${width} (h×w) latents: h and w must be 1 to ${max}.`,
-      { detail: { height, width, max } },
-    );
-  }
-}
-
-function abortedError(signal: AbortSignal): DcaeError {
-  return new DcaeError('ABORTED', 'Loading or running the autoencoder was aborted.', {
-    cause: signal.reason,
-  });
-}
-
-function throwIfAborted(signal: AbortSignal | undefined): void {
-  if (signal?.aborted) throw abortedError(signal);
-}
-
-/** `promise`, or an ABORTED rejection as soon as `signal` aborts (the work itself goes on). */
-function abortable<T>(promise: Promise<T>, signal: AbortSignal | undefined): Promise<T> {
-  if (signal === undefined) return promise;
-  return new Promise<T>((resolve, reject) => {
-    const onAbort = (): void => reject(abortedError(signal));
-    if (signal.aborted) return onAbort();
-    signal.addEventListener('abort', onAbort, { once: true });
-    promise.then(resolve, reject).finally(() => signal.removeEventListener('abort', onAbort));
-  });
 }

@@ -1,23 +1,18 @@
-import { checkHostTensor, DcaeError, formatShape } from '@dcae/core';
+import { DcaeError } from '@dcae/core';
 import type { HostTensor, JsonValue, SafetensorsFile } from '@dcae/core';
-import { serializeModel } from '@dcae/core/onnx';
 import type { OnnxModel, ParamResolver } from '@dcae/core/onnx';
-import type { RuntimeV1, SessionV1 } from '@dcae/core/runtime';
 import type {
   Autoencoder as DcAeAutoencoder,
   AutoencoderPart,
-  AutoencoderProgress,
   AutoencoderSummary,
   BuildGraphOptions,
   ExecutionOptions,
   LoadAutoencoderOptions,
   RunCallOptions,
 } from '../dc-ae/autoencoder.js';
-import { DECODER_IO, ENCODER_IO } from '../dc-ae/graph.js';
 import type { OnnxExportFile, OnnxExportOptions } from '../dc-ae/onnx-export.js';
 import { exportPart } from '../dc-ae/onnx-export.js';
 import type { RunPlan } from '../dc-ae/tiling.js';
-import { runTiled } from '../dc-ae/tiling.js';
 import type { WeightBinding } from '../dc-ae/weights.js';
 import { checkpointParams } from '../dc-ae/weights.js';
 import type { ModelFiles } from '../model-files.js';
@@ -26,6 +21,7 @@ import type { SdVaeConfig } from './config.js';
 import { parseSdVaeConfig, sdVaeCompressionRatio } from './config.js';
 import { buildSdVaeDecoderGraph, buildSdVaeEncoderGraph } from './graph.js';
 import { bindSdVaeWeights, countSdVaeParameters } from './weights.js';
+import { checkParts, PartRunner, throwIfAborted } from '../shared/runner.js';
 
 /**
  * A loaded Stable Diffusion VAE (diffusers `AutoencoderKL`), with the DC-AE model's interface so
@@ -39,11 +35,6 @@ export interface SdVaeAutoencoder extends Omit<DcAeAutoencoder, 'architecture' |
   /** Diffusion models see `(latent − shiftFactor) · scalingFactor` (SD3, FLUX); undefined for SD 1.x and SDXL. */
   readonly shiftFactor: number | undefined;
 }
-
-/** Largest accepted image side, in pixels (as for DC-AE). */
-const MAX_SIDE = 16384;
-
-type Emit = (event: AutoencoderProgress) => void;
 
 /**
  * Loads an `AutoencoderKL` folder whose config.json (`json`, already parsed) says so: parses the
@@ -98,19 +89,6 @@ export async function loadSdVae(
   }
 }
 
-function checkParts(parts: readonly AutoencoderPart[] | undefined): readonly AutoencoderPart[] {
-  if (parts === undefined) return ['encoder', 'decoder'];
-  const valid =
-    Array.isArray(parts) && parts.length > 0 && parts.every((p) => p === 'encoder' || p === 'decoder');
-  if (!valid) {
-    throw new DcaeError(
-      'INVALID_ARGUMENT',
-      `parts must list 'encoder' and/or 'decoder'; got ${JSON.stringify(parts)}.`,
-    );
-  }
-  return (['encoder', 'decoder'] as const).filter((p) => parts.includes(p));
-}
-
 class SdVaeModel implements SdVaeAutoencoder {
   readonly architecture = 'sd-vae';
   readonly name: string;
@@ -122,15 +100,11 @@ class SdVaeModel implements SdVaeAutoencoder {
   readonly shiftFactor: number | undefined;
   readonly spatialCompressionRatio: number;
   readonly latentChannels: number;
-  readonly #files: ModelFiles;
   readonly #weightsFile: string;
   readonly #file: SafetensorsFile;
   readonly #binding: WeightBinding;
-  readonly #runtime: RuntimeV1;
-  readonly #onProgress: Emit | undefined;
   readonly #defaults: ExecutionOptions;
-  readonly #sessions = new Map<AutoencoderPart, Promise<SessionV1>>();
-  #disposed = false;
+  readonly #runner: PartRunner;
 
   constructor(
     files: ModelFiles,
@@ -147,12 +121,16 @@ class SdVaeModel implements SdVaeAutoencoder {
     this.shiftFactor = config.shiftFactor;
     this.spatialCompressionRatio = sdVaeCompressionRatio(config);
     this.latentChannels = config.latentChannels;
-    this.#files = files;
     this.#weightsFile = weightsFile;
     this.#file = file;
     this.#binding = binding;
-    this.#runtime = options.runtime;
-    this.#onProgress = options.onProgress;
+    this.#runner = new PartRunner(this, {
+      ...options,
+      files,
+      weightsFile,
+      file,
+      sessionGraph: async (part) => this.#graph(part, undefined),
+    });
     const { tiling, memoryBudgetBytes, batchSize } = options;
     this.#defaults = { tiling, memoryBudgetBytes, batchSize };
     // Fail at load, not at the first call, on bad defaults.
@@ -178,31 +156,15 @@ class SdVaeModel implements SdVaeAutoencoder {
   }
 
   latentShape(height: number, width: number): [number, number, number] {
-    this.#checkImageSize(height, width);
-    const f = this.spatialCompressionRatio;
-    return [this.latentChannels, height / f, width / f];
+    return this.#runner.latentShape(height, width);
   }
 
-  async encode(images: HostTensor<'float32'>, options: RunCallOptions = {}): Promise<HostTensor<'float32'>> {
-    this.#checkPart('encoder');
-    this.#checkInput('images', images, this.config.inChannels);
-    this.#checkImageSize(images.shape[2]!, images.shape[3]!);
-    return this.#execute('encode', images, options);
+  encode(images: HostTensor<'float32'>, options: RunCallOptions = {}): Promise<HostTensor<'float32'>> {
+    return this.#runner.encode(images, options);
   }
 
-  async decode(latents: HostTensor<'float32'>, options: RunCallOptions = {}): Promise<HostTensor<'float32'>> {
-    this.#checkPart('decoder');
-    this.#checkInput('latents', latents, this.latentChannels);
-    const max = MAX_SIDE / this.spatialCompressionRatio;
-    const [h, w] = [latents.shape[2]!, latents.shape[3]!];
-    if (!(h >= 1 && h <= max && w >= 1 && w <= max)) {
-      throw new DcaeError(
-        'INPUT_SIZE',
-        `${this.name} cannot decode ${h}×${w} (h×w) latents: h and w must be 1 to ${max}.`,
-        { detail: { height: h, width: w, max } },
-      );
-    }
-    return this.#execute('decode', latents, options);
+  decode(latents: HostTensor<'float32'>, options: RunCallOptions = {}): Promise<HostTensor<'float32'>> {
+    return this.#runner.decode(latents, options);
   }
 
   /**
@@ -251,8 +213,8 @@ class SdVaeModel implements SdVaeAutoencoder {
     params: ParamResolver | undefined,
     options: BuildGraphOptions = {},
   ): OnnxModel {
-    this.#checkOpen();
-    this.#checkPart(part);
+    this.#runner.checkOpen();
+    this.#runner.checkPart(part);
     const build = part === 'encoder' ? buildSdVaeEncoderGraph : buildSdVaeDecoderGraph;
     return build(this.config, {
       params: params ?? checkpointParams(this.#binding, new Map(), this.#weightsFile),
@@ -263,7 +225,7 @@ class SdVaeModel implements SdVaeAutoencoder {
   }
 
   async onnxFiles(options: OnnxExportOptions = {}): Promise<OnnxExportFile[]> {
-    this.#checkOpen();
+    this.#runner.checkOpen();
     const files: OnnxExportFile[] = [];
     for (const part of this.parts) {
       const build = async (params: ParamResolver) => this.#graph(part, params, { io: options.io });
@@ -272,130 +234,8 @@ class SdVaeModel implements SdVaeAutoencoder {
     return files;
   }
 
-  async dispose(): Promise<void> {
-    if (this.#disposed) return;
-    this.#disposed = true;
-    const sessions = [...this.#sessions.values()];
-    this.#sessions.clear();
-    await Promise.all(sessions.map(async (s) => (await s.catch(() => undefined))?.dispose()));
-    await this.#file.close();
-  }
-
-  async #execute(
-    operation: 'encode' | 'decode',
-    input: HostTensor<'float32'>,
-    options: RunCallOptions,
-  ): Promise<HostTensor<'float32'>> {
-    const { signal } = options;
-    const part = operation === 'encode' ? 'encoder' : 'decoder';
-    const io = operation === 'encode' ? ENCODER_IO : DECODER_IO;
-    const plan = this.planRun(operation, input.shape, options);
-    const emit: Emit = (event) => {
-      options.onProgress?.(event);
-      this.#onProgress?.(event);
-    };
-    throwIfAborted(signal);
-    const session = await abortable(this.#session(part, emit), signal);
-    const progress = (done: number): void =>
-      emit({ stage: operation, model: this.name, part, done, total: plan.runs, plan });
-    progress(0);
-    const f = this.spatialCompressionRatio;
-    return runTiled(input, {
-      plan,
-      scale: operation === 'encode' ? 1 / f : f,
-      run: async (x) =>
-        (await session.run({ [io.input]: x }, { signal }))[io.output] as HostTensor<'float32'>,
-      beforeRun: () => throwIfAborted(signal),
-      afterRun: progress,
-    });
-  }
-
-  #session(part: AutoencoderPart, emit: Emit): Promise<SessionV1> {
-    this.#checkOpen();
-    let session = this.#sessions.get(part);
-    if (session === undefined) {
-      session = this.#createSession(part, emit);
-      this.#sessions.set(part, session);
-      // A failed setup is retried by the next call.
-      session.catch(() => this.#sessions.get(part) === session && this.#sessions.delete(part));
-    }
-    return session;
-  }
-
-  async #createSession(part: AutoencoderPart, emit: Emit): Promise<SessionV1> {
-    const model = this.name;
-    emit({ stage: 'build', model, part, done: 0, total: 1 });
-    const bytes = serializeModel(this.#graph(part, undefined));
-    emit({ stage: 'build', model, part, done: 1, total: 1 });
-    emit({ stage: 'session', model, part, done: 0, total: 1 });
-    const externalData = [
-      { location: this.#weightsFile, data: this.#files.externalDataLocation(this.#weightsFile) },
-    ];
-    const session = await this.#runtime.createSession(bytes, { externalData });
-    if (this.#disposed) {
-      await session.dispose();
-      this.#checkOpen();
-    }
-    emit({ stage: 'session', model, part, done: 1, total: 1 });
-    return session;
-  }
-
-  #checkPart(part: AutoencoderPart): void {
-    if (this.parts.includes(part)) return;
-    throw new DcaeError(
-      'UNSUPPORTED',
-      `${this.name} was loaded with parts [${this.parts.join(', ')}]; ` +
-        `${part === 'encoder' ? 'encoding' : 'decoding'} needs the ${part}: load it with parts including '${part}'.`,
-    );
-  }
-
-  #checkOpen(): void {
-    if (this.#disposed) {
-      throw new DcaeError(
-        'SESSION_DISPOSED',
-        `Autoencoder ${this.name} was disposed; load it again to use it.`,
-      );
-    }
-  }
-
-  #checkInput(what: string, tensor: HostTensor<'float32'>, channels: number): void {
-    if (tensor?.dtype !== 'float32') {
-      throw new DcaeError(
-        'DTYPE_UNSUPPORTED',
-        `${what} must be float32, found ${String(tensor?.dtype)}; convert with toFloat32().`,
-      );
-    }
-    checkHostTensor(tensor, what);
-    const shape = tensor.shape;
-    if (shape.length !== 4 || shape[1] !== channels || shape[0] === 0) {
-      throw new DcaeError(
-        'SHAPE_MISMATCH',
-        `${what} must be NCHW [batch, ${channels}, height, width] with batch ≥ 1, found ${formatShape(shape)}.`,
-        { detail: { shape, channels } },
-      );
-    }
-    const bad = tensor.data.findIndex((v) => !Number.isFinite(v));
-    if (bad >= 0) {
-      throw new DcaeError(
-        'INVALID_ARGUMENT',
-        `${what} holds a non-finite value (${tensor.data[bad]}) at flat index ${bad}.`,
-      );
-    }
-  }
-
-  #checkImageSize(height: number, width: number): void {
-    const f = this.spatialCompressionRatio;
-    const valid = (n: number): boolean => Number.isSafeInteger(n) && n > 0 && n % f === 0 && n <= MAX_SIDE;
-    if (valid(height) && valid(width)) return;
-    const down = (n: number): number => Math.min(MAX_SIDE, Math.max(f, Math.floor(n / f) * f));
-    const up = (n: number): number => Math.min(MAX_SIDE, Math.max(f, Math.ceil(n / f) * f));
-    throw new DcaeError(
-      'INPUT_SIZE',
-      `${this.name} cannot encode ${height}×${width} (H×W) images: height and width must be multiples of ${f} ` +
-        `(at most ${MAX_SIDE}). Nearest valid sizes: ${down(height)}×${down(width)} (crop) or ` +
-        `${up(height)}×${up(width)} (pad); fitToMultiple(image, ${f}, 'crop' | 'pad') does either.`,
-      { detail: { height, width, multiple: f } },
-    );
+  dispose(): Promise<void> {
+    return this.#runner.dispose();
   }
 }
 
@@ -405,25 +245,4 @@ function activationBytes(config: SdVaeConfig, height: number, width: number): nu
   const tokens = (height * width) / 4 ** (config.blockOutChannels.length - 1);
   const attention = config.midBlockAddAttention ? 2 * tokens * tokens : 0;
   return 4 * Math.max(attention, ...maps);
-}
-
-function abortedError(signal: AbortSignal): DcaeError {
-  return new DcaeError('ABORTED', 'Loading or running the autoencoder was aborted.', {
-    cause: signal.reason,
-  });
-}
-
-function throwIfAborted(signal: AbortSignal | undefined): void {
-  if (signal?.aborted) throw abortedError(signal);
-}
-
-/** `promise`, or an ABORTED rejection as soon as `signal` aborts (the work itself goes on). */
-function abortable<T>(promise: Promise<T>, signal: AbortSignal | undefined): Promise<T> {
-  if (signal === undefined) return promise;
-  return new Promise<T>((resolve, reject) => {
-    const onAbort = (): void => reject(abortedError(signal));
-    if (signal.aborted) return onAbort();
-    signal.addEventListener('abort', onAbort, { once: true });
-    promise.then(resolve, reject).finally(() => signal.removeEventListener('abort', onAbort));
-  });
 }
