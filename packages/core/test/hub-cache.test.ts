@@ -1,38 +1,19 @@
 import { execFileSync } from 'node:child_process';
-import { chmod, mkdir, mkdtemp, readFile, rm, symlink, truncate, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { chmod, mkdir, readFile, symlink, truncate, writeFile } from 'node:fs/promises';
 import { createServer } from 'node:net';
 import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
-import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { DcaeError } from '../src/index.js';
-import type { HubDownloadOptions } from '../src/node/index.js';
+import { beforeAll, describe, expect, it } from 'vitest';
 import { hubDownload, verifyHubCache } from '../src/node/index.js';
-import { gitSha1Hex, HubTestServer, listFiles, sha256Hex, testBytes } from './helpers/hub-server.js';
+import { gitSha1Hex, listFiles, sha256Hex, testBytes } from './helpers/hub-server.js';
+import { failure, useHubFixture } from './helpers/hub-fixture.js';
 
-let hub: HubTestServer;
-let dir: string;
-let cacheDir: string;
+const fx = useHubFixture({
+  prefix: 'dcae-hub-cache-',
+  cacheSubdir: 'hub',
+  defaults: { retry: { attempts: 2, baseDelayMs: 1 }, timeoutMs: 2000 },
+});
 let repoCount = 0;
-let warnings: string[];
-
-beforeAll(async () => {
-  hub = await HubTestServer.start();
-});
-afterAll(async () => {
-  await hub.close();
-});
-beforeEach(async () => {
-  dir = await mkdtemp(join(tmpdir(), 'dcae-hub-cache-'));
-  cacheDir = join(dir, 'hub');
-  hub.faults.length = 0;
-  hub.requests.length = 0;
-  warnings = [];
-});
-afterEach(async () => {
-  await chmod(dir, 0o755).catch(() => undefined);
-  await rm(dir, { recursive: true, force: true });
-});
 
 const CONFIG = new TextEncoder().encode('{"_class_name": "AutoencoderDC"}');
 const WEIGHTS = testBytes(200_000, 3);
@@ -41,20 +22,7 @@ function newRepo() {
   const repo = `org/cache-${++repoCount}`;
   return {
     repo,
-    ...hub.addRepo(repo, { 'config.json': CONFIG, 'diffusion_pytorch_model.safetensors': WEIGHTS }),
-  };
-}
-
-function opts(extra: HubDownloadOptions = {}): HubDownloadOptions {
-  return {
-    endpoint: hub.endpoint,
-    cacheDir,
-    token: false,
-    env: {},
-    retry: { attempts: 2, baseDelayMs: 1 },
-    timeoutMs: 2000,
-    onWarning: (message) => warnings.push(message),
-    ...extra,
+    ...fx.hub.addRepo(repo, { 'config.json': CONFIG, 'diffusion_pytorch_model.safetensors': WEIGHTS }),
   };
 }
 
@@ -67,23 +35,13 @@ beforeAll(async () => {
   await new Promise((resolve) => server.close(resolve));
 });
 
-async function failure(promise: Promise<unknown>): Promise<DcaeError> {
-  try {
-    await promise;
-  } catch (error) {
-    if (DcaeError.is(error)) return error;
-    throw error;
-  }
-  throw new Error('expected a DcaeError');
-}
-
 /**
  * A cache laid out by hand exactly as huggingface_hub's `hf_hub_download` leaves it: blobs named
  * by sha256 (LFS) or git sha1, relative symlinks from snapshots/<commit>/, refs/main holding the
  * commit without a newline, and the lock files Python's filelock leaves behind.
  */
 async function pythonCache(repo: string, commit: string): Promise<void> {
-  const root = join(cacheDir, `models--${repo.replace('/', '--')}`);
+  const root = join(fx.cacheDir, `models--${repo.replace('/', '--')}`);
   const files: [string, Uint8Array, string][] = [
     ['config.json', CONFIG, gitSha1Hex(CONFIG)],
     ['diffusion_pytorch_model.safetensors', WEIGHTS, sha256Hex(WEIGHTS)],
@@ -91,11 +49,11 @@ async function pythonCache(repo: string, commit: string): Promise<void> {
   await mkdir(join(root, 'blobs'), { recursive: true });
   await mkdir(join(root, 'snapshots', commit), { recursive: true });
   await mkdir(join(root, 'refs'), { recursive: true });
-  await mkdir(join(cacheDir, '.locks', `models--${repo.replace('/', '--')}`), { recursive: true });
+  await mkdir(join(fx.cacheDir, '.locks', `models--${repo.replace('/', '--')}`), { recursive: true });
   for (const [name, bytes, etag] of files) {
     await writeFile(join(root, 'blobs', etag), bytes);
     await symlink(`../../blobs/${etag}`, join(root, 'snapshots', commit, name));
-    await writeFile(join(cacheDir, '.locks', `models--${repo.replace('/', '--')}`, `${etag}.lock`), '');
+    await writeFile(join(fx.cacheDir, '.locks', `models--${repo.replace('/', '--')}`, `${etag}.lock`), '');
   }
   await writeFile(join(root, 'refs', 'main'), commit);
 }
@@ -104,43 +62,43 @@ describe('a cache written by huggingface_hub (Python) is used as is', () => {
   it('offline: both files come from the snapshot, verified, with no request', async () => {
     const { repo, commit } = newRepo();
     await pythonCache(repo, commit);
-    const before = await listFiles(cacheDir);
+    const before = await listFiles(fx.cacheDir);
     for (const file of ['config.json', 'diffusion_pytorch_model.safetensors']) {
       const found = await hubDownload(
         repo,
         file,
-        opts({ env: { HF_HUB_OFFLINE: '1' }, endpoint: DEAD_ENDPOINT }),
+        fx.opts({ env: { HF_HUB_OFFLINE: '1' }, endpoint: DEAD_ENDPOINT }),
       );
       expect(found).toMatchObject({
         commit,
         cached: true,
-        path: join(cacheDir, `models--${repo.replace('/', '--')}`, 'snapshots', commit, file),
+        path: join(fx.cacheDir, `models--${repo.replace('/', '--')}`, 'snapshots', commit, file),
       });
     }
-    expect(hub.requests).toEqual([]);
-    expect(await listFiles(cacheDir)).toEqual(before);
+    expect(fx.hub.requests).toEqual([]);
+    expect(await listFiles(fx.cacheDir)).toEqual(before);
   });
 
   it('online: one HEAD per file and no download; the Python lock files do not block us', async () => {
     const { repo, commit } = newRepo();
     await pythonCache(repo, commit);
-    const found = await hubDownload(repo, 'diffusion_pytorch_model.safetensors', opts());
+    const found = await hubDownload(repo, 'diffusion_pytorch_model.safetensors', fx.opts());
     expect(found).toMatchObject({ commit, cached: true });
-    expect(hub.requests.map((r) => r.method)).toEqual(['HEAD']);
+    expect(fx.hub.requests.map((r) => r.method)).toEqual(['HEAD']);
   });
 
   it('a revision that moved downloads only the changed file and updates refs/main', async () => {
     const { repo, commit } = newRepo();
     await pythonCache(repo, commit);
-    const moved = hub.addRepo(repo, {
+    const moved = fx.hub.addRepo(repo, {
       'config.json': CONFIG,
       'diffusion_pytorch_model.safetensors': testBytes(1000, 4),
     });
-    const config = await hubDownload(repo, 'config.json', opts());
+    const config = await hubDownload(repo, 'config.json', fx.opts());
     expect(config).toMatchObject({ commit: moved.commit, cached: true });
-    const weights = await hubDownload(repo, 'diffusion_pytorch_model.safetensors', opts());
+    const weights = await hubDownload(repo, 'diffusion_pytorch_model.safetensors', fx.opts());
     expect(weights).toMatchObject({ commit: moved.commit, cached: false });
-    const root = join(cacheDir, `models--${repo.replace('/', '--')}`);
+    const root = join(fx.cacheDir, `models--${repo.replace('/', '--')}`);
     expect(await readFile(join(root, 'refs', 'main'), 'utf8')).toBe(moved.commit);
     // The old snapshot stays, as huggingface_hub keeps it.
     expect(await listFiles(join(root, 'snapshots', commit))).toEqual([
@@ -153,85 +111,90 @@ describe('a cache written by huggingface_hub (Python) is used as is', () => {
 describe('offline mode (HF_HUB_OFFLINE)', () => {
   it('without a cached snapshot: OFFLINE naming the cache, and no request', async () => {
     const { repo } = newRepo();
-    const error = await failure(hubDownload(repo, 'config.json', opts({ offline: true })));
-    expect(error).toMatchObject({ code: 'OFFLINE', message: expect.stringContaining(cacheDir) });
+    const error = await failure(hubDownload(repo, 'config.json', fx.opts({ offline: true })));
+    expect(error).toMatchObject({ code: 'OFFLINE', message: expect.stringContaining(fx.cacheDir) });
     expect(error.message).toContain('HF_HUB_OFFLINE');
-    expect(hub.requests).toEqual([]);
+    expect(fx.hub.requests).toEqual([]);
   });
 
   it('with a snapshot of another revision only: OFFLINE', async () => {
     const { repo } = newRepo();
-    await hubDownload(repo, 'config.json', opts());
+    await hubDownload(repo, 'config.json', fx.opts());
     expect(
-      (await failure(hubDownload(repo, 'config.json', opts({ offline: true, revision: 'v2' })))).code,
+      (await failure(hubDownload(repo, 'config.json', fx.opts({ offline: true, revision: 'v2' })))).code,
     ).toBe('OFFLINE');
-    const { commit } = await hubDownload(repo, 'config.json', opts({ offline: true }));
-    expect((await hubDownload(repo, 'config.json', opts({ offline: true, revision: commit }))).cached).toBe(
-      true,
-    );
+    const { commit } = await hubDownload(repo, 'config.json', fx.opts({ offline: true }));
+    expect(
+      (await hubDownload(repo, 'config.json', fx.opts({ offline: true, revision: commit }))).cached,
+    ).toBe(true);
   });
 
   it('DL9: a blob damaged on disk is CORRUPT_BLOB offline, and downloaded again online', async () => {
     const { repo, etags } = newRepo();
     const file = 'diffusion_pytorch_model.safetensors';
-    await hubDownload(repo, file, opts());
-    const blob = join(cacheDir, `models--${repo.replace('/', '--')}`, 'blobs', etags[file]!);
+    await hubDownload(repo, file, fx.opts());
+    const blob = join(fx.cacheDir, `models--${repo.replace('/', '--')}`, 'blobs', etags[file]!);
     const damaged = new Uint8Array(await readFile(blob));
     damaged[1000]! ^= 1;
     await writeFile(blob, damaged);
 
-    const offline = await failure(hubDownload(repo, file, opts({ offline: true })));
+    const offline = await failure(hubDownload(repo, file, fx.opts({ offline: true })));
     expect(offline).toMatchObject({ code: 'CORRUPT_BLOB', message: expect.stringContaining(blob) });
 
-    expect((await verifyHubCache(cacheDir)).corrupt).toEqual([{ repo, path: blob, etag: etags[file] }]);
+    expect((await verifyHubCache(fx.cacheDir)).corrupt).toEqual([{ repo, path: blob, etag: etags[file] }]);
 
     // Online, the default check is by size; 'hash' re-hashes and replaces the blob.
-    expect((await hubDownload(repo, file, opts())).cached).toBe(true);
-    expect((await hubDownload(repo, file, opts({ verify: 'hash' }))).cached).toBe(false);
+    expect((await hubDownload(repo, file, fx.opts())).cached).toBe(true);
+    expect((await hubDownload(repo, file, fx.opts({ verify: 'hash' }))).cached).toBe(false);
     expect(new Uint8Array(await readFile(blob))).toEqual(WEIGHTS);
-    expect(await verifyHubCache(cacheDir)).toEqual({ checked: 1, skipped: 0, corrupt: [], incomplete: [] });
+    expect(await verifyHubCache(fx.cacheDir)).toEqual({
+      checked: 1,
+      skipped: 0,
+      corrupt: [],
+      incomplete: [],
+    });
   });
 
   it('a truncated blob is downloaded again online (size check)', async () => {
     const { repo, etags } = newRepo();
     const file = 'diffusion_pytorch_model.safetensors';
-    await hubDownload(repo, file, opts());
-    await truncate(join(cacheDir, `models--${repo.replace('/', '--')}`, 'blobs', etags[file]!), 100);
-    const again = await hubDownload(repo, file, opts());
+    await hubDownload(repo, file, fx.opts());
+    await truncate(join(fx.cacheDir, `models--${repo.replace('/', '--')}`, 'blobs', etags[file]!), 100);
+    const again = await hubDownload(repo, file, fx.opts());
     expect(again.cached).toBe(false);
     expect(new Uint8Array(await readFile(again.path))).toEqual(WEIGHTS);
-    expect(warnings.some((w) => w.includes('has 100 bytes'))).toBe(true);
+    expect(fx.warnings.some((w) => w.includes('has 100 bytes'))).toBe(true);
   });
 });
 
 describe('an unreachable server', () => {
   it('falls back to the cached copy of the revision, with a warning', async () => {
     const { repo, commit } = newRepo();
-    await hubDownload(repo, 'config.json', opts());
-    const found = await hubDownload(repo, 'config.json', opts({ endpoint: DEAD_ENDPOINT }));
+    await hubDownload(repo, 'config.json', fx.opts());
+    const found = await hubDownload(repo, 'config.json', fx.opts({ endpoint: DEAD_ENDPOINT }));
     expect(found).toMatchObject({ commit, cached: true });
-    expect(warnings.at(-1)).toContain('Using the cached copy');
+    expect(fx.warnings.at(-1)).toContain('Using the cached copy');
   });
 
   it('without a cached copy: NETWORK', async () => {
     const { repo } = newRepo();
-    const error = await failure(hubDownload(repo, 'config.json', opts({ endpoint: DEAD_ENDPOINT })));
+    const error = await failure(hubDownload(repo, 'config.json', fx.opts({ endpoint: DEAD_ENDPOINT })));
     expect(error).toMatchObject({ code: 'NETWORK', message: expect.stringContaining('ECONNREFUSED') });
-    expect(await listFiles(cacheDir)).toEqual([]);
+    expect(await listFiles(fx.cacheDir)).toEqual([]);
   });
 });
 
 describe('verifyHubCache', () => {
   it('counts blobs, skips names that are no digest, and lists temp files of interrupted downloads', async () => {
     const { repo, etags } = newRepo();
-    await hubDownload(repo, 'config.json', opts());
-    const blobs = join(cacheDir, `models--${repo.replace('/', '--')}`, 'blobs');
+    await hubDownload(repo, 'config.json', fx.opts());
+    const blobs = join(fx.cacheDir, `models--${repo.replace('/', '--')}`, 'blobs');
     await writeFile(join(blobs, 'not-a-digest'), 'x');
     await writeFile(
       join(blobs, `${etags['diffusion_pytorch_model.safetensors']}.0123456789ab.incomplete`),
       'x',
     );
-    const result = await verifyHubCache(cacheDir);
+    const result = await verifyHubCache(fx.cacheDir);
     expect(result).toMatchObject({ checked: 1, skipped: 1, corrupt: [] });
     expect(result.incomplete).toHaveLength(1);
   });
@@ -253,19 +216,19 @@ describe('a cache on a full or read-only disk', () => {
   it.runIf(process.platform === 'linux' && isRoot)(
     'DL5: a full disk (a 128 KiB tmpfs) is DISK_FULL; the temp file is removed and earlier blobs stay intact',
     async (context) => {
-      await mkdir(cacheDir);
-      if (!mountTmpfs(cacheDir, 'size=128k')) context.skip('mount is not permitted here');
+      await mkdir(fx.cacheDir);
+      if (!mountTmpfs(fx.cacheDir, 'size=128k')) context.skip('mount is not permitted here');
       try {
         const { repo } = newRepo();
-        const config = await hubDownload(repo, 'config.json', opts());
-        const before = await listFiles(cacheDir);
-        const error = await failure(hubDownload(repo, 'diffusion_pytorch_model.safetensors', opts()));
+        const config = await hubDownload(repo, 'config.json', fx.opts());
+        const before = await listFiles(fx.cacheDir);
+        const error = await failure(hubDownload(repo, 'diffusion_pytorch_model.safetensors', fx.opts()));
         expect(error).toMatchObject({ code: 'DISK_FULL', message: expect.stringContaining('HF_HUB_CACHE') });
-        expect(await listFiles(cacheDir)).toEqual(before);
+        expect(await listFiles(fx.cacheDir)).toEqual(before);
         expect(new Uint8Array(await readFile(config.path))).toEqual(CONFIG);
-        expect(warnings.some((w) => w.includes('free in'))).toBe(true);
+        expect(fx.warnings.some((w) => w.includes('free in'))).toBe(true);
       } finally {
-        execFileSync('umount', [cacheDir]);
+        execFileSync('umount', [fx.cacheDir]);
       }
     },
   );
@@ -273,21 +236,21 @@ describe('a cache on a full or read-only disk', () => {
   it.runIf(process.platform === 'linux' && isRoot)(
     'a read-only cache: cached files are used (online and offline), a new download is OUTPUT_UNWRITABLE',
     async (context) => {
-      await mkdir(cacheDir);
-      if (!mountTmpfs(cacheDir, 'size=1m')) context.skip('mount is not permitted here');
+      await mkdir(fx.cacheDir);
+      if (!mountTmpfs(fx.cacheDir, 'size=1m')) context.skip('mount is not permitted here');
       try {
         const { repo } = newRepo();
-        await hubDownload(repo, 'config.json', opts());
-        execFileSync('mount', ['-o', 'remount,ro', cacheDir]);
-        const before = await listFiles(cacheDir);
-        expect((await hubDownload(repo, 'config.json', opts())).cached).toBe(true);
-        expect((await hubDownload(repo, 'config.json', opts({ offline: true }))).cached).toBe(true);
-        const error = await failure(hubDownload(repo, 'diffusion_pytorch_model.safetensors', opts()));
+        await hubDownload(repo, 'config.json', fx.opts());
+        execFileSync('mount', ['-o', 'remount,ro', fx.cacheDir]);
+        const before = await listFiles(fx.cacheDir);
+        expect((await hubDownload(repo, 'config.json', fx.opts())).cached).toBe(true);
+        expect((await hubDownload(repo, 'config.json', fx.opts({ offline: true }))).cached).toBe(true);
+        const error = await failure(hubDownload(repo, 'diffusion_pytorch_model.safetensors', fx.opts()));
         expect(error).toMatchObject({ code: 'OUTPUT_UNWRITABLE', message: expect.stringContaining('EROFS') });
-        expect(await listFiles(cacheDir)).toEqual(before);
-        expect(hub.count('GET', /\/blobs\//)).toBe(0);
+        expect(await listFiles(fx.cacheDir)).toEqual(before);
+        expect(fx.hub.count('GET', /\/blobs\//)).toBe(0);
       } finally {
-        execFileSync('umount', [cacheDir]);
+        execFileSync('umount', [fx.cacheDir]);
       }
     },
   );
@@ -295,10 +258,10 @@ describe('a cache on a full or read-only disk', () => {
   it.skipIf(isRoot || process.platform === 'win32')(
     'a cache folder without write permission is OUTPUT_UNWRITABLE',
     async () => {
-      await mkdir(cacheDir);
-      await chmod(cacheDir, 0o555);
+      await mkdir(fx.cacheDir);
+      await chmod(fx.cacheDir, 0o555);
       const { repo } = newRepo();
-      const error = await failure(hubDownload(repo, 'config.json', opts()));
+      const error = await failure(hubDownload(repo, 'config.json', fx.opts()));
       expect(error).toMatchObject({ code: 'OUTPUT_UNWRITABLE', message: expect.stringContaining('EACCES') });
     },
   );

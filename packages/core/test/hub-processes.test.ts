@@ -5,20 +5,23 @@ import { createRequire } from 'node:module';
 import { hostname, tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { pathToFileURL } from 'node:url';
-import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { HubDownloadOptions } from '../src/node/index.js';
 import { hubDownload } from '../src/node/index.js';
-import { HubTestServer, listFiles, sha256Hex, testBytes, waitFor } from './helpers/hub-server.js';
+import { listFiles, sha256Hex, testBytes, waitFor } from './helpers/hub-server.js';
+import { useHubFixture } from './helpers/hub-fixture.js';
 
 // Two real processes against one cache (reliability.md §9 DL6, DL7): the child is
 // test/helpers/hub-child.ts, bundled with esbuild (a dependency of tsup) into a temp folder.
 
-let hub: HubTestServer;
+const fx = useHubFixture({
+  prefix: 'dcae-hub-proc-',
+  defaults: { retry: { attempts: 2, baseDelayMs: 1 }, lock: { pollMs: 20, staleMs: 5000 } },
+});
 let work: string;
 let child: string;
 
 beforeAll(async () => {
-  hub = await HubTestServer.start();
   work = await mkdtemp(join(tmpdir(), 'dcae-hub-proc-'));
   const require = createRequire(import.meta.url);
   const esbuildPath = createRequire(require.resolve('tsup')).resolve('esbuild');
@@ -37,15 +40,7 @@ beforeAll(async () => {
   });
 });
 afterAll(async () => {
-  await hub.close();
   await rm(work, { recursive: true, force: true });
-});
-
-let cacheDir: string;
-beforeEach(async () => {
-  cacheDir = await mkdtemp(join(work, 'cache-'));
-  hub.faults.length = 0;
-  hub.requests.length = 0;
 });
 
 const WEIGHTS = testBytes(1 << 20, 11);
@@ -84,30 +79,22 @@ function startChild(
   return { process: proc, done };
 }
 
-const options = (): HubDownloadOptions => ({
-  endpoint: hub.endpoint,
-  cacheDir,
-  token: false,
-  retry: { attempts: 2, baseDelayMs: 1 },
-  lock: { pollMs: 20, staleMs: 5000 },
-});
-
 describe('two processes, one cache', () => {
   it('DL6: both get a verified file; the bytes are downloaded once (the second waits on the lock)', async () => {
     const repo = `org/race-${++repoCount}`;
-    const { etags } = hub.addRepo(repo, { 'model.safetensors': WEIGHTS });
+    const { etags } = fx.hub.addRepo(repo, { 'model.safetensors': WEIGHTS });
     // ~1 MiB at ~4 MiB/s: long enough for the second process to find the lock taken.
-    hub.fault({ method: 'GET', path: /\/blobs\//, action: { throttle: 4 << 20 } });
-    const a = startChild(repo, options());
-    const b = startChild(repo, options());
+    fx.hub.fault({ method: 'GET', path: /\/blobs\//, action: { throttle: 4 << 20 } });
+    const a = startChild(repo, fx.opts());
+    const b = startChild(repo, fx.opts());
     const [ra, rb] = await Promise.all([a.done, b.done]);
 
     expect([ra.ok, rb.ok]).toEqual([true, true]);
     expect(ra.result!.path).toBe(rb.result!.path);
     expect([ra.result!.cached, rb.result!.cached].sort()).toEqual([false, true]);
     expect(sha256Hex(new Uint8Array(await readFile(ra.result!.path)))).toBe(etags['model.safetensors']);
-    expect(hub.count('GET', /\/blobs\//)).toBe(1);
-    const files = await listFiles(cacheDir);
+    expect(fx.hub.count('GET', /\/blobs\//)).toBe(1);
+    const files = await listFiles(fx.cacheDir);
     expect(
       files.filter((f) => f.endsWith('.incomplete') || f.endsWith('.lock') || f.endsWith('.tmp')),
     ).toEqual([]);
@@ -115,11 +102,11 @@ describe('two processes, one cache', () => {
 
   it('DL7: a process killed mid-download leaves a temp file and a stale lock; the next run takes the lock over and resumes', async () => {
     const repo = `org/crash-${++repoCount}`;
-    const { etags } = hub.addRepo(repo, { 'model.safetensors': WEIGHTS });
+    const { etags } = fx.hub.addRepo(repo, { 'model.safetensors': WEIGHTS });
     const etag = etags['model.safetensors']!;
-    hub.fault({ method: 'GET', path: /\/blobs\//, times: 1, action: { throttle: 1 << 20 } });
-    const killed = startChild(repo, options());
-    const blobs = join(cacheDir, `models--${repo.replace('/', '--')}`, 'blobs');
+    fx.hub.fault({ method: 'GET', path: /\/blobs\//, times: 1, action: { throttle: 1 << 20 } });
+    const killed = startChild(repo, fx.opts());
+    const blobs = join(fx.cacheDir, `models--${repo.replace('/', '--')}`, 'blobs');
     let partial = 0;
     await waitFor(async () => {
       const temp = (await listFiles(blobs)).find((f) => f.endsWith('.incomplete'));
@@ -129,75 +116,58 @@ describe('two processes, one cache', () => {
     killed.process.kill('SIGKILL');
     await killed.done.catch(() => undefined);
 
-    const lock = join(cacheDir, '.locks', `models--${repo.replace('/', '--')}`, `${etag}.dcae.lock`);
+    const lock = await lockFile(repo, etag);
     const owner = JSON.parse(await readFile(lock, 'utf8')) as { pid: number; host: string };
     expect(owner).toMatchObject({ pid: killed.process.pid, host: hostname() });
     const left = (await listFiles(blobs)).filter((f) => f.endsWith('.incomplete'));
     expect(left).toHaveLength(1);
     const leftSize = (await stat(join(blobs, left[0]!))).size;
 
-    hub.requests.length = 0;
-    const warnings: string[] = [];
-    const file = await hubDownload(repo, 'model.safetensors', {
-      ...options(),
-      onWarning: (m) => warnings.push(m),
-    });
+    fx.hub.requests.length = 0;
+    const file = await hubDownload(repo, 'model.safetensors', fx.opts());
     expect(sha256Hex(new Uint8Array(await readFile(file.path)))).toBe(etag);
     expect(
-      warnings.some(
+      fx.warnings.some(
         (w) => w.includes(`taking over the stale lock`) && w.includes(`process ${owner.pid} no longer runs`),
       ),
     ).toBe(true);
-    expect(hub.requests.find((r) => r.path.startsWith('/blobs/'))?.range).toBe(`bytes=${leftSize}-`);
+    expect(fx.hub.requests.find((r) => r.path.startsWith('/blobs/'))?.range).toBe(`bytes=${leftSize}-`);
     expect(
-      (await listFiles(cacheDir)).filter((f) => f.endsWith('.incomplete') || f.endsWith('.lock')),
+      (await listFiles(fx.cacheDir)).filter((f) => f.endsWith('.incomplete') || f.endsWith('.lock')),
     ).toEqual([]);
   });
 
   it('DL7: a lock that is not refreshed is stale after staleMs, even from another host', async () => {
     const repo = `org/stale-${++repoCount}`;
-    const { etags } = hub.addRepo(repo, { 'model.safetensors': testBytes(5000, 2) });
-    const lock = join(
-      cacheDir,
-      '.locks',
-      `models--${repo.replace('/', '--')}`,
-      `${etags['model.safetensors']}.dcae.lock`,
-    );
-    await mkdirFor(lock);
+    const { etags } = fx.hub.addRepo(repo, { 'model.safetensors': testBytes(5000, 2) });
+    const lock = await lockFile(repo, etags['model.safetensors']!);
     await writeFile(lock, JSON.stringify({ pid: 1, host: 'another-host', token: 'x' }));
-    const warnings: string[] = [];
     const started = Date.now();
-    await hubDownload(repo, 'model.safetensors', {
-      ...options(),
-      lock: { staleMs: 300, pollMs: 20 },
-      onWarning: (m) => warnings.push(m),
-    });
+    await hubDownload(repo, 'model.safetensors', fx.opts({ lock: { staleMs: 300, pollMs: 20 } }));
     expect(Date.now() - started).toBeGreaterThanOrEqual(250);
-    expect(warnings.some((w) => w.includes('not refreshed'))).toBe(true);
+    expect(fx.warnings.some((w) => w.includes('not refreshed'))).toBe(true);
   });
 
   it('a live holder that never finishes: LOCK_TIMEOUT naming the lock file', async () => {
     const repo = `org/held-${++repoCount}`;
-    const { etags } = hub.addRepo(repo, { 'model.safetensors': testBytes(5000, 5) });
-    const lock = join(
-      cacheDir,
-      '.locks',
-      `models--${repo.replace('/', '--')}`,
-      `${etags['model.safetensors']}.dcae.lock`,
-    );
-    await mkdirFor(lock);
+    const { etags } = fx.hub.addRepo(repo, { 'model.safetensors': testBytes(5000, 5) });
+    const lock = await lockFile(repo, etags['model.safetensors']!);
     // This very process holds it: alive, and on this host.
     await writeFile(lock, JSON.stringify({ pid: process.pid, host: hostname(), token: 'x' }));
     await expect(
-      hubDownload(repo, 'model.safetensors', {
-        ...options(),
-        lock: { timeoutMs: 200, pollMs: 20, staleMs: 60_000 },
-      }),
+      hubDownload(
+        repo,
+        'model.safetensors',
+        fx.opts({ lock: { timeoutMs: 200, pollMs: 20, staleMs: 60_000 } }),
+      ),
     ).rejects.toMatchObject({ code: 'LOCK_TIMEOUT', message: expect.stringContaining(lock) });
-    expect((await listFiles(cacheDir)).filter((f) => f.includes('blobs'))).toEqual([]);
+    expect((await listFiles(fx.cacheDir)).filter((f) => f.includes('blobs'))).toEqual([]);
   });
 });
 
-async function mkdirFor(path: string): Promise<void> {
+/** The path of the lock of `repo`'s blob `etag` in this test's cache (its folder created). */
+async function lockFile(repo: string, etag: string): Promise<string> {
+  const path = join(fx.cacheDir, '.locks', `models--${repo.replace('/', '--')}`, `${etag}.dcae.lock`);
   await mkdir(dirname(path), { recursive: true });
+  return path;
 }
