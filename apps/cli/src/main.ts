@@ -63,7 +63,9 @@ export async function main(argv: readonly string[], io: MainOptions): Promise<nu
 }
 
 function report(error: unknown, io: Io, json: boolean, debug: boolean): number {
-  io.stderr.write(formatError(error, debug));
+  // On a terminal, a progress bar may still own the current line: clear it rather than append to it.
+  const clearLine = (io.stderr as { isTTY?: boolean }).isTTY === true ? '\r\x1b[K' : '';
+  io.stderr.write(`${clearLine}${formatError(error, debug)}`);
   if (json) io.stdout.write(`${JSON.stringify(errorJson(error), null, 2)}\n`);
   return exitCodeFor(error);
 }
