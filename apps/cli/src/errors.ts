@@ -42,6 +42,17 @@ const HINTS: Partial<Record<DcaeErrorCode, string>> = {
   NON_FINITE_OUTPUT:
     'the model produced NaN or Infinity; write a .safetensors output to inspect the raw values',
   INVALID_ARGUMENT: 'run `dcae <command> --help` for usage',
+  MODEL_TOO_LARGE: 'use an export that keeps its weights as external data (.onnx plus data files)',
+  PROTOBUF_PARSE: 'the file is not a complete ONNX model; download or export it again',
+  EXTERNAL_DATA_PATH:
+    'external data must be files inside the model folder, named by relative paths; do not load this model',
+  EXTERNAL_DATA_RANGE: 'the model does not match its external data files; download both again',
+  TENSOR_DATA_SIZE: 'the model is damaged; download or export it again',
+  DIM_LIMIT: 'the model declares impossible tensor shapes; do not load it',
+  UNSUPPORTED_OP:
+    'dcae runs only standard ONNX ops used by autoencoder and diffusion models; re-export without custom or contrib ops',
+  INPUT_SHAPE_LIMIT: 'use a smaller input, or tiling',
+  CONFIG_NOT_ALLOWED: 'remove the option; dcae never lets options write files or load code',
 };
 
 export function exitCodeFor(error: unknown): number {

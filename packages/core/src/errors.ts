@@ -35,14 +35,21 @@ export const DCAE_ERROR_CODES = {
   CONFIG_VALUE: 'config',
   CONFIG_UNKNOWN_MODEL: 'config',
   MODEL_NOT_FOUND: 'config',
+  CONFIG_NOT_ALLOWED: 'config',
   // ONNX graphs and models
   GRAPH_INVALID: 'onnx',
   MODEL_TOO_LARGE: 'onnx',
   EXTERNAL_DATA_PATH: 'onnx',
+  PROTOBUF_PARSE: 'onnx',
+  EXTERNAL_DATA_RANGE: 'onnx',
+  TENSOR_DATA_SIZE: 'onnx',
+  DIM_LIMIT: 'onnx',
+  UNSUPPORTED_OP: 'onnx',
   // tensors and inputs
   DTYPE_UNSUPPORTED: 'tensor',
   SHAPE_MISMATCH: 'tensor',
   INPUT_SIZE: 'tensor',
+  INPUT_SHAPE_LIMIT: 'tensor',
   // runtimes
   RUNTIME_UNAVAILABLE: 'runtime',
   DEVICE_UNAVAILABLE: 'runtime',

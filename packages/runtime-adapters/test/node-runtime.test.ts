@@ -223,27 +223,31 @@ describe('external data plan', () => {
       { location: 'a.bin', data: path(dir, 'a.bin') },
       { location: 'b.bin', data: path(dir, 'b.bin') },
     ]);
-    expect(fast).toEqual({ externalBytes: [], externalFiles: [], externalFolder: await realpath(dir) });
-    // A symlink counts as its target: c.bin really lives in `other`.
-    expect((await planExternalData([{ location: 'c.bin', data: path(dir, 'c.bin') }])).externalFolder).toBe(
-      await realpath(other),
-    );
+    expect(fast.plan).toEqual({ externalBytes: [], externalFiles: [], externalFolder: await realpath(dir) });
+    expect(fast.sizes).toEqual([
+      { location: 'a.bin', size: 4 },
+      { location: 'b.bin', size: 4 },
+    ]);
+    // A symlink counts as its target, and c.bin really lives outside the folder it is named in.
+    await expect(planExternalData([{ location: 'c.bin', data: path(dir, 'c.bin') }])).rejects.toMatchObject({
+      code: 'EXTERNAL_DATA_PATH',
+    });
 
     const renamed = await planExternalData([{ location: 'a.bin', data: path(dir, 'renamed.bin') }]);
-    expect(renamed).toMatchObject({
+    expect(renamed.plan).toMatchObject({
       externalFolder: undefined,
-      externalFiles: [{ location: 'a.bin', path: path(dir, 'renamed.bin') }],
+      externalFiles: [{ location: 'a.bin', path: path(await realpath(dir), 'renamed.bin') }],
     });
     const split = await planExternalData([
       { location: 'a.bin', data: path(dir, 'a.bin') },
-      { location: 'c.bin', data: path(dir, 'c.bin') },
+      { location: 'c.bin', data: path(other, 'c.bin') },
     ]);
-    expect(split.externalFolder).toBeUndefined();
+    expect(split.plan.externalFolder).toBeUndefined();
     const mixed = await planExternalData([
       { location: 'a.bin', data: path(dir, 'a.bin') },
       { location: 'x.bin', data: new Uint8Array(4) },
     ]);
-    expect(mixed).toMatchObject({
+    expect(mixed.plan).toMatchObject({
       externalFolder: undefined,
       externalFiles: [{ location: 'a.bin' }],
       externalBytes: [{ location: 'x.bin' }],

@@ -1,19 +1,18 @@
 /**
  * The web adapter's own behaviour under Node (onnxruntime-web's wasm build): settings, device
- * decisions, thread fallback, the model scan that guards external data and float16, the shared
+ * decisions, thread fallback, the model inspection that guards external data and float16, the shared
  * queue. Browser-only behaviour (WebGPU, cross-origin isolation, the weights cache) is in
  * web.browser.test.ts.
  */
 import { DcaeError } from '@dcae/core';
 import type { HostTensor } from '@dcae/core';
-import { GraphBuilder, serializeModel } from '@dcae/core/onnx';
+import { GraphBuilder, inspectModel, serializeModel } from '@dcae/core/onnx';
 import type { Module } from '@dcae/core/onnx';
 import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { WebRuntime } from '../src/web/index.js';
 import { createWebRuntime } from '../src/web/index.js';
-import { scanModel } from '../src/web/model-scan.js';
 
 function buildModel(build: (g: GraphBuilder, m: Module) => void): Uint8Array {
   const g = new GraphBuilder({ name: 'web-runtime-test' });
@@ -97,7 +96,7 @@ describe('createWebRuntime in Node', () => {
     expect(error.message).toMatch(message);
   });
 
-  it('names the external data files the model needs but the caller did not give (SESSION_FAILED)', async () => {
+  it('names the external data files the model needs but the caller did not give (EXTERNAL_DATA_PATH)', async () => {
     const model = buildModel((g, m) => {
       const w = g.initializer('w', {
         kind: 'external',
@@ -112,7 +111,7 @@ describe('createWebRuntime in Node', () => {
     const error = await rejection(
       runtime.createSession(model, { externalData: [{ location: 'other.bin', data: new Uint8Array(8) }] }),
     );
-    expect(error.code).toBe('SESSION_FAILED');
+    expect(error.code).toBe('EXTERNAL_DATA_PATH');
     expect(error.message).toMatch(
       /"weights\.safetensors" but options\.externalData has no entry for it \(given: \["other\.bin"\]\)/,
     );
@@ -158,11 +157,12 @@ describe('createWebRuntime in Node', () => {
   });
 });
 
-describe('scanModel', () => {
+describe('inspectModel: the facts the web adapter checks', () => {
   const f32Model = buildModel((g, m) => g.output(m.relu(g.input('x', 'float32', [2])), 'y', [2]));
 
   it('finds no float16 and no external data in a float32 model', () => {
-    expect(scanModel(f32Model)).toEqual({ usesFloat16: false, externalLocations: [] });
+    const { usesFloat16, externalLocations } = inspectModel(f32Model);
+    expect({ usesFloat16, externalLocations }).toEqual({ usesFloat16: false, externalLocations: [] });
   });
 
   it.each([
@@ -197,7 +197,7 @@ describe('scanModel', () => {
       },
     ],
   ])('finds float16 in %s', (_, build) => {
-    expect(scanModel(buildModel(build)).usesFloat16).toBe(true);
+    expect(inspectModel(buildModel(build)).usesFloat16).toBe(true);
   });
 
   it('lists external data locations once each, in order of use', () => {
@@ -211,16 +211,16 @@ describe('scanModel', () => {
         [2],
       );
     });
-    expect(scanModel(model).externalLocations).toEqual(['b.bin', 'a.bin']);
+    expect(inspectModel(model).externalLocations).toEqual(['b.bin', 'a.bin']);
   });
 
-  it('rejects bytes that are not protobuf with SESSION_FAILED', () => {
+  it('rejects bytes that are not protobuf with PROTOBUF_PARSE', () => {
     for (const bytes of [
       Uint8Array.of(1, 2, 3, 4, 5),
       Uint8Array.of(0x3a, 0x10, 1),
       f32Model.subarray(0, f32Model.length - 3),
     ]) {
-      expect(() => scanModel(bytes)).toThrow(expect.objectContaining({ code: 'SESSION_FAILED' }));
+      expect(() => inspectModel(bytes)).toThrow(expect.objectContaining({ code: 'PROTOBUF_PARSE' }));
     }
   });
 });

@@ -1,7 +1,7 @@
 import { formatShape } from '@dcae/core';
 import { fittedSizes } from '@dcae/autoencoder';
 import type { Autoencoder, DcAeStagesConfig } from '@dcae/autoencoder';
-import { listNodeDevices } from '@dcae/runtime-adapters/node';
+import { inspectOnnxFile, listNodeDevices } from '@dcae/runtime-adapters/node';
 import { openModel } from '../model.js';
 import type { CommonOptions } from '../options.js';
 import { reporterFor } from './shared.js';
@@ -43,8 +43,67 @@ function summaryText(ae: Autoencoder): string[] {
   ];
 }
 
-/** `dcae info`: architecture summary, parameter counts, the latent shape for `--size`, and the devices. */
+/**
+ * `dcae info --model <file.onnx>`: a third-party ONNX model, checked as `loadOnnxFile()` would
+ * before onnxruntime sees it (size, protobuf, external data inside its folder, dims, op allow-list),
+ * then described: opsets, inputs and outputs, op counts, initializer bytes, external files.
+ */
+async function runOnnxInfo(path: string, options: InfoOptions, context: CommandContext): Promise<void> {
+  const reporter = reporterFor(options, context);
+  const { inspection: m, externalFiles } = await inspectOnnxFile(path);
+  const ops = new Map<string, number>();
+  for (const node of m.nodes) {
+    const op = node.domain ? `${node.domain}.${node.opType}` : node.opType;
+    ops.set(op, (ops.get(op) ?? 0) + 1);
+  }
+  const opCounts = Object.fromEntries([...ops].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)));
+  let inlineBytes = 0;
+  let externalBytes = 0;
+  for (const t of m.tensors) {
+    if (t.storage.kind === 'external') externalBytes += t.storage.length ?? 0;
+    else if (t.storage.field === 'raw_data') inlineBytes += t.storage.count;
+  }
+  const dims = (d: readonly (number | string | null)[] | undefined) =>
+    d === undefined ? '[?]' : formatShape(d.map((x) => x ?? '?'));
+  const opsets = m.opsetImports.map((o) => `${o.domain || 'ai.onnx'} ${o.version}`).join(', ');
+  reporter.result(
+    [
+      `model      ${path} (ONNX, ${count(m.byteLength)} bytes, ir ${m.irVersion ?? '?'}, producer ${m.producer || '?'})`,
+      `opsets     ${opsets || 'none'}`,
+      ...m.inputs.map((v) => `input      ${v.name}: ${v.dtype} ${dims(v.dims)}`),
+      ...m.outputs.map((v) => `output     ${v.name}: ${v.dtype} ${dims(v.dims)}`),
+      `nodes      ${count(m.nodes.length)}: ${[...ops].map(([op, n]) => `${op} × ${n}`).join(', ')}`,
+      `tensors    ${count(m.tensors.length)} (${count(inlineBytes)} bytes inline, ${count(externalBytes)} bytes external)`,
+      ...externalFiles.map((f) => `external   ${f.location} (${count(f.size ?? 0)} bytes)`),
+      'checks     passed (size, protobuf, external data paths and ranges, data sizes, dims, op allow-list)',
+    ].join('\n'),
+    {
+      command: 'info',
+      model: path,
+      format: 'onnx',
+      bytes: m.byteLength,
+      irVersion: m.irVersion ?? null,
+      producer: m.producer,
+      opsets: m.opsetImports,
+      inputs: m.inputs,
+      outputs: m.outputs,
+      nodes: m.nodes.length,
+      opCounts,
+      tensors: m.tensors.length,
+      initializerBytes: { inline: inlineBytes, external: externalBytes },
+      externalFiles,
+      usesFloat16: m.usesFloat16,
+    },
+  );
+}
+
+/**
+ * `dcae info`: architecture summary, parameter counts, the latent shape for `--size`, and the
+ * devices; for a `.onnx` file, its checked description (see runOnnxInfo).
+ */
 export async function runInfo(options: InfoOptions, { io, signal }: CommandContext): Promise<void> {
+  if (options.model.toLowerCase().endsWith('.onnx'))
+    return runOnnxInfo(options.model, options, { io, signal });
   const reporter = reporterFor(options, { io, signal });
   const devices = listNodeDevices();
   const model = await openModel(options, reporter, signal);

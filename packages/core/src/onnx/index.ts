@@ -20,3 +20,21 @@ export type {
   ValueInfo,
 } from './model.js';
 export { MAX_PROTOBUF_BYTES, rawBytes, serializeModel } from './serialize.js';
+export { inspectModel, ONNX_DTYPES } from './inspect.js';
+export type {
+  InspectLimits,
+  ModelInspection,
+  OnnxNodeSummary,
+  OnnxOpsetImport,
+  OnnxTensorStorage,
+  OnnxTensorSummary,
+  OnnxValueSummary,
+} from './inspect.js';
+export {
+  checkExternalLocation,
+  checkInspection,
+  checkModel,
+  DEFAULT_ALLOWED_OPS,
+  DEFAULT_MAX_TENSOR_ELEMENTS,
+} from './check.js';
+export type { CheckModelOptions, ExternalFileInfo } from './check.js';

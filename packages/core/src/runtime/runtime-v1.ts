@@ -23,6 +23,11 @@ export interface SessionOptions {
   /** Files the model's initializers point into. */
   readonly externalData?: readonly ExternalDataFile[];
   readonly signal?: AbortSignal;
+  /**
+   * `run()` refuses an input with more elements than this (INPUT_SHAPE_LIMIT) before the runtime
+   * sees it: a huge value for a dynamic dim would make every intermediate huge. @defaultValue 2^31
+   */
+  readonly maxInputElements?: number;
 }
 
 export interface RunOptions {

@@ -54,6 +54,7 @@ export function checkSessionSpecs(inputs: readonly TensorSpec[], outputs: readon
 export function prepareFeeds(
   feeds: Readonly<Record<string, HostTensor>>,
   inputs: readonly TensorSpec[],
+  maxInputElements: number,
 ): Record<string, HostTensor> {
   if (typeof feeds !== 'object' || feeds === null) {
     throw new DcaeError(
@@ -77,12 +78,22 @@ export function prepareFeeds(
     );
   }
   const prepared: Record<string, HostTensor> = {};
-  for (const spec of inputs) prepared[spec.name] = prepareFeed(feeds[spec.name]!, spec);
+  for (const spec of inputs) prepared[spec.name] = prepareFeed(feeds[spec.name]!, spec, maxInputElements);
   return prepared;
 }
 
-function prepareFeed(tensor: HostTensor, spec: TensorSpec): HostTensor {
+function prepareFeed(tensor: HostTensor, spec: TensorSpec, maxElements: number): HostTensor {
   const where = `Input "${spec.name}"`;
+  const shape: unknown = tensor?.shape;
+  const count = Array.isArray(shape) ? shape.reduce((a: number, d) => a * Number(d), 1) : 0;
+  if (count > maxElements) {
+    throw new DcaeError(
+      'INPUT_SHAPE_LIMIT',
+      `${where} has shape ${formatShape(tensor.shape)} = ${count} elements, over the session's limit of ${maxElements} ` +
+        '(options.maxInputElements). Split the work into tiles, or raise the limit if the machine can hold it.',
+      { detail: { input: spec.name, shape: tensor.shape, limit: maxElements } },
+    );
+  }
   checkTensor(tensor, where);
   if (tensor.dtype !== spec.type) {
     if (tensor.dtype === 'bfloat16' && spec.type === 'float32') {

@@ -6,53 +6,43 @@
  *   which memory-maps where it can and needs no copy in JavaScript;
  * - otherwise each file is read into memory (onnxruntime then copies the bytes it needs).
  * onnxruntime takes either an in-memory table or a folder for one session, never both.
+ *
+ * Every path must resolve (symlinks followed) to a file inside the folder it names (reliability.md
+ * §9 B6; loadOnnxFile() checks against the model's folder). The one exception is the Hugging
+ * Face cache, where `snapshots/<rev>/<file>` links to `../../blobs/<hash>` of the same repo.
  */
 import { realpath, stat } from 'node:fs/promises';
-import { basename, dirname } from 'node:path';
+import { basename, dirname, join, resolve, sep } from 'node:path';
 import type { ExternalDataFile } from '@dcae/core/runtime';
+import type { ExternalFileInfo } from '@dcae/core/onnx';
 import { DcaeError } from '@dcae/core';
 
 export interface ExternalDataPlan {
   readonly externalBytes: { location: string; data: Uint8Array }[];
-  /** Files to read into memory. */
+  /** Files to read into memory (their resolved paths). */
   readonly externalFiles: { location: string; path: string }[];
   /** The folder onnxruntime reads every external file from, when the fast path applies. */
   readonly externalFolder: string | undefined;
 }
 
-export async function planExternalData(files: readonly ExternalDataFile[] = []): Promise<ExternalDataPlan> {
-  const list: unknown = files;
-  if (!Array.isArray(list)) {
-    throw new DcaeError('INVALID_ARGUMENT', 'externalData must be an array of { location, data } entries.');
-  }
-  const seen = new Set<string>();
+/**
+ * Resolves and checks the files of a (validated) external data list: each path must stay inside
+ * the folder it names. Returns the plan and each file's size.
+ */
+export async function planExternalData(
+  files: readonly ExternalDataFile[],
+): Promise<{ plan: ExternalDataPlan; sizes: ExternalFileInfo[] }> {
   const externalBytes: ExternalDataPlan['externalBytes'] = [];
-  const paths: { location: string; path: string; real: string }[] = [];
-  for (const [index, file] of files.entries()) {
-    const location = (file as Partial<ExternalDataFile> | null)?.location;
-    if (typeof location !== 'string' || location === '') {
-      throw new DcaeError(
-        'INVALID_ARGUMENT',
-        `externalData[${index}].location must be the non-empty location string the model's initializers use.`,
-      );
-    }
-    if (seen.has(location)) {
-      throw new DcaeError(
-        'INVALID_ARGUMENT',
-        `externalData lists location "${location}" twice; give each file once.`,
-        { source: location },
-      );
-    }
-    seen.add(location);
-    if (file.data instanceof Uint8Array) externalBytes.push({ location, data: file.data });
-    else if (typeof file.data === 'string')
-      paths.push({ location, path: file.data, real: await realFile(file.data, location) });
-    else {
-      throw new DcaeError(
-        'INVALID_ARGUMENT',
-        `externalData "${location}": data must be a file path or a Uint8Array; got ${describe(file.data)}.`,
-        { source: location },
-      );
+  const paths: { location: string; real: string }[] = [];
+  const sizes: ExternalFileInfo[] = [];
+  for (const { location, data } of files) {
+    if (data instanceof Uint8Array) {
+      externalBytes.push({ location, data });
+      sizes.push({ location, size: data.byteLength });
+    } else {
+      const { real, size } = await resolveInside(data, dirname(data), location);
+      paths.push({ location, real });
+      sizes.push({ location, size });
     }
   }
   const folder = paths[0] === undefined ? undefined : dirname(paths[0].real);
@@ -60,25 +50,60 @@ export async function planExternalData(files: readonly ExternalDataFile[] = []):
     externalBytes.length === 0 &&
     folder !== undefined &&
     paths.every(({ location, real }) => dirname(real) === folder && basename(real) === location);
-  return fastPath
+  const plan: ExternalDataPlan = fastPath
     ? { externalBytes, externalFiles: [], externalFolder: folder }
     : {
         externalBytes,
-        externalFiles: paths.map(({ location, path }) => ({ location, path })),
+        externalFiles: paths.map(({ location, real }) => ({ location, path: real })),
         externalFolder: undefined,
       };
+  return { plan, sizes };
 }
 
-async function realFile(path: string, location: string): Promise<string> {
+/**
+ * The real path and size of the file `path`, which must resolve inside `folder` (or, for a folder
+ * in a Hugging Face cache snapshot, inside that repo's `blobs/`). Throws EXTERNAL_DATA_PATH when
+ * it escapes, FILE_NOT_FOUND / FILE_READ when it cannot be opened.
+ */
+export async function resolveInside(
+  path: string,
+  folder: string,
+  location: string,
+): Promise<{ real: string; size: number }> {
+  const realFolder = await real(folder, location);
+  const realFile = await real(path, location);
+  if (!isInside(realFile, realFolder) && !isHubBlob(realFile, realFolder)) {
+    throw new DcaeError(
+      'EXTERNAL_DATA_PATH',
+      `External data "${location}": ${path} resolves to ${realFile}, outside the model folder ${realFolder}. ` +
+        'A symlink in the model folder points elsewhere; copy the file into the folder if you trust it.',
+      { source: path, detail: { location, path, real: realFile, folder: realFolder } },
+    );
+  }
+  const info = await stat(realFile);
+  if (!info.isFile()) {
+    throw new DcaeError('FILE_READ', `externalData "${location}": ${path} is not a file.`, { source: path });
+  }
+  return { real: realFile, size: info.size };
+}
+
+function isInside(file: string, folder: string): boolean {
+  return file.startsWith(folder.endsWith(sep) ? folder : folder + sep);
+}
+
+/** `<repo>/snapshots/<rev>[/sub…]` → the file lies directly in `<repo>/blobs/`. */
+function isHubBlob(file: string, folder: string): boolean {
+  const parts = folder.split(sep);
+  const at = parts.lastIndexOf('snapshots');
+  if (at < 1 || at > parts.length - 2) return false;
+  const repo = parts.slice(0, at).join(sep) || sep;
+  return dirname(file) === join(repo, 'blobs');
+}
+
+async function real(path: string, location: string): Promise<string> {
   try {
-    const real = await realpath(path);
-    if (!(await stat(real)).isFile())
-      throw new DcaeError('FILE_READ', `externalData "${location}": ${path} is not a file.`, {
-        source: path,
-      });
-    return real;
+    return await realpath(resolve(path));
   } catch (cause) {
-    if (DcaeError.is(cause)) throw cause;
     const code = (cause as NodeJS.ErrnoException).code;
     throw new DcaeError(
       code === 'ENOENT' ? 'FILE_NOT_FOUND' : 'FILE_READ',
@@ -86,9 +111,4 @@ async function realFile(path: string, location: string): Promise<string> {
       { source: path, cause },
     );
   }
-}
-
-function describe(value: unknown): string {
-  if (typeof value === 'object' && value !== null) return `a ${value.constructor.name}`;
-  return String(value);
 }

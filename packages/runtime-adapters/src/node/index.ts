@@ -3,3 +3,5 @@ export type { NodeDeviceDecision, NodeRuntime, NodeRuntimeSettings, NodeSession 
 export { listNodeDevices } from './devices.js';
 export type { NodeDevice, NodeDeviceStatus } from './devices.js';
 export type { WorkerKind } from './worker-host.js';
+export { inspectOnnxFile, loadOnnxFile } from './load-onnx-file.js';
+export type { InspectedOnnxFile, OnnxFileCheckOptions } from './load-onnx-file.js';

@@ -5,7 +5,7 @@
  */
 import type { HostTensor } from '@dcae/core';
 import { DcaeError } from '@dcae/core';
-import { MAX_PROTOBUF_BYTES } from '@dcae/core/onnx';
+import { checkInspection, checkModel } from '@dcae/core/onnx';
 import type {
   GraphOptimizationLevel,
   RunOptions,
@@ -14,6 +14,9 @@ import type {
   SessionV1,
 } from '@dcae/core/runtime';
 import type { TensorSpec } from '../_shared/tensor-bridge.js';
+import { checkKnownKeys, checkOptimizationLevel, checkSessionOptions } from '../_shared/session-options.js';
+import { checkDeviceList, decideDevices } from '../_shared/device-choice.js';
+import { checkModelBytes, messageOf, runtimeDisposed, sessionDisposed } from '../_shared/session-errors.js';
 import { checkSessionSpecs, outputTensor, prepareFeeds } from '../_shared/tensor-bridge.js';
 import type { NodeDevice, NodeDeviceStatus } from './devices.js';
 import { listNodeDevices, locateOnnxruntimeNode, NODE_DEVICES } from './devices.js';
@@ -64,17 +67,18 @@ export interface NodeRuntime extends RuntimeV1 {
   createSession(model: Uint8Array, options?: SessionOptions): Promise<NodeSession>;
 }
 
-const OPTIMIZATION_LEVELS: readonly GraphOptimizationLevel[] = ['disabled', 'basic', 'extended', 'all'];
+const SETTINGS_KEYS = ['devices', 'threads', 'graphOptimization', 'worker'] as const;
 
 /**
  * onnxruntime-node behind the RuntimeV1 spec. Cheap: it checks the settings and which devices are
  * installed; onnxruntime-node itself loads with the first session.
  */
 export function createNodeRuntime(settings: NodeRuntimeSettings = {}): NodeRuntime {
+  checkKnownKeys(settings, SETTINGS_KEYS, 'settings');
   const { devices = ['cpu'], threads, graphOptimization = 'all', worker = false } = settings;
   checkSettings(devices, threads, graphOptimization, worker);
   const installation = locateOnnxruntimeNode();
-  const decisions = decideDevices(devices, listNodeDevices());
+  const decisions = chooseDevices(devices, listNodeDevices());
   // onnxruntime ≥ 1.29 on Linux sends usage telemetry and writes ~/.cache/Microsoft/DeveloperTools
   // unless this is set before its first session; an explicit value from the user wins.
   process.env.ORT_DISABLE_TELEMETRY ??= '1';
@@ -98,19 +102,7 @@ function checkSettings(
   graphOptimization: unknown,
   worker: unknown,
 ): void {
-  if (devices !== 'auto') {
-    const valid =
-      Array.isArray(devices) &&
-      devices.length > 0 &&
-      devices.every((d) => NODE_DEVICES.includes(d as NodeDevice)) &&
-      new Set(devices).size === devices.length;
-    if (!valid) {
-      throw new DcaeError(
-        'INVALID_ARGUMENT',
-        `settings.devices must be 'auto' or a non-empty list of distinct devices from ${NODE_DEVICES.join(', ')}; got ${JSON.stringify(devices)}.`,
-      );
-    }
-  }
+  checkDeviceList(devices, NODE_DEVICES);
   if (
     threads !== undefined &&
     !(Number.isSafeInteger(threads) && (threads as number) >= 1 && (threads as number) <= 1024)
@@ -129,40 +121,19 @@ function checkSettings(
   }
 }
 
-function checkOptimizationLevel(level: unknown, where: string): asserts level is GraphOptimizationLevel {
-  if (!OPTIMIZATION_LEVELS.includes(level as GraphOptimizationLevel)) {
-    throw new DcaeError(
-      'INVALID_ARGUMENT',
-      `${where} must be one of ${OPTIMIZATION_LEVELS.join(', ')}; got ${String(level)}.`,
-    );
-  }
-}
-
-function decideDevices(
+/** The devices to try; with 'auto', at least one must be usable. */
+function chooseDevices(
   requested: readonly NodeDevice[] | 'auto',
   found: readonly NodeDeviceStatus[],
 ): NodeDeviceDecision[] {
-  const statusOf = (device: NodeDevice): NodeDeviceStatus => found.find((s) => s.device === device)!;
-  if (requested === 'auto') {
-    const decisions = found.map(({ device, auto, reason }) => ({ device, selected: auto, reason }));
-    if (!decisions.some((d) => d.selected)) {
-      throw new DcaeError(
-        'RUNTIME_UNAVAILABLE',
-        `onnxruntime-node cannot run on this machine: ${statusOf('cpu').reason}`,
-      );
-    }
-    return decisions;
-  }
-  const missing = requested.map(statusOf).filter((s) => !s.available);
-  if (missing.length > 0) {
+  const decisions = decideDevices(requested, found);
+  if (!decisions.some((d) => d.selected)) {
     throw new DcaeError(
-      'DEVICE_UNAVAILABLE',
-      missing.map((s) => `Device '${s.device}' is unavailable: ${s.reason}`).join(' ') +
-        " Use devices: 'auto' to fall back to what is available.",
-      { detail: { devices: missing } },
+      'RUNTIME_UNAVAILABLE',
+      `onnxruntime-node cannot run on this machine: ${found.find((s) => s.device === 'cpu')!.reason}`,
     );
   }
-  return requested.map((device) => ({ device, selected: true, reason: statusOf(device).reason }));
+  return decisions;
 }
 
 /** Where sessions live: this thread, or a worker. Keys name sessions across the boundary. */
@@ -306,14 +277,24 @@ class OrtNodeRuntime implements NodeRuntime {
     return this.#decisions.map((d) => ({ ...d }));
   }
 
+  /**
+   * Creates a session. Before onnxruntime sees the model, checks the options strictly and the
+   * model with `checkModel()` (size, protobuf, external data paths and ranges, data sizes, dims, op
+   * allow-list); an external data path must resolve inside the folder it names.
+   */
   async createSession(model: Uint8Array, options: SessionOptions = {}): Promise<NodeSession> {
     if (this.#disposal !== undefined) throw runtimeDisposed();
-    const { signal } = options;
+    const checked = checkSessionOptions(options, 'a file path');
+    const { signal, maxInputElements } = checked;
     if (signal?.aborted) throw abortedError('Creating the session', signal);
     checkModelBytes(model);
-    const graphOptimization = options.graphOptimization ?? this.#defaults.graphOptimization;
-    checkOptimizationLevel(graphOptimization, 'options.graphOptimization');
-    const externalData = await planExternalData(options.externalData);
+    const graphOptimization = checked.graphOptimization ?? this.#defaults.graphOptimization;
+    // The model's own rules (paths included) first, then the files' sizes once the paths are resolved.
+    const inspection = checkModel(model, {
+      externalData: checked.externalData?.map(({ location }) => ({ location })),
+    });
+    const { plan: externalData, sizes } = await planExternalData(checked.externalData ?? []);
+    checkInspection(inspection, { externalData: sizes });
 
     const failures: { device: NodeDevice; error: unknown }[] = [];
     for (const device of this.devices) {
@@ -351,7 +332,9 @@ class OrtNodeRuntime implements NodeRuntime {
       // The model starts here, so the devices before failed for their own reasons: skip them from now on.
       for (const failure of failures)
         this.#deselect(failure.device, `Session creation failed: ${messageOf(failure.error)}`);
-      const session = new OrtNodeSession(key, device, info, this.#backend, (s) => this.#sessions.delete(s));
+      const session = new OrtNodeSession(key, device, info, maxInputElements, this.#backend, (s) =>
+        this.#sessions.delete(s),
+      );
       this.#sessions.add(session);
       return session;
     }
@@ -380,29 +363,13 @@ class OrtNodeRuntime implements NodeRuntime {
   }
 }
 
-function checkModelBytes(model: unknown): asserts model is Uint8Array {
-  if (!(model instanceof Uint8Array)) {
-    throw new DcaeError(
-      'INVALID_ARGUMENT',
-      `createSession() takes the ONNX model as a Uint8Array; got ${String(model)}.`,
-    );
-  }
-  if (model.byteLength > MAX_PROTOBUF_BYTES) {
-    throw new DcaeError(
-      'MODEL_TOO_LARGE',
-      `The model is ${model.byteLength} bytes; one ONNX protobuf holds at most ${MAX_PROTOBUF_BYTES} (2 GB). ` +
-        'Store the weights as external data and pass the files in options.externalData.',
-      { detail: { bytes: model.byteLength, limit: MAX_PROTOBUF_BYTES } },
-    );
-  }
-}
-
 class OrtNodeSession implements NodeSession {
   readonly inputNames: readonly string[];
   readonly outputNames: readonly string[];
   readonly device: NodeDevice;
   readonly #key: number;
   readonly #inputs: readonly TensorSpec[];
+  readonly #maxInputElements: number;
   readonly #backend: Backend;
   readonly #onDispose: (session: OrtNodeSession) => void;
   readonly #running = new Set<Promise<unknown>>();
@@ -412,10 +379,12 @@ class OrtNodeSession implements NodeSession {
     key: number,
     device: NodeDevice,
     info: SessionInfo,
+    maxInputElements: number,
     backend: Backend,
     onDispose: (session: OrtNodeSession) => void,
   ) {
     this.#key = key;
+    this.#maxInputElements = maxInputElements;
     this.device = device;
     this.#inputs = info.inputs;
     this.inputNames = Object.freeze(info.inputs.map((s) => s.name));
@@ -435,7 +404,7 @@ class OrtNodeSession implements NodeSession {
     if (this.#disposal !== undefined) throw sessionDisposed();
     const { signal } = options;
     if (signal?.aborted) throw abortedError('The run', signal);
-    const prepared = prepareFeeds(feeds, this.#inputs);
+    const prepared = prepareFeeds(feeds, this.#inputs, this.#maxInputElements);
     const plain: Record<string, PlainTensor> = {};
     for (const [name, t] of Object.entries(prepared))
       plain[name] = { type: t.dtype, dims: [...t.shape], data: t.data };
@@ -472,22 +441,4 @@ class OrtNodeSession implements NodeSession {
       await this.#backend.release(this.#key);
     })());
   }
-}
-
-function messageOf(error: unknown): string {
-  return (error instanceof Error ? error.message : String(error)).trim();
-}
-
-function sessionDisposed(): DcaeError {
-  return new DcaeError(
-    'SESSION_DISPOSED',
-    'The session was disposed; create a new session to run the model again.',
-  );
-}
-
-function runtimeDisposed(): DcaeError {
-  return new DcaeError(
-    'SESSION_DISPOSED',
-    'The runtime was disposed; create a new runtime to create sessions.',
-  );
 }

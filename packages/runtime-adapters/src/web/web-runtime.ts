@@ -5,7 +5,7 @@
  */
 import type { HostTensor } from '@dcae/core';
 import { DcaeError } from '@dcae/core';
-import { MAX_PROTOBUF_BYTES } from '@dcae/core/onnx';
+import { checkModel } from '@dcae/core/onnx';
 import type {
   ExternalDataFile,
   GraphOptimizationLevel,
@@ -16,10 +16,12 @@ import type {
 } from '@dcae/core/runtime';
 import type * as Ort from 'onnxruntime-web';
 import type { TensorSpec } from '../_shared/tensor-bridge.js';
+import { checkKnownKeys, checkOptimizationLevel, checkSessionOptions } from '../_shared/session-options.js';
+import { checkDeviceList, decideDevices } from '../_shared/device-choice.js';
+import { checkModelBytes, messageOf, runtimeDisposed, sessionDisposed } from '../_shared/session-errors.js';
 import { checkSessionSpecs, outputTensor, prepareFeeds } from '../_shared/tensor-bridge.js';
-import type { WebDevice, WebDeviceStatus, WebGpuAdapterInfo } from './devices.js';
+import type { WebDevice, WebGpuAdapterInfo } from './devices.js';
 import { probeWebDevices, threadSupport, WEB_DEVICES } from './devices.js';
-import { scanModel } from './model-scan.js';
 import type { DeviceLoss, OrtWebState, WasmPaths } from './ort-web.js';
 import { abortSignalError, loadOrtWeb } from './ort-web.js';
 
@@ -84,8 +86,17 @@ export interface WebRuntime extends RuntimeV1 {
   createSession(model: Uint8Array, options?: SessionOptions): Promise<WebSession>;
 }
 
-const OPTIMIZATION_LEVELS: readonly GraphOptimizationLevel[] = ['disabled', 'basic', 'extended', 'all'];
 const DEFAULT_INIT_TIMEOUT_MS = 30_000;
+/** wasm32 addresses 4 GiB: a model and its external data together must fit. */
+const MAX_TOTAL_BYTES = 2 ** 32;
+const SETTINGS_KEYS = [
+  'devices',
+  'threads',
+  'wasmPaths',
+  'proxy',
+  'initTimeoutMs',
+  'graphOptimization',
+] as const;
 
 /**
  * onnxruntime-web behind the RuntimeV1 spec. Imports onnxruntime-web, checks which devices this
@@ -111,6 +122,7 @@ export async function createWebRuntime(settings: WebRuntimeSettings = {}): Promi
 }
 
 function checkSettings(settings: WebRuntimeSettings): void {
+  checkKnownKeys(settings, SETTINGS_KEYS, 'settings');
   const {
     devices = 'auto',
     threads,
@@ -119,19 +131,7 @@ function checkSettings(settings: WebRuntimeSettings): void {
     initTimeoutMs,
     graphOptimization = 'all',
   } = settings;
-  if (devices !== 'auto') {
-    const valid =
-      Array.isArray(devices) &&
-      devices.length > 0 &&
-      (devices as readonly unknown[]).every((d) => WEB_DEVICES.includes(d as WebDevice)) &&
-      new Set(devices).size === devices.length;
-    if (!valid) {
-      throw new DcaeError(
-        'INVALID_ARGUMENT',
-        `settings.devices must be 'auto' or a non-empty list of distinct devices from ${WEB_DEVICES.join(', ')}; got ${JSON.stringify(devices)}.`,
-      );
-    }
-  }
+  checkDeviceList(devices, WEB_DEVICES);
   if (threads !== undefined && !(Number.isSafeInteger(threads) && threads >= 1 && threads <= 64)) {
     throw new DcaeError(
       'INVALID_ARGUMENT',
@@ -166,15 +166,6 @@ function checkSettings(settings: WebRuntimeSettings): void {
   checkOptimizationLevel(graphOptimization, 'settings.graphOptimization');
 }
 
-function checkOptimizationLevel(level: unknown, where: string): asserts level is GraphOptimizationLevel {
-  if (!OPTIMIZATION_LEVELS.includes(level as GraphOptimizationLevel)) {
-    throw new DcaeError(
-      'INVALID_ARGUMENT',
-      `${where} must be one of ${OPTIMIZATION_LEVELS.join(', ')}; got ${String(level)}.`,
-    );
-  }
-}
-
 /** The thread count to ask onnxruntime-web for, falling back to 1 where threads cannot work. */
 function planThreads(requested: number | undefined): WebThreads {
   const support = threadSupport();
@@ -190,25 +181,6 @@ function planThreads(requested: number | undefined): WebThreads {
     };
   }
   return { count: requested, reason: requested === 1 ? 'as asked.' : `as asked: ${support.reason}.` };
-}
-
-function decideDevices(
-  requested: readonly WebDevice[] | 'auto',
-  found: readonly WebDeviceStatus[],
-): WebDeviceDecision[] {
-  const statusOf = (device: WebDevice): WebDeviceStatus => found.find((s) => s.device === device)!;
-  if (requested === 'auto')
-    return found.map(({ device, auto, reason }) => ({ device, selected: auto, reason }));
-  const missing = requested.map(statusOf).filter((s) => !s.available);
-  if (missing.length > 0) {
-    throw new DcaeError(
-      'DEVICE_UNAVAILABLE',
-      missing.map((s) => `Device '${s.device}' is unavailable: ${s.reason}`).join(' ') +
-        " Use devices: 'auto' to fall back to what is available.",
-      { detail: { devices: missing } },
-    );
-  }
-  return requested.map((device) => ({ device, selected: true, reason: statusOf(device).reason }));
 }
 
 class OrtWebRuntime implements WebRuntime {
@@ -255,25 +227,26 @@ class OrtWebRuntime implements WebRuntime {
       : { count, reason };
   }
 
+  /**
+   * Creates a session. Before onnxruntime-web sees the model, checks the options strictly and the
+   * model with `checkModel()` (size up to 4 GB with its external data, protobuf, external data
+   * paths and ranges, data sizes, dims, op allow-list): onnxruntime-web itself does not check
+   * external data paths.
+   */
   async createSession(model: Uint8Array, options: SessionOptions = {}): Promise<WebSession> {
     if (this.#disposal !== undefined) throw runtimeDisposed();
-    const { signal } = options;
+    const checked = checkSessionOptions(options, 'a URL (in Node: a file path)');
+    const { signal, maxInputElements } = checked;
     if (signal?.aborted) throw abortSignalError(signal, 'Creating the session');
     checkModelBytes(model);
-    const graphOptimization = options.graphOptimization ?? this.#graphOptimization;
-    checkOptimizationLevel(graphOptimization, 'options.graphOptimization');
-    const externalData = checkExternalData(options.externalData);
-    const scan = scanModel(model);
-    const missing = scan.externalLocations.filter((l) => !externalData.some((e) => e.location === l));
-    if (missing.length > 0) {
-      throw new DcaeError(
-        'SESSION_FAILED',
-        `The model reads external data from ${missing.map((l) => `"${l}"`).join(', ')} but options.externalData has no entry for ` +
-          `${missing.length === 1 ? 'it' : 'them'} (given: ${JSON.stringify(externalData.map((e) => e.location))}). ` +
-          'Pass { location, data } for every file the model names.',
-        { detail: { missing } },
-      );
-    }
+    const graphOptimization = checked.graphOptimization ?? this.#graphOptimization;
+    const externalData = checked.externalData ?? [];
+    const scan = checkModel(model, {
+      externalData: checked.externalData?.map(({ location, data }) =>
+        data instanceof Uint8Array ? { location, size: data.byteLength } : { location },
+      ),
+      maxTotalBytes: MAX_TOTAL_BYTES,
+    });
 
     const skipped: { device: WebDevice; reason: string }[] = [];
     const failures: { device: WebDevice; error: unknown }[] = [];
@@ -308,8 +281,13 @@ class OrtWebRuntime implements WebRuntime {
       for (const failure of failures)
         this.#deselect(failure.device, `Session creation failed: ${messageOf(failure.error)}`);
       skipped.push(...failures.map((f) => ({ device: f.device, reason: messageOf(f.error) })));
-      const webSession = new OrtWebSession(this.#state, session, device, inputs, outputs, skipped, (s) =>
-        this.#sessions.delete(s),
+      const webSession = new OrtWebSession(
+        this.#state,
+        session,
+        device,
+        { inputs, outputs, maxInputElements },
+        skipped,
+        (s) => this.#sessions.delete(s),
       );
       this.#sessions.add(webSession);
       return webSession;
@@ -428,6 +406,7 @@ class OrtWebSession implements WebSession {
   readonly #state: OrtWebState;
   readonly #session: Ort.InferenceSession;
   readonly #inputs: readonly TensorSpec[];
+  readonly #maxInputElements: number;
   readonly #onDispose: (session: OrtWebSession) => void;
   readonly #running = new Set<Promise<unknown>>();
   #lost: DeviceLoss | undefined;
@@ -437,11 +416,12 @@ class OrtWebSession implements WebSession {
     state: OrtWebState,
     session: Ort.InferenceSession,
     device: WebDevice,
-    inputs: readonly TensorSpec[],
-    outputs: readonly TensorSpec[],
+    specs: { inputs: readonly TensorSpec[]; outputs: readonly TensorSpec[]; maxInputElements: number },
     skipped: readonly { device: WebDevice; reason: string }[],
     onDispose: (session: OrtWebSession) => void,
   ) {
+    const { inputs, outputs } = specs;
+    this.#maxInputElements = specs.maxInputElements;
     this.#state = state;
     this.#session = session;
     this.device = device;
@@ -464,7 +444,7 @@ class OrtWebSession implements WebSession {
     if (this.#disposal !== undefined) throw this.#lost ? deviceLostError(this.#lost) : sessionDisposed();
     const { signal } = options;
     if (signal?.aborted) throw abortSignalError(signal, 'The run');
-    const prepared = prepareFeeds(feeds, this.#inputs);
+    const prepared = prepareFeeds(feeds, this.#inputs, this.#maxInputElements);
 
     const running = this.#state.enqueue(() => this.#run(prepared), signal);
     this.#running.add(running);
@@ -547,58 +527,6 @@ function abortable<T>(
   });
 }
 
-function checkModelBytes(model: unknown): asserts model is Uint8Array {
-  if (!(model instanceof Uint8Array)) {
-    throw new DcaeError(
-      'INVALID_ARGUMENT',
-      `createSession() takes the ONNX model as a Uint8Array; got ${String(model)}.`,
-    );
-  }
-  if (model.byteLength > MAX_PROTOBUF_BYTES) {
-    throw new DcaeError(
-      'MODEL_TOO_LARGE',
-      `The model is ${model.byteLength} bytes; one ONNX protobuf holds at most ${MAX_PROTOBUF_BYTES}. Keep the weights in external data.`,
-      { detail: { bytes: model.byteLength, limit: MAX_PROTOBUF_BYTES } },
-    );
-  }
-}
-
-/** Checks the list: non-empty distinct locations, data a URL (Node: a file path) or bytes. */
-function checkExternalData(files: readonly ExternalDataFile[] = []): readonly ExternalDataFile[] {
-  const list: unknown = files;
-  if (!Array.isArray(list)) {
-    throw new DcaeError('INVALID_ARGUMENT', 'externalData must be an array of { location, data } entries.');
-  }
-  const seen = new Set<string>();
-  for (const [index, file] of files.entries()) {
-    const location = (file as Partial<ExternalDataFile> | null)?.location;
-    if (typeof location !== 'string' || location === '') {
-      throw new DcaeError(
-        'INVALID_ARGUMENT',
-        `externalData[${index}].location must be the non-empty location string the model's initializers use.`,
-      );
-    }
-    if (seen.has(location)) {
-      throw new DcaeError(
-        'INVALID_ARGUMENT',
-        `externalData lists location "${location}" twice; give each file once.`,
-        {
-          source: location,
-        },
-      );
-    }
-    seen.add(location);
-    if (!(file.data instanceof Uint8Array) && typeof file.data !== 'string') {
-      throw new DcaeError(
-        'INVALID_ARGUMENT',
-        `externalData "${location}": data must be a URL (in Node: a file path) or a Uint8Array; got ${describeValue(file.data)}.`,
-        { source: location },
-      );
-    }
-  }
-  return files;
-}
-
 function describe(metadata: readonly Ort.InferenceSession.ValueMetadata[]): TensorSpec[] {
   return metadata.map((m) =>
     m.isTensor
@@ -607,33 +535,11 @@ function describe(metadata: readonly Ort.InferenceSession.ValueMetadata[]): Tens
   );
 }
 
-function describeValue(value: unknown): string {
-  return typeof value === 'object' && value !== null ? `a ${value.constructor.name}` : String(value);
-}
-
-function messageOf(error: unknown): string {
-  return (error instanceof Error ? error.message : String(error)).trim();
-}
-
 function deviceLostError(loss: DeviceLoss): DcaeError {
   return new DcaeError(
     'DEVICE_LOST',
     `The WebGPU device was lost (${loss.reason}${loss.message ? `: ${loss.message}` : ''}); this session's results are gone. ` +
       'Create a new session (the runtime now falls back to its next device) or a new runtime to try WebGPU again.',
     { detail: { ...loss } },
-  );
-}
-
-function sessionDisposed(): DcaeError {
-  return new DcaeError(
-    'SESSION_DISPOSED',
-    'The session was disposed; create a new session to run the model again.',
-  );
-}
-
-function runtimeDisposed(): DcaeError {
-  return new DcaeError(
-    'SESSION_DISPOSED',
-    'The runtime was disposed; create a new runtime to create sessions.',
   );
 }

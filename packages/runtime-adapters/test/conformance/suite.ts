@@ -285,8 +285,17 @@ export function describeRuntimeConformance(
     });
 
     describe('errors', () => {
-      it('rejects bytes that are not an ONNX model with SESSION_FAILED, keeping the runtime error as cause', async () => {
+      it('rejects bytes that are not an ONNX model with PROTOBUF_PARSE before the runtime sees them', async () => {
         const error = await rejection(runtime.createSession(Uint8Array.of(1, 2, 3, 4, 5)));
+        expect(error).toMatchObject({ code: 'PROTOBUF_PARSE' });
+      });
+
+      it('rejects a well-formed model the runtime refuses with SESSION_FAILED, keeping the runtime error as cause', async () => {
+        // Add with one input passes dcae's checks; onnxruntime's own validation refuses it.
+        const model = buildModel((g, m) =>
+          g.output(m.op('Add', [g.input('x', 'float32', [1])])[0]!, 'y', [1]),
+        );
+        const error = await rejection(runtime.createSession(model));
         expect(error).toMatchObject({ code: 'SESSION_FAILED' });
         expect(error.cause).toBeDefined();
       });
@@ -377,8 +386,8 @@ export function describeRuntimeConformance(
         },
       );
 
-      it('fails with SESSION_FAILED when the external data is not given', async () => {
-        await expectCode(runtime.createSession(model()), 'SESSION_FAILED');
+      it('fails with EXTERNAL_DATA_PATH when the external data is not given', async () => {
+        await expectCode(runtime.createSession(model()), 'EXTERNAL_DATA_PATH');
       });
     });
 
