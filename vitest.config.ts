@@ -7,6 +7,7 @@ export default defineConfig({
       'apps/*/vitest.config.ts',
       // onnxruntime-web in headless Chromium (vitest browser mode)
       'packages/runtime-adapters/vitest.browser.config.ts',
+      'packages/autoencoder/vitest.browser.config.ts',
     ],
     reporters: ['default', './tooling/summary-reporter.js'],
   },
