@@ -5,6 +5,8 @@
  *   `wasmPaths` to its origin (no CDN) and wasm threads work in a bundled build;
  * - `/fixtures/dcae/`: the repository's tiny golden fixtures (random weights + PyTorch reference
  *   outputs), read from `fixtures/dcae` at serve/build time, never copied into the app's sources;
+ * - `/fixtures/diffusion/`: the tiny diffusion backbones (`tiny-dit`, `tiny-uvit`: config.json +
+ *   model.safetensors), each paired with the tiny ImageNet DC-AE for decoding;
  * - the headers: cross-origin isolation (wasm threads) and a Content-Security-Policy that allows
  *   WebAssembly compilation ('wasm-unsafe-eval') but no inline or foreign scripts.
  */
@@ -28,6 +30,15 @@ export const FIXTURE_FILES = [
   'expected.safetensors',
 ];
 
+export const DIFFUSION_FIXTURES_DIR = resolve(import.meta.dirname, '../../../fixtures/diffusion');
+/** Per diffusion fixture: the backbone folder (the forward and sampler references stay behind). */
+export const DIFFUSION_FIXTURE_FILES = ['config.json', 'model.safetensors'];
+/**
+ * The DC-AE fixture that decodes the diffusion fixtures' samples: the ImageNet one, as the released
+ * class-conditional models sample in dc-ae-f32c32-in latents (8 latent channels, like the backbones).
+ */
+export const DIFFUSION_FIXTURE_AUTOENCODER = 'tiny-in-f32';
+
 /** One bundled fixture, as `/fixtures/dcae/index.json` lists it. */
 export interface FixtureEntry {
   readonly name: string;
@@ -40,6 +51,40 @@ export function listFixtures(): FixtureEntry[] {
     .map((d) => ({ name: d.name, files: FIXTURE_FILES }))
     .sort((a, b) => a.name.localeCompare(b.name));
 }
+
+/** One bundled diffusion backbone, as `/fixtures/diffusion/index.json` lists it. */
+export interface DiffusionFixtureEntry {
+  readonly name: string;
+  readonly files: readonly string[];
+  /** The bundled DC-AE (under `/fixtures/dcae/`) that decodes its samples. */
+  readonly autoencoder: string;
+}
+
+export function listDiffusionFixtures(): DiffusionFixtureEntry[] {
+  return readdirSync(DIFFUSION_FIXTURES_DIR, { withFileTypes: true })
+    .filter(
+      (d) =>
+        d.isDirectory() &&
+        DIFFUSION_FIXTURE_FILES.every((f) => existsSync(join(DIFFUSION_FIXTURES_DIR, d.name, f))),
+    )
+    .map((d) => ({
+      name: d.name,
+      files: DIFFUSION_FIXTURE_FILES,
+      autoencoder: DIFFUSION_FIXTURE_AUTOENCODER,
+    }))
+    .sort((a, b) => a.name.localeCompare(b.name));
+}
+
+/** The fixture folders served under `/fixtures/<kind>/`: where they are and what they list. */
+const FIXTURE_SETS = [
+  { prefix: '/fixtures/dcae/', dir: FIXTURES_DIR, files: FIXTURE_FILES, list: listFixtures },
+  {
+    prefix: '/fixtures/diffusion/',
+    dir: DIFFUSION_FIXTURES_DIR,
+    files: DIFFUSION_FIXTURE_FILES,
+    list: listDiffusionFixtures,
+  },
+];
 
 /** `dev` allows Vite's HMR websocket and the styles its client injects. */
 export function securityHeaders(mode: 'dev' | 'production'): Record<string, string> {
@@ -117,7 +162,7 @@ export function fileUnder(root: string, prefix: string, url: string): string | u
   return path.startsWith(root + sep) ? path : undefined;
 }
 
-/** The Vite plugin: serves `/ort/` and `/fixtures/dcae/` in dev, emits them into the build. */
+/** The Vite plugin: serves `/ort/` and `/fixtures/{dcae,diffusion}/` in dev, emits them into the build. */
 export function playgroundAssets(): Plugin {
   return {
     name: 'dcae-playground-assets',
@@ -125,15 +170,24 @@ export function playgroundAssets(): Plugin {
       const headers = securityHeaders('dev');
       server.middlewares.use((req, res, next) => {
         const url = req.url ?? '/';
-        if (url.split('?')[0] === '/fixtures/dcae/index.json') {
-          const body = JSON.stringify(listFixtures());
-          res.writeHead(200, {
-            ...headers,
-            'Content-Type': CONTENT_TYPES['.json']!,
-            ETag: `"${body.length}"`,
-          });
-          res.end(req.method === 'HEAD' ? undefined : body);
-          return;
+        for (const set of FIXTURE_SETS) {
+          if (url.split('?')[0] === `${set.prefix}index.json`) {
+            const body = JSON.stringify(set.list());
+            res.writeHead(200, {
+              ...headers,
+              'Content-Type': CONTENT_TYPES['.json']!,
+              ETag: `"${body.length}"`,
+            });
+            res.end(req.method === 'HEAD' ? undefined : body);
+            return;
+          }
+          const fixture = fileUnder(set.dir, set.prefix, url);
+          if (
+            fixture !== undefined &&
+            set.files.some((f) => fixture.endsWith(sep + f)) &&
+            sendFile(req, res, fixture, headers)
+          )
+            return;
         }
         const ort = fileUnder(ORT_DIST, '/ort/', url);
         if (
@@ -142,32 +196,27 @@ export function playgroundAssets(): Plugin {
           sendFile(req, res, ort, headers)
         )
           return;
-        const fixture = fileUnder(FIXTURES_DIR, '/fixtures/dcae/', url);
-        if (
-          fixture !== undefined &&
-          FIXTURE_FILES.some((f) => fixture.endsWith(sep + f)) &&
-          sendFile(req, res, fixture, headers)
-        )
-          return;
         next();
       });
     },
     generateBundle() {
       for (const file of ORT_FILES)
         this.emitFile({ type: 'asset', fileName: `ort/${file}`, source: readFileSync(join(ORT_DIST, file)) });
-      const fixtures = listFixtures();
-      this.emitFile({
-        type: 'asset',
-        fileName: 'fixtures/dcae/index.json',
-        source: JSON.stringify(fixtures),
-      });
-      for (const { name, files } of fixtures)
-        for (const file of files)
-          this.emitFile({
-            type: 'asset',
-            fileName: `fixtures/dcae/${name}/${file}`,
-            source: readFileSync(join(FIXTURES_DIR, name, file)),
-          });
+      for (const set of FIXTURE_SETS) {
+        const fixtures = set.list();
+        this.emitFile({
+          type: 'asset',
+          fileName: `${set.prefix.slice(1)}index.json`,
+          source: JSON.stringify(fixtures),
+        });
+        for (const { name, files } of fixtures)
+          for (const file of files)
+            this.emitFile({
+              type: 'asset',
+              fileName: `${set.prefix.slice(1)}${name}/${file}`,
+              source: readFileSync(join(set.dir, name, file)),
+            });
+      }
     },
   };
 }

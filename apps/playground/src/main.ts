@@ -2,14 +2,21 @@
  * The page: controls, the inference worker's lifecycle and the drawing of results. All model work
  * happens in worker.ts; this thread stays free to draw progress and to cancel.
  */
-import type { FitMode, RgbImage } from '@dcae/autoencoder';
-import { tensorToImages } from '@dcae/autoencoder';
+import type { ExecutionOptions, FitMode, RgbImage, RunPlan } from '@dcae/autoencoder';
+import { DEFAULT_MEMORY_BUDGET_BYTES, defaultTileGeometry, planRun, tensorToImages } from '@dcae/autoencoder';
 import type { HostTensor } from '@dcae/core';
-import { parseSafetensors } from '@dcae/core';
+import { DcaeError, parseSafetensors } from '@dcae/core';
+import type { SamplerName } from '@dcae/diffusion';
+import { DIFFUSION_PRESETS } from '@dcae/diffusion';
 import { createWeightsCache, weightsCacheAvailable } from '@dcae/runtime-adapters/web';
+import { className, classPicker } from './class-picker.js';
 import { decodeImageFile, limitSize, prepareImage, rgbaImageData } from './image-input.js';
 import { HUB_PRESETS } from './model-source.js';
 import type {
+  GenerateResult,
+  GenerateSettings,
+  GeneratorInfo,
+  GeneratorSource,
   ImageSource,
   ModelInfo,
   ModelSource,
@@ -24,6 +31,7 @@ import type {
 import { SAMPLES } from './samples.js';
 
 type Tab = 'fixture' | 'hub' | 'url' | 'folder';
+type View = 'reconstruct' | 'generate';
 type PageState = 'starting' | 'idle' | 'running' | 'done' | 'cancelled' | 'error';
 type Chosen = { kind: 'fixture-sample' } | { kind: 'image'; label: string; image: RgbImage };
 
@@ -36,6 +44,15 @@ interface PageReport {
   /** Milliseconds from the last Cancel click to the stopped job. */
   cancelMs?: number;
   error?: { code: string; message: string };
+  /** Progress events of the current or last job, in order (e.g. one per tile of a tiled encode). */
+  progress: { stage: string; done?: number; total?: number }[];
+  /** The loaded diffusion model and the last generation (the latent as plain numbers). */
+  generator?: GeneratorInfo;
+  generation?: Omit<GenerateResult, 'images' | 'latent'> & { latent: number[] };
+  /** Sampler steps reported by the current or last generation. */
+  steps: number;
+  /** Runs started by the buttons (each Load, Encode → decode or Generate click that started one). */
+  jobs: number;
 }
 
 declare global {
@@ -46,7 +63,7 @@ declare global {
 
 const $ = <T extends HTMLElement = HTMLElement>(id: string): T => document.getElementById(id) as T;
 
-const report: PageReport = (window.dcae = { state: 'starting' });
+const report: PageReport = (window.dcae = { state: 'starting', progress: [], steps: 0, jobs: 0 });
 const ui = {
   badge: $('runtime-badge'),
   tabs: [...document.querySelectorAll<HTMLButtonElement>('[data-tab]')],
@@ -68,19 +85,56 @@ const ui = {
   maxSide: $<HTMLSelectElement>('max-side'),
   fit: $<HTMLSelectElement>('fit'),
   imageNote: $('image-note'),
+  tiling: $<HTMLSelectElement>('tiling'),
+  tileSize: $<HTMLInputElement>('tile-size'),
+  tileOverlap: $<HTMLInputElement>('tile-overlap'),
+  memoryBudget: $<HTMLInputElement>('memory-budget'),
+  tilingNote: $('tiling-note'),
   device: $<HTMLSelectElement>('device'),
   threads: $<HTMLSelectElement>('threads'),
   runtimeNote: $('runtime-note'),
-  run: $<HTMLButtonElement>('run'),
-  cancel: $<HTMLButtonElement>('cancel'),
-  progress: $('progress-bar'),
-  status: $('status'),
+  runtimeSection: $('runtime-section'),
+  viewTabs: [...document.querySelectorAll<HTMLButtonElement>('[data-view]')],
+  pages: [...document.querySelectorAll<HTMLElement>('[data-page]')],
+  genModel: $<HTMLSelectElement>('gen-model'),
+  genUrl: $<HTMLInputElement>('gen-url'),
+  genModelHint: $('gen-model-hint'),
+  genLoad: $<HTMLButtonElement>('gen-load'),
+  genModelInfo: $('gen-model-info'),
+  genSampler: $<HTMLSelectElement>('gen-sampler'),
+  genSteps: $<HTMLInputElement>('gen-steps'),
+  genGuidance: $<HTMLInputElement>('gen-guidance'),
+  genSeed: $<HTMLInputElement>('gen-seed'),
+  genPreview: $<HTMLInputElement>('gen-preview'),
+  genGrid: $('gen-grid'),
+};
+
+/** Each view's run button, Cancel, progress bar and status line. */
+const actions: Record<
+  View,
+  { run: HTMLButtonElement; cancel: HTMLButtonElement; progress: HTMLElement; status: HTMLElement }
+> = {
+  reconstruct: {
+    run: $<HTMLButtonElement>('run'),
+    cancel: $<HTMLButtonElement>('cancel'),
+    progress: $('progress-bar'),
+    status: $('status'),
+  },
+  generate: {
+    run: $<HTMLButtonElement>('generate'),
+    cancel: $<HTMLButtonElement>('gen-cancel'),
+    progress: $('gen-progress-bar'),
+    status: $('gen-status'),
+  },
 };
 
 let tab: Tab = 'fixture';
 let chosen: Chosen = { kind: 'fixture-sample' };
 let folder: { name: string; files: File[] } | undefined;
 let loaded: { key: string; info: ModelInfo; timings: Timings } | undefined;
+let generatorLoaded: { key: string; info: GeneratorInfo; timings: Timings } | undefined;
+/** The view whose controls show the current (or last) job. */
+let jobView: View = 'reconstruct';
 
 // ---------------------------------------------------------------- the worker
 
@@ -143,14 +197,21 @@ function stopWorker(): void {
   worker = undefined;
   ready = undefined;
   loaded = undefined;
+  generatorLoaded = undefined;
   showModel(undefined);
+  showGenerator(undefined);
 }
 
 function onReply(reply: Reply): void {
   if (reply.type === 'ready' || pending === undefined || reply.job !== pending.id) return;
   if (reply.type === 'progress') {
-    ui.progress.style.width = `${Math.round((reply.fraction ?? 0.5) * 100)}%`;
+    report.progress.push({ stage: reply.stage, done: reply.done, total: reply.total });
+    actions[jobView].progress.style.width = `${Math.round((reply.fraction ?? 0.5) * 100)}%`;
     setStatus(`${capitalize(reply.stage)}: ${reply.detail}`);
+    return;
+  }
+  if (reply.type === 'step') {
+    showStep(reply);
     return;
   }
   const job = pending;
@@ -161,10 +222,13 @@ function onReply(reply: Reply): void {
 }
 
 /** A request without its job number (distributes over the union). */
-type JobRequest<R = Extract<Request, { type: 'load' | 'run' }>> = R extends unknown ? Omit<R, 'job'> : never;
+type JobRequest<R = Exclude<Request, { type: 'init' | 'cancel' }>> = R extends unknown
+  ? Omit<R, 'job'>
+  : never;
 
 function job<T extends Reply>(request: JobRequest, transfer: Transferable[] = []): Promise<T> {
   const id = nextJob++;
+  report.progress = [];
   return new Promise<T>((resolve, reject) => {
     pending = { id, resolve: resolve as (reply: Reply) => void, reject };
     send({ ...request, job: id }, transfer);
@@ -254,30 +318,46 @@ function imageSource(model: ModelInfo): { source: ImageSource; transfer: Transfe
 }
 
 async function runPipeline(loadOnly: boolean): Promise<void> {
-  if (pending !== undefined) return;
-  cancelledAt = undefined;
-  setBusy(true);
-  setState('running');
-  try {
+  await runJob('reconstruct', async () => {
     const model = await ensureModel();
     if (loadOnly) {
       setStatus(`Loaded ${model.name}.`);
       setState('idle');
       return;
     }
+    const execution = executionOptions();
     const { source, transfer } = imageSource(model);
     setStatus('Encoding…');
     const { result } = await job<Extract<Reply, { type: 'result' }>>(
-      { type: 'run', image: source },
+      { type: 'run', image: source, execution },
       transfer,
     );
     showResult(result);
     setStatus(
-      `Done on ${result.device}: PSNR ${result.metrics.psnr.toFixed(2)} dB, SSIM ${result.metrics.ssim.toFixed(4)}.`,
+      `Done on ${result.device}: PSNR ${result.metrics.psnr.toFixed(2)} dB, SSIM ${result.metrics.ssim.toFixed(4)}` +
+        `${tiledNote(result.plans)}.`,
     );
     setState('done');
+  });
+}
+
+/** Runs `work` as the page's one job, in `view`'s controls: busy state, errors, cancellation. */
+async function runJob(view: View, work: () => Promise<void>): Promise<void> {
+  if (pending !== undefined) return;
+  report.jobs++;
+  jobView = view;
+  cancelledAt = undefined;
+  setBusy(true);
+  setState('running');
+  try {
+    await work();
   } catch (error) {
-    const failure = error instanceof JobError ? error : new JobError('INTERNAL', String(error));
+    const failure =
+      error instanceof JobError
+        ? error
+        : DcaeError.is(error)
+          ? new JobError(error.code, error.message)
+          : new JobError('INTERNAL', String(error));
     if (failure.code === 'ABORTED') {
       report.cancelMs = cancelledAt === undefined ? undefined : performance.now() - cancelledAt;
       setStatus(
@@ -287,8 +367,370 @@ async function runPipeline(loadOnly: boolean): Promise<void> {
     } else fail(failure);
   } finally {
     setBusy(false);
-    ui.progress.style.width = '0';
+    actions[view].progress.style.width = '0';
   }
+}
+
+// ---------------------------------------------------------------- tiling
+
+/** The tiling controls as the library's options (the library checks them against the model). */
+function executionOptions(): ExecutionOptions {
+  const budget = memoryBudgetBytes();
+  if (ui.tiling.value === 'off') return { tiling: 'never' };
+  if (ui.tiling.value === 'auto') return { tiling: 'auto', memoryBudgetBytes: budget };
+  const geometry = { tileSize: Number(ui.tileSize.value), overlap: Number(ui.tileOverlap.value) };
+  if (ui.tileSize.value.trim() === '' || ui.tileOverlap.value.trim() === '')
+    throw new JobError(
+      'INVALID_ARGUMENT',
+      'Enter a tile size and an overlap in pixels, or set Tiling to auto.',
+    );
+  return { tiling: geometry };
+}
+
+/** The budget field (MiB) in bytes; empty means the library's default. */
+function memoryBudgetBytes(): number | undefined {
+  const text = ui.memoryBudget.value.trim();
+  return text === '' ? undefined : Number(text) * 2 ** 20;
+}
+
+/**
+ * Enables the fields the tiling mode uses and checks them with the library's own rules for the
+ * loaded model (tile size a multiple of its compression ratio f, overlap below the tile size and
+ * leaving a stride of at least f), showing its message next to the fields.
+ */
+function updateTilingNote(): void {
+  const mode = ui.tiling.value;
+  ui.tileSize.disabled = ui.tileOverlap.disabled = mode !== 'on';
+  ui.memoryBudget.disabled = mode !== 'auto';
+  const model = loaded?.info;
+  const f = model?.ratio;
+  let problem: string | undefined;
+  let text: string;
+  if (mode === 'off') text = 'Every image runs whole, however large.';
+  else if (mode === 'auto') {
+    const geometry = defaultTileGeometry(f ?? 32);
+    const budget = memoryBudgetBytes();
+    if (budget !== undefined && !(budget > 0))
+      problem = 'The memory budget must be a positive number of MiB.';
+    text =
+      `Whole images, unless one run's estimated activations exceed ${mebibytes(budget ?? DEFAULT_MEMORY_BUDGET_BYTES)}: ` +
+      `then tiles of ${f === undefined ? 'the default size' : `${geometry.tileSize} px`}, overlap ${geometry.overlap} px.`;
+  } else {
+    const tileSize = Number(ui.tileSize.value);
+    const overlap = Number(ui.tileOverlap.value);
+    text =
+      f === undefined
+        ? 'The tile size must be a multiple of the model’s compression ratio f; it is checked once a model is loaded.'
+        : `Tile size: a multiple of f = ${f} px; overlap: 0 to tile size − 1, leaving a stride of at least ${f} px.`;
+    if (model?.config) {
+      try {
+        const plan = planRun(model.config, 'encode', [1, 3, tileSize, 2 * tileSize], {
+          tiling: { tileSize, overlap },
+        });
+        text += ` ✓ stride ${plan.tiles?.stride ?? tileSize} px.`;
+      } catch (error) {
+        problem = error instanceof Error ? error.message : String(error);
+      }
+    } else if (!(tileSize > 0) || !(overlap >= 0)) problem = 'Enter a positive tile size and an overlap ≥ 0.';
+  }
+  const invalid = problem !== undefined;
+  ui.tileSize.setAttribute('aria-invalid', String(invalid && mode === 'on'));
+  ui.tileOverlap.setAttribute('aria-invalid', String(invalid && mode === 'on'));
+  ui.memoryBudget.setAttribute('aria-invalid', String(invalid && mode === 'auto'));
+  ui.tilingNote.textContent = problem ?? text;
+  ui.tilingNote.classList.toggle('warn', invalid);
+}
+
+/** How one encode or decode ran, for the results. */
+function describePlan(plan: RunPlan): string {
+  const runs = `${plan.runs} run${plan.runs === 1 ? '' : 's'}`;
+  if (plan.tiles === undefined)
+    return `whole image (${runs}, ~${mebibytes(plan.estimatedBytes)} activations)`;
+  const { rows, columns, tileSize, overlap, stride } = plan.tiles;
+  return `tiled: ${rows}×${columns} = ${rows * columns} tiles of ${tileSize} px, overlap ${overlap} px, stride ${stride} px (${runs})`;
+}
+
+function tiledNote(plans: RunResult['plans']): string {
+  const { encode, decode } = plans;
+  if (encode.tiles === undefined && decode.tiles === undefined) return '';
+  return `; tiled: ${encode.runs} encoder and ${decode.runs} decoder runs`;
+}
+
+// ---------------------------------------------------------------- generation
+
+/** The chosen diffusion model: a bundled backbone (+ its DC-AE), a released preset, or a hub id / URL. */
+function generatorSource(): { source: GeneratorSource; key: string } {
+  const value = ui.genModel.value;
+  if (value.startsWith('fixture:')) {
+    const [, name, autoencoder] = value.split(':') as [string, string, string];
+    return { source: { kind: 'fixture', name, autoencoder }, key: value };
+  }
+  const url = value === 'custom' ? ui.genUrl.value.trim() : value;
+  if (url === '')
+    throw new JobError('INVALID_ARGUMENT', 'Enter the hub id or URL of a combined diffusion checkpoint.');
+  return { source: { kind: 'url', url }, key: `url:${url}` };
+}
+
+async function ensureGenerator(): Promise<GeneratorInfo> {
+  await ensureWorker();
+  const { source, key } = generatorSource();
+  if (generatorLoaded?.key === key) return generatorLoaded.info;
+  generatorLoaded = undefined;
+  setStatus('Loading the diffusion model…');
+  const reply = await job<Extract<Reply, { type: 'generator-loaded' }>>({ type: 'load-generator', source });
+  generatorLoaded = { key, info: reply.model, timings: reply.timings };
+  showGenerator(reply.model);
+  showTimings(reply.timings, $('gen-timings'));
+  return reply.model;
+}
+
+/**
+ * The sampling settings as typed. Empty fields take the model's defaults; anything else goes to
+ * generate() as it is, so out-of-range values get the library's own message.
+ */
+function generateSettings(): GenerateSettings {
+  const number = (input: HTMLInputElement, name: string): number | undefined => {
+    const text = input.value.trim();
+    if (text === '') return undefined;
+    if (input.validity.badInput || !Number.isFinite(Number(text)))
+      throw new JobError('INVALID_ARGUMENT', `${name} must be a number; got "${text}".`);
+    return Number(text);
+  };
+  return {
+    classLabels: picker.labels(),
+    guidanceScale: number(ui.genGuidance, 'Guidance scale'),
+    steps: number(ui.genSteps, 'Steps'),
+    sampler: (ui.genSampler.value || undefined) as SamplerName | undefined,
+    seed: number(ui.genSeed, 'Seed') ?? 0,
+    preview: ui.genPreview.checked,
+  };
+}
+
+async function runGenerate(loadOnly: boolean): Promise<void> {
+  await runJob('generate', async () => {
+    report.steps = 0;
+    const model = await ensureGenerator();
+    if (loadOnly) {
+      setStatus(`Loaded ${model.name}.`);
+      setState('idle');
+      return;
+    }
+    const settings = generateSettings();
+    prepareGrid(settings.classLabels, model.imageSize);
+    stepTimes = [];
+    setStatus('Sampling…');
+    const { result } = await job<Extract<Reply, { type: 'generated' }>>({ type: 'generate', settings });
+    showGeneration(result);
+    setStatus(
+      `Done on ${result.device}: ${result.classLabels.length} image${result.classLabels.length === 1 ? '' : 's'}, ` +
+        `${result.sampler}${result.steps === undefined ? '' : ` ${result.steps} steps`}, ${result.nfe} network evaluations, ` +
+        `guidance ${result.guidanceScale}, seed ${result.seed}.`,
+    );
+    setState('done');
+  });
+}
+
+/** One figure per requested class: the x̂₀ preview while sampling, then the decoded image. */
+function prepareGrid(labels: readonly number[], size: number): void {
+  ui.genGrid.replaceChildren(
+    ...labels.map((label) => {
+      const figure = document.createElement('figure');
+      const canvas = document.createElement('canvas');
+      canvas.width = canvas.height = 1;
+      const caption = document.createElement('figcaption');
+      caption.textContent = `${className(label)} (${label})${size > 0 ? ` · ${size}×${size}` : ''}`;
+      figure.append(canvas, caption);
+      return figure;
+    }),
+  );
+}
+
+let stepTimes: number[] = [];
+
+function showStep(step: Extract<Reply, { type: 'step' }>): void {
+  report.steps = step.step;
+  stepTimes.push(step.ms);
+  actions.generate.progress.style.width = `${Math.round(step.progress * 100)}%`;
+  const total = step.totalSteps === undefined ? '' : `/${step.totalSteps}`;
+  setStatus(
+    `Step ${step.step}${total} · ${step.nfe} network evaluations · ${step.ms.toFixed(0)} ms this step`,
+    false,
+    'generate',
+  );
+  step.preview?.forEach((picture, i) => {
+    const canvas = ui.genGrid.children[i]?.querySelector('canvas');
+    if (canvas) draw(canvas, picture);
+  });
+  drawStepChart(stepTimes);
+}
+
+/** Wall time per step as bars (at most 200: longer runs are binned by their mean). */
+function drawStepChart(times: readonly number[]): void {
+  const bins = Math.min(200, times.length);
+  const per = times.length / Math.max(1, bins);
+  const values = Array.from({ length: bins }, (_, b) => {
+    const slice = times.slice(Math.floor(b * per), Math.floor((b + 1) * per));
+    return slice.reduce((a, v) => a + v, 0) / Math.max(1, slice.length);
+  });
+  const longest = Math.max(1, ...values);
+  $('gen-step-chart').replaceChildren(
+    ...values.map((ms, b) => {
+      const bar = document.createElement('span');
+      bar.style.height = `${Math.max(2, (100 * ms) / longest)}%`;
+      bar.title = `step ${Math.floor(b * per) + 1}: ${ms.toFixed(1)} ms`;
+      return bar;
+    }),
+  );
+  const sum = times.reduce((a, v) => a + v, 0);
+  $('gen-step-summary').textContent =
+    times.length === 0
+      ? ''
+      : `(${times.length} steps, ${(sum / times.length).toFixed(1)} ms mean, ${Math.min(...times).toFixed(1)}–${Math.max(...times).toFixed(1)} ms)`;
+}
+
+function showGeneration(result: GenerateResult): void {
+  const { images, latent, ...numbers } = result;
+  report.generation = { ...numbers, latent: Array.from(latent) };
+  images.forEach((picture, i) => {
+    const canvas = ui.genGrid.children[i]?.querySelector('canvas');
+    if (canvas) draw(canvas, picture);
+  });
+  drawStepChart(result.stepMs);
+  const stats = result.latentStats;
+  facts($('gen-facts'), [
+    ['Classes', result.classLabels.map((l) => `${className(l)} (${l})`).join(', ')],
+    ['Sampler', `${result.sampler}${result.steps === undefined ? ' (adaptive)' : `, ${result.steps} steps`}`],
+    ['Network evaluations', String(result.nfe)],
+    ['Guidance scale', String(result.guidanceScale)],
+    ['Seed', String(result.seed)],
+    ['Latent', `[${result.latentShape.join(', ')}], ${stats.min.toFixed(2)} … ${stats.max.toFixed(2)}`],
+    ['Mean ± std', `${stats.mean.toFixed(3)} ± ${stats.std.toFixed(3)}`],
+  ]);
+  $('gen-device').textContent = `on ${result.device}`;
+  const sampling = result.stepMs.reduce((a, v) => a + v, 0);
+  showTimings(
+    [
+      ...(generatorLoaded?.timings ?? []),
+      ...result.timings.filter((t) => t.stage !== 'sampling'),
+      { stage: `sampling (${result.stepMs.length} steps)`, ms: sampling },
+    ],
+    $('gen-timings'),
+  );
+}
+
+function showGenerator(model: GeneratorInfo | undefined): void {
+  report.generator = model;
+  if (model === undefined) {
+    facts(ui.genModelInfo, []);
+    return;
+  }
+  const { defaults } = model;
+  facts(ui.genModelInfo, [
+    ['Model', `${model.label} · ${model.name}`],
+    ['Latent', `${model.latentShape.join('×')} → ${model.imageSize}×${model.imageSize} px`],
+    [
+      'Autoencoder',
+      `${model.autoencoder.name}, f${model.autoencoder.ratio}, scaling ${model.autoencoder.scalingFactor ?? '—'}`,
+    ],
+    ['Samplers', model.samplers.join(', ')],
+    [
+      'Defaults',
+      `${defaults.sampler}${defaults.steps[defaults.sampler] === undefined ? '' : `, ${defaults.steps[defaults.sampler]} steps`}` +
+        `, guidance ${defaults.guidanceScale ?? 'generate()’s default'}`,
+    ],
+  ]);
+  for (const option of ui.genSampler.options)
+    if (option.value !== '')
+      option.textContent = `${option.value}${model.samplers.includes(option.value as SamplerName) ? '' : ' (not for this model)'}`;
+  updateGeneratePlaceholders();
+}
+
+/** Empty fields show what the model will use. */
+function updateGeneratePlaceholders(): void {
+  const model = generatorLoaded?.info;
+  if (model === undefined) {
+    ui.genSteps.placeholder = ui.genGuidance.placeholder = 'model default';
+    return;
+  }
+  const sampler = (ui.genSampler.value || model.defaults.sampler) as SamplerName;
+  const steps = model.defaults.steps[sampler];
+  ui.genSteps.placeholder =
+    sampler === 'dopri5' ? 'adaptive' : steps === undefined ? 'default' : String(steps);
+  ui.genGuidance.placeholder =
+    model.defaults.guidanceScale === undefined ? 'default' : String(model.defaults.guidanceScale);
+}
+
+const picker = classPicker(
+  $<HTMLInputElement>('class-search'),
+  $<HTMLUListElement>('class-options'),
+  $<HTMLUListElement>('class-chips'),
+  (labels) => {
+    if (pending === undefined) prepareGrid(labels, generatorLoaded?.info.imageSize ?? 0);
+  },
+);
+
+function setupGenerate(): void {
+  const group = (label: string, options: [string, string][]): HTMLOptGroupElement => {
+    const element = document.createElement('optgroup');
+    element.label = label;
+    for (const [value, text] of options) {
+      const option = document.createElement('option');
+      option.value = value;
+      option.textContent = text;
+      element.append(option);
+    }
+    return element;
+  };
+  const released = group(
+    'Released (Hugging Face, several GB)',
+    Object.values(DIFFUSION_PRESETS).map((p) => [`mit-han-lab/${p.name}`, `${p.label} · ${p.name}`]),
+  );
+  const other = group('Other', [['custom', 'Hub id or URL of a combined checkpoint…']]);
+  ui.genModel.append(released, other);
+  void fetch(new URL('fixtures/diffusion/index.json', new URL(import.meta.env.BASE_URL, location.origin)))
+    .then((r) => r.json() as Promise<{ name: string; autoencoder: string }[]>)
+    .then((fixtures) => {
+      ui.genModel.prepend(
+        group(
+          'Bundled (random weights)',
+          fixtures.map(({ name, autoencoder }) => [
+            `fixture:${name}:${autoencoder}`,
+            `${name} + ${autoencoder}`,
+          ]),
+        ),
+      );
+      ui.genModel.selectedIndex = 0;
+      updateGeneratorHint();
+    });
+  const updateGeneratorHint = (): void => {
+    const value = ui.genModel.value;
+    ui.genUrl.hidden = value !== 'custom';
+    ui.genModelHint.textContent = value.startsWith('fixture:')
+      ? 'A tiny backbone with random weights (8-channel 4×4 latents), decoded by the tiny ImageNet DC-AE: images look like noise, but every number matches the Node library.'
+      : 'A combined checkpoint: config.json {"model_name": …} and model.safetensors with the backbone and its DC-AE (under autoencoder.). Downloaded once, then served from this browser’s cache.';
+  };
+  ui.genModel.addEventListener('change', updateGeneratorHint);
+  ui.genSampler.addEventListener('change', updateGeneratePlaceholders);
+  ui.genLoad.addEventListener('click', () => void runGenerate(true));
+  actions.generate.run.addEventListener('click', () => void runGenerate(false));
+  actions.generate.cancel.addEventListener('click', cancel);
+  $('gen-reseed').addEventListener('click', () => {
+    ui.genSeed.value = String(Math.floor(Math.random() * 2 ** 31));
+  });
+  $('class-random').addEventListener('click', () => picker.add(Math.floor(Math.random() * 1000)));
+  picker.set([207, 360]);
+  updateGeneratePlaceholders();
+}
+
+// ---------------------------------------------------------------- views
+
+/** Shows one view; the runtime controls move into the shown view's panel. */
+function selectView(next: View): void {
+  for (const button of ui.viewTabs)
+    button.setAttribute('aria-selected', String(button.dataset.view === next));
+  for (const page of ui.pages) page.hidden = page.dataset.page !== next;
+  const panel = document.querySelector<HTMLElement>(`[data-page="${next}"] .controls`)!;
+  panel.insertBefore(ui.runtimeSection, panel.querySelector('.actions'));
 }
 
 // ---------------------------------------------------------------- drawing
@@ -364,14 +806,15 @@ function showResult(result: RunResult): void {
     ],
     ['Range', `${stats.min.toFixed(2)} … ${stats.max.toFixed(2)}`],
     ['Mean ± std', `${stats.mean.toFixed(3)} ± ${stats.std.toFixed(3)}`],
+    ['Encode', describePlan(result.plans.encode)],
+    ['Decode', describePlan(result.plans.decode)],
   ]);
   $('device-used').textContent = `on ${result.device}`;
   // Model loading happens once; graphs and sessions are built on the first run.
   showTimings([...(loaded?.timings ?? []), ...result.timings]);
 }
 
-function showTimings(timings: Timings): void {
-  const table = $('timings');
+function showTimings(timings: Timings, table = $('timings')): void {
   const longest = Math.max(1, ...timings.map((t) => t.ms));
   table.replaceChildren(
     ...timings.map(({ stage, ms }) => {
@@ -392,6 +835,7 @@ function showTimings(timings: Timings): void {
 
 function showModel(model: ModelInfo | undefined): void {
   report.model = model;
+  updateTilingNote();
   if (model === undefined) {
     facts(ui.modelInfo, []);
     return;
@@ -436,6 +880,7 @@ function showRuntime(runtime: RuntimeInfo): void {
   if (report.state === 'starting') {
     setState('idle');
     setStatus('Ready. Pick a model and an image, then Encode → decode.');
+    setStatus('Ready. Load a diffusion model, pick classes, then Generate.', false, 'generate');
   }
 }
 
@@ -452,15 +897,18 @@ function setState(state: PageState): void {
   document.body.dataset.state = state;
 }
 
-function setStatus(text: string, isError = false): void {
-  ui.status.textContent = text;
-  ui.status.classList.toggle('error', isError);
+function setStatus(text: string, isError = false, view = jobView): void {
+  const { status } = actions[view];
+  status.textContent = text;
+  status.classList.toggle('error', isError);
 }
 
+/** One job at a time: while one runs, every run and load button waits and its view's Cancel is live. */
 function setBusy(busy: boolean): void {
-  ui.run.disabled = busy;
-  ui.load.disabled = busy;
-  ui.cancel.disabled = !busy;
+  for (const button of [ui.load, ui.genLoad, actions.reconstruct.run, actions.generate.run])
+    button.disabled = busy;
+  for (const view of ['reconstruct', 'generate'] as const)
+    actions[view].cancel.disabled = !busy || view !== jobView;
 }
 
 // ---------------------------------------------------------------- inputs
@@ -688,8 +1136,17 @@ function setup(): void {
 
   for (const button of ui.tabs) button.addEventListener('click', () => selectTab(button.dataset.tab as Tab));
   ui.load.addEventListener('click', () => void runPipeline(true));
-  ui.run.addEventListener('click', () => void runPipeline(false));
-  ui.cancel.addEventListener('click', cancel);
+  actions.reconstruct.run.addEventListener('click', () => void runPipeline(false));
+  actions.reconstruct.cancel.addEventListener('click', cancel);
+  for (const input of [ui.tiling, ui.tileSize, ui.tileOverlap, ui.memoryBudget])
+    input.addEventListener('input', updateTilingNote);
+  ui.memoryBudget.placeholder = String(DEFAULT_MEMORY_BUDGET_BYTES / 2 ** 20);
+  updateTilingNote();
+  for (const button of ui.viewTabs)
+    button.addEventListener('click', () => selectView(button.dataset.view as View));
+  tabKeys(ui.viewTabs);
+  tabKeys(ui.tabs);
+  setupGenerate();
   ui.device.addEventListener('change', restartRuntime);
   ui.threads.addEventListener('change', restartRuntime);
   ui.clearCache.addEventListener('click', () => void createWeightsCache().clear().then(refreshCacheInfo));
@@ -713,6 +1170,18 @@ function setup(): void {
   void ensureWorker().catch(() => undefined);
 }
 
+/** ←/→ move between the buttons of a tab list (and select). */
+function tabKeys(buttons: readonly HTMLButtonElement[]): void {
+  buttons.forEach((button, i) =>
+    button.addEventListener('keydown', (event) => {
+      if (event.key !== 'ArrowRight' && event.key !== 'ArrowLeft') return;
+      const next = buttons[(i + (event.key === 'ArrowRight' ? 1 : buttons.length - 1)) % buttons.length]!;
+      next.focus();
+      next.click();
+    }),
+  );
+}
+
 function capitalize(text: string): string {
   return text.charAt(0).toUpperCase() + text.slice(1);
 }
@@ -723,6 +1192,10 @@ function kilobytes(bytes: number): string {
 
 function megabytes(bytes: number): string {
   return `${(bytes / 1e6).toFixed(1)} MB`;
+}
+
+function mebibytes(bytes: number): string {
+  return `${(bytes / 2 ** 20).toFixed(bytes < 2 ** 24 ? 1 : 0)} MiB`;
 }
 
 function millions(count: number): string {

@@ -42,11 +42,12 @@ export function modelFolderUrl(input: string, base: string): string {
   return url.href.endsWith('/') ? url.href : `${url.href}/`;
 }
 
-/** The model folder at `folderUrl`: its config.json and whichever weights file exists. */
+/** The model folder at `folderUrl`: its config.json and the first of `weightsFiles` that exists. */
 export async function urlModelFiles(
   folderUrl: string,
   options: FetchOptions,
   name = folderUrl,
+  weightsFiles: readonly string[] = WEIGHTS_FILES,
 ): Promise<BrowserModelFiles> {
   const { signal } = options;
   const texts = new Map<string, string>();
@@ -55,7 +56,7 @@ export async function urlModelFiles(
   else if (config.status !== 404) throw httpError(new URL('config.json', folderUrl).href, config);
 
   let weights: string | undefined;
-  for (const file of WEIGHTS_FILES) {
+  for (const file of weightsFiles) {
     const head = await fetch(new URL(file, folderUrl), { method: 'HEAD', signal });
     if (head.ok) {
       weights = file;
@@ -66,7 +67,7 @@ export async function urlModelFiles(
   if (weights === undefined) {
     throw new DcaeError(
       'MODEL_NOT_FOUND',
-      `${folderUrl} has no ${WEIGHTS_FILES.join(' or ')} (both answered HTTP 404). Give the URL of a model folder.`,
+      `${folderUrl} has no ${weightsFiles.join(' or ')} (HTTP 404). Give the URL of a model folder.`,
       { source: folderUrl },
     );
   }

@@ -3,7 +3,8 @@
  * settings are fixed per worker), the loaded model and every heavy computation; the page only
  * draws. Pixel buffers travel as transferables.
  */
-import type { RgbImage } from '@dcae/autoencoder';
+import type { DcAeConfig, ExecutionOptions, RgbImage, RunPlan } from '@dcae/autoencoder';
+import type { SamplerName } from '@dcae/diffusion';
 
 export type DeviceChoice = 'wasm' | 'webgpu';
 
@@ -18,6 +19,26 @@ export type ModelSource =
   | { readonly kind: 'url'; readonly url: string }
   | { readonly kind: 'files'; readonly name: string; readonly files: readonly File[] };
 
+/**
+ * A class-conditional diffusion model and the DC-AE that decodes its samples: a bundled tiny
+ * backbone with the bundled DC-AE it pairs with, or a released combined checkpoint (config.json
+ * `{"model_name": …}` + model.safetensors holding the backbone and the AE) at a URL or hub id.
+ */
+export type GeneratorSource =
+  | { readonly kind: 'fixture'; readonly name: string; readonly autoencoder: string }
+  | { readonly kind: 'url'; readonly url: string };
+
+/** What the page asks `generate()` for; undefined fields take the model's defaults. */
+export interface GenerateSettings {
+  readonly classLabels: readonly number[];
+  readonly guidanceScale: number | undefined;
+  readonly steps: number | undefined;
+  readonly sampler: SamplerName | undefined;
+  readonly seed: number;
+  /** Post the clean-sample estimate x̂₀ of every step (as latent PCA pictures). */
+  readonly preview: boolean;
+}
+
 export type ImageSource =
   /** The fixture's own `sample` tensor, fed exactly, so results compare with the reference. */
   { readonly kind: 'fixture-sample' } | { readonly kind: 'rgb'; readonly image: RgbImage };
@@ -30,7 +51,15 @@ export type Request =
       readonly source: ModelSource;
       readonly dtype: 'fp32' | 'fp16';
     }
-  | { readonly type: 'run'; readonly job: number; readonly image: ImageSource }
+  | {
+      readonly type: 'run';
+      readonly job: number;
+      readonly image: ImageSource;
+      /** Tiling and memory budget for encode and decode. */
+      readonly execution: ExecutionOptions;
+    }
+  | { readonly type: 'load-generator'; readonly job: number; readonly source: GeneratorSource }
+  | { readonly type: 'generate'; readonly job: number; readonly settings: GenerateSettings }
   | { readonly type: 'cancel'; readonly job: number };
 
 export interface RuntimeInfo {
@@ -58,6 +87,34 @@ export interface ModelInfo {
   readonly scalingFactor: number | undefined;
   readonly dtype: string;
   /** Set for bundled fixtures: the reference sample is available. */
+  readonly fixture: boolean;
+  /** The DC-AE architecture (tile geometry is checked against it); absent for the SD-VAE baseline. */
+  readonly config?: DcAeConfig;
+}
+
+export interface GeneratorInfo {
+  readonly name: string;
+  /** e.g. `UViT-H` (a release preset), or `DiT (explicit config)`. */
+  readonly label: string;
+  /** [C, h, w] of one sample in diffusion space. */
+  readonly latentShape: readonly number[];
+  /** Image side after decoding: h · f. */
+  readonly imageSize: number;
+  /** The samplers this backbone was trained for; the first is its default. */
+  readonly samplers: readonly SamplerName[];
+  readonly defaults: {
+    readonly sampler: SamplerName;
+    /** Per sampler (undefined: adaptive dopri5). */
+    readonly steps: Readonly<Partial<Record<SamplerName, number>>>;
+    /** The preset's guidance scale; undefined: generate()'s default. */
+    readonly guidanceScale: number | undefined;
+  };
+  readonly classes: number;
+  readonly autoencoder: {
+    readonly name: string;
+    readonly ratio: number;
+    readonly scalingFactor: number | undefined;
+  };
   readonly fixture: boolean;
 }
 
@@ -95,6 +152,32 @@ export interface RunResult {
     readonly latent: { readonly maxAbsDiff: number; readonly tolerance: number };
     readonly reconstruction: { readonly maxAbsDiff: number; readonly tolerance: number };
   };
+  /** How encode and decode ran: whole or in tiles (the library's plan). */
+  readonly plans: { readonly encode: RunPlan; readonly decode: RunPlan };
+  readonly device: string;
+  readonly timings: Timings;
+}
+
+export interface GenerateResult {
+  readonly classLabels: readonly number[];
+  /** The final sample in diffusion space, [B, C, h, w]. */
+  readonly latentShape: readonly number[];
+  readonly latent: Float32Array;
+  /** Decoded images, one per class label. */
+  readonly images: readonly Picture[];
+  readonly sampler: SamplerName;
+  readonly steps: number | undefined;
+  readonly guidanceScale: number;
+  readonly seed: number;
+  readonly nfe: number;
+  /** Wall time of each sampler step, in milliseconds. */
+  readonly stepMs: readonly number[];
+  readonly latentStats: {
+    readonly min: number;
+    readonly max: number;
+    readonly mean: number;
+    readonly std: number;
+  };
   readonly device: string;
   readonly timings: Timings;
 }
@@ -108,7 +191,29 @@ export type Reply =
       readonly detail: string;
       /** 0–1 within the stage, when known. */
       readonly fraction?: number;
+      /** Steps of the stage (model runs: tiles × batch slices for encode and decode). */
+      readonly done?: number;
+      readonly total?: number;
     }
+  | {
+      readonly type: 'step';
+      readonly job: number;
+      readonly step: number;
+      readonly totalSteps: number | undefined;
+      /** Share of the trajectory covered, 0–1. */
+      readonly progress: number;
+      readonly nfe: number;
+      readonly ms: number;
+      /** x̂₀ of each sample as latent PCA pictures, when asked for. */
+      readonly preview?: readonly Picture[];
+    }
+  | {
+      readonly type: 'generator-loaded';
+      readonly job: number;
+      readonly model: GeneratorInfo;
+      readonly timings: Timings;
+    }
+  | { readonly type: 'generated'; readonly job: number; readonly result: GenerateResult }
   | { readonly type: 'loaded'; readonly job: number; readonly model: ModelInfo; readonly timings: Timings }
   | { readonly type: 'result'; readonly job: number; readonly result: RunResult }
   | { readonly type: 'cancelled'; readonly job: number }

@@ -3,11 +3,32 @@
  * the page stays responsive. One job at a time; a job's AbortSignal stops it between steps, and
  * the page terminates the whole worker to stop a run inside onnxruntime-web at once.
  */
-import type { Autoencoder, AutoencoderProgress, RgbImage } from '@dcae/autoencoder';
-import { imageToTensor, loadAutoencoder, reconstructionMetrics, tensorToImages } from '@dcae/autoencoder';
+import type {
+  Autoencoder,
+  AutoencoderProgress,
+  ExecutionOptions,
+  RgbImage,
+  RunPlan,
+} from '@dcae/autoencoder';
+import {
+  COMBINED_AUTOENCODER_PREFIX,
+  imageToTensor,
+  loadAutoencoder,
+  presetConfig,
+  reconstructionMetrics,
+  tensorToImages,
+} from '@dcae/autoencoder';
 import type { HostTensor } from '@dcae/core';
 import { DcaeError, parseSafetensors } from '@dcae/core';
 import { GraphBuilder, serializeModel } from '@dcae/core/onnx';
+import type { DiffusionModel, LatentDecoder } from '@dcae/diffusion';
+import {
+  compatibleSamplers,
+  DEFAULT_STEPS,
+  generate,
+  loadDiffusionModel,
+  WEIGHTS_FILE,
+} from '@dcae/diffusion';
 import type { WebRuntime } from '@dcae/runtime-adapters/web';
 import {
   createWebRuntime,
@@ -15,11 +36,16 @@ import {
   probeWebDevices,
   weightsCacheAvailable,
 } from '@dcae/runtime-adapters/web';
-import type { BrowserModelFiles } from './model-source.js';
+import type { BrowserModelFiles, FetchOptions } from './model-source.js';
 import { fetchBlob, localModelFiles, modelFolderUrl, urlModelFiles } from './model-source.js';
 import type {
+  GenerateResult,
+  GenerateSettings,
+  GeneratorInfo,
+  GeneratorSource,
   ImageSource,
   ModelInfo,
+  Picture,
   ModelSource,
   Reply,
   Request,
@@ -35,6 +61,7 @@ const cache = weightsCacheAvailable() ? createWeightsCache() : undefined;
 
 let runtime: WebRuntime | undefined;
 let model: LoadedModel | undefined;
+let generator: LoadedGenerator | undefined;
 let job: { id: number; controller: AbortController } | undefined;
 
 interface LoadedModel {
@@ -47,6 +74,15 @@ interface LoadedModel {
     readonly latent: HostTensor<'float32'>;
     readonly reconstruction: HostTensor<'float32'>;
   };
+}
+
+/** A diffusion backbone and the DC-AE that decodes its samples. */
+interface LoadedGenerator {
+  readonly diffusion: DiffusionModel;
+  readonly ae: Autoencoder;
+  /** The folders they came from (one folder for a combined checkpoint). */
+  readonly files: readonly BrowserModelFiles[];
+  readonly info: GeneratorInfo;
 }
 
 function post(reply: Reply, transfer: Transferable[] = []): void {
@@ -67,10 +103,12 @@ async function handle(request: Exclude<Request, { type: 'cancel' }>): Promise<vo
   const controller = new AbortController();
   if (id !== undefined) job = { id, controller };
   try {
+    const { signal } = controller;
     if (request.type === 'init') await init(request.runtime);
-    else if (request.type === 'load')
-      await load(request.job, request.source, request.dtype, controller.signal);
-    else await run(request.job, request.image, controller.signal);
+    else if (request.type === 'load') await load(request.job, request.source, request.dtype, signal);
+    else if (request.type === 'run') await run(request.job, request.image, request.execution, signal);
+    else if (request.type === 'load-generator') await loadGenerator(request.job, request.source, signal);
+    else await runGenerate(request.job, request.settings, signal);
   } catch (error) {
     if (controller.signal.aborted && id !== undefined) post({ type: 'cancelled', job: id });
     else
@@ -142,24 +180,11 @@ async function load(
 
   const clock = new StageClock();
   clock.enter('download');
-  const fetchOptions = {
-    cache,
-    signal,
-    onProgress: (file: string, loaded: number, total: number | undefined, fromCache: boolean) =>
-      post({
-        type: 'progress',
-        job: id,
-        stage: 'download',
-        detail: fromCache
-          ? `${file} from the browser cache`
-          : `${file}: ${megabytes(loaded)}${total ? ` of ${megabytes(total)}` : ''}`,
-        ...(total ? { fraction: loaded / total } : {}),
-      }),
-  };
+  const fetchOptions = downloadOptions(id, signal);
   let files: BrowserModelFiles;
   let reference: LoadedModel['reference'];
   if (source.kind === 'fixture') {
-    const folder = new URL(`fixtures/dcae/${encodeURIComponent(source.name)}/`, BASE).href;
+    const folder = fixtureFolder('dcae', source.name);
     files = await urlModelFiles(folder, fetchOptions, source.name);
     const [input, expected] = await Promise.all(
       ['input.safetensors', 'expected.safetensors'].map(async (file) =>
@@ -200,21 +225,32 @@ async function load(
     scalingFactor: ae.scalingFactor,
     dtype: ae.dtype,
     fixture: reference !== undefined,
+    ...(ae.architecture === 'dc-ae' ? { config: ae.config } : {}),
   };
   model = { ae, files, info, ...(reference ? { reference } : {}) };
   post({ type: 'loaded', job: id, model: info, timings: clock.timings() });
 }
 
-async function run(id: number, source: ImageSource, signal: AbortSignal): Promise<void> {
+async function run(
+  id: number,
+  source: ImageSource,
+  execution: ExecutionOptions,
+  signal: AbortSignal,
+): Promise<void> {
   if (model === undefined) throw new DcaeError('INVALID_ARGUMENT', 'Load a model first.');
   const { ae, reference } = model;
   if (source.kind === 'fixture-sample' && reference === undefined)
     throw new DcaeError('INVALID_ARGUMENT', 'The reference sample exists only for the bundled fixtures.');
   const clock = new StageClock();
-  const onProgress = (event: AutoencoderProgress): void => progress(id, clock, event);
+  const plans: Partial<Record<'encode' | 'decode', RunPlan>> = {};
+  const onProgress = (event: AutoencoderProgress): void => {
+    if (event.plan !== undefined && (event.stage === 'encode' || event.stage === 'decode'))
+      plans[event.stage] = event.plan;
+    progress(id, clock, event);
+  };
   const input = source.kind === 'fixture-sample' ? reference!.sample : imageToTensor(source.image);
-  const latent = await ae.encode(input, { signal, onProgress });
-  const output = await ae.decode(latent, { signal, onProgress });
+  const latent = await ae.encode(input, { ...execution, signal, onProgress });
+  const output = await ae.decode(latent, { ...execution, signal, onProgress });
   clock.enter('metrics');
   post({ type: 'progress', job: id, stage: 'metrics', detail: 'PSNR, SSIM and pictures' });
 
@@ -237,6 +273,7 @@ async function run(id: number, source: ImageSource, signal: AbortSignal): Promis
     pcaExplained: pca.explained,
     metrics: { psnr: metrics.psnr, ssim: metrics.ssim, meanAbsError: heat.meanAbsError },
     latentStats: stats(latent.data),
+    plans: { encode: plans.encode!, decode: plans.decode! },
     ...(source.kind === 'fixture-sample'
       ? {
           reference: {
@@ -261,13 +298,209 @@ function progress(id: number, clock: StageClock, event: AutoencoderProgress): vo
       ? `${event.stage} ${event.part}`
       : event.stage;
   clock.enter(name);
+  const tiles = event.plan?.tiles;
   post({
     type: 'progress',
     job: id,
     stage: name,
-    detail: `${name} ${event.done}/${event.total}`,
+    detail: tiles
+      ? `tile ${event.done}/${event.total} (${tiles.rows}×${tiles.columns} tiles of ${tiles.tileSize} px, overlap ${tiles.overlap} px)`
+      : `${name} ${event.done}/${event.total}`,
+    done: event.done,
+    total: event.total,
     ...(event.total > 0 ? { fraction: event.done / event.total } : {}),
   });
+}
+
+/**
+ * Loads a diffusion backbone and its DC-AE: a bundled tiny backbone with the bundled DC-AE it pairs
+ * with, or a released combined checkpoint, whose AE weights sit under `autoencoder.` in the same
+ * model.safetensors and whose AE architecture the diffusion preset names.
+ */
+async function loadGenerator(id: number, source: GeneratorSource, signal: AbortSignal): Promise<void> {
+  if (runtime === undefined) throw new DcaeError('INVALID_ARGUMENT', 'The runtime is not ready yet.');
+  await releaseGenerator();
+  const clock = new StageClock();
+  clock.enter('download');
+  const fetchOptions = downloadOptions(id, signal);
+  const folders: BrowserModelFiles[] = [];
+  try {
+    const backbone =
+      source.kind === 'fixture'
+        ? await urlModelFiles(fixtureFolder('diffusion', source.name), fetchOptions, source.name, [
+            WEIGHTS_FILE,
+          ])
+        : await urlModelFiles(modelFolderUrl(source.url, BASE.href), fetchOptions, source.url, [
+            WEIGHTS_FILE,
+          ]);
+    folders.push(backbone);
+    const aeFolder =
+      source.kind === 'fixture'
+        ? await urlModelFiles(fixtureFolder('dcae', source.autoencoder), fetchOptions, source.autoencoder)
+        : backbone;
+    if (aeFolder !== backbone) folders.push(aeFolder);
+
+    clock.enter('load diffusion model');
+    post({ type: 'progress', job: id, stage: 'load', detail: 'diffusion backbone: graph and session' });
+    const diffusion = await loadDiffusionModel(backbone, { runtime, signal });
+    const { preset, config } = diffusion;
+    if (source.kind === 'url' && preset === undefined) {
+      await diffusion.dispose();
+      throw new DcaeError(
+        'INVALID_ARGUMENT',
+        `${source.url}: config.json gives the backbone explicitly and names no autoencoder, so its samples cannot be decoded here. ` +
+          'Use a released combined checkpoint (config.json {"model_name": "dc-ae-…-in-512px"}).',
+      );
+    }
+    clock.enter('load autoencoder');
+    const ae = await loadAutoencoder(aeFolder, {
+      runtime,
+      signal,
+      parts: ['decoder'],
+      ...(source.kind === 'url'
+        ? { keyPrefix: COMBINED_AUTOENCODER_PREFIX, config: presetConfig(preset!.autoencoder) }
+        : {}),
+    }).catch(async (error: unknown) => {
+      await diffusion.dispose();
+      throw error;
+    });
+    clock.stop();
+    const samplers = compatibleSamplers(config);
+    const sampler = preset?.sampler ?? samplers[0]!;
+    const family = config.prediction === 'velocity' ? 'USiT' : config.family === 'dit' ? 'DiT' : 'UViT';
+    const info: GeneratorInfo = {
+      name:
+        source.kind === 'fixture' ? `${source.name} + ${source.autoencoder}` : (preset?.name ?? source.url),
+      label: preset?.label ?? `${family} (explicit config)`,
+      latentShape: diffusion.latentShape,
+      imageSize: diffusion.latentShape[1] * ae.spatialCompressionRatio,
+      samplers,
+      defaults: {
+        sampler,
+        steps: Object.fromEntries(
+          samplers
+            .filter((s) => s !== 'dopri5')
+            .map((s) => [s, preset?.sampler === s ? preset.steps : DEFAULT_STEPS[s]]),
+        ),
+        guidanceScale: preset?.guidanceScale,
+      },
+      classes: config.numClasses,
+      autoencoder: { name: ae.name, ratio: ae.spatialCompressionRatio, scalingFactor: ae.scalingFactor },
+      fixture: source.kind === 'fixture',
+    };
+    generator = { diffusion, ae, files: folders, info };
+    post({ type: 'generator-loaded', job: id, model: info, timings: clock.timings() });
+  } catch (error) {
+    for (const folder of folders) folder.release();
+    throw error;
+  }
+}
+
+async function releaseGenerator(): Promise<void> {
+  const previous = generator;
+  generator = undefined;
+  if (previous === undefined) return;
+  await Promise.all([previous.diffusion.dispose(), previous.ae.dispose()]);
+  for (const folder of previous.files) folder.release();
+}
+
+/** `generate()` of @dcae/diffusion with a step clock, previews and the decode stages timed. */
+async function runGenerate(id: number, settings: GenerateSettings, signal: AbortSignal): Promise<void> {
+  if (generator === undefined) throw new DcaeError('INVALID_ARGUMENT', 'Load a diffusion model first.');
+  const { diffusion, ae } = generator;
+  const clock = new StageClock();
+  const decoder: LatentDecoder = {
+    scalingFactor: ae.scalingFactor,
+    latentChannels: ae.latentChannels,
+    decode: (latents, options) =>
+      ae.decode(latents, { ...options, onProgress: (event) => progress(id, clock, event) }),
+  };
+  const stepMs: number[] = [];
+  clock.enter('sampling');
+  let last = performance.now();
+  const result = await generate({
+    model: diffusion,
+    autoencoder: decoder,
+    classLabels: settings.classLabels,
+    ...(settings.guidanceScale !== undefined ? { guidanceScale: settings.guidanceScale } : {}),
+    ...(settings.steps !== undefined ? { steps: settings.steps } : {}),
+    ...(settings.sampler !== undefined ? { sampler: settings.sampler } : {}),
+    seed: settings.seed,
+    signal,
+    onProgress: (step) => {
+      const now = performance.now();
+      stepMs.push(now - last);
+      last = now;
+      const preview = settings.preview ? latentPictures(step.denoised) : undefined;
+      post(
+        {
+          type: 'step',
+          job: id,
+          step: step.step,
+          totalSteps: step.totalSteps,
+          progress: step.progress,
+          nfe: step.nfe,
+          ms: stepMs.at(-1)!,
+          ...(preview ? { preview } : {}),
+        },
+        preview?.map((p) => p.rgba.buffer) ?? [],
+      );
+    },
+  });
+  clock.enter('pictures');
+  const images = tensorToImages(result.images!).map(rgbPicture);
+  clock.stop();
+  const generated: GenerateResult = {
+    classLabels: settings.classLabels,
+    latentShape: result.latent.shape,
+    latent: result.latent.data,
+    images,
+    sampler: result.sampler,
+    steps: result.steps,
+    guidanceScale: result.guidanceScale,
+    seed: Number(result.seed),
+    nfe: result.nfe,
+    stepMs,
+    latentStats: stats(result.latent.data),
+    device: runtime?.devices[0] ?? 'unknown',
+    timings: clock.timings(),
+  };
+  post({ type: 'generated', job: id, result: generated }, [
+    generated.latent.buffer,
+    ...images.map((p) => p.rgba.buffer),
+  ]);
+}
+
+/** Each sample of a [B, C, h, w] latent as its first three principal components in RGB. */
+function latentPictures(latent: HostTensor<'float32'>): Picture[] {
+  const [b, c, h, w] = latent.shape as [number, number, number, number];
+  return Array.from(
+    { length: b },
+    (_, i) => pcaPicture(latent.data.subarray(i * c * h * w, (i + 1) * c * h * w), c, h, w).picture,
+  );
+}
+
+/** Downloads report their progress as the job's `download` stage. */
+function downloadOptions(id: number, signal: AbortSignal): FetchOptions {
+  return {
+    cache,
+    signal,
+    onProgress: (file, loaded, total, fromCache) =>
+      post({
+        type: 'progress',
+        job: id,
+        stage: 'download',
+        detail: fromCache
+          ? `${file} from the browser cache`
+          : `${file}: ${megabytes(loaded)}${total ? ` of ${megabytes(total)}` : ''}`,
+        ...(total ? { fraction: loaded / total } : {}),
+      }),
+  };
+}
+
+/** A bundled fixture's folder, served from the repository's `fixtures/<kind>/`. */
+function fixtureFolder(kind: 'dcae' | 'diffusion', name: string): string {
+  return new URL(`fixtures/${kind}/${encodeURIComponent(name)}/`, BASE).href;
 }
 
 /** The first item of a batch, as a batch of one. */

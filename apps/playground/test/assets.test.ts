@@ -1,0 +1,26 @@
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { expect, it } from 'vitest';
+import {
+  DIFFUSION_FIXTURES_DIR,
+  FIXTURES_DIR,
+  listDiffusionFixtures,
+  listFixtures,
+} from '../build/assets.js';
+
+const json = (path: string) => JSON.parse(readFileSync(path, 'utf8')) as Record<string, unknown>;
+
+it('serves the tiny diffusion backbones, each with a bundled DC-AE of its latent channels', () => {
+  const fixtures = listDiffusionFixtures();
+  expect(fixtures.map((f) => f.name)).toEqual(['tiny-dit', 'tiny-uvit']);
+  const autoencoders = listFixtures().map((f) => f.name);
+  for (const { name, autoencoder, files } of fixtures) {
+    expect(files).toEqual(['config.json', 'model.safetensors']);
+    expect(autoencoders).toContain(autoencoder);
+    const backbone = json(join(DIFFUSION_FIXTURES_DIR, name, 'config.json'));
+    const ae = json(join(FIXTURES_DIR, autoencoder, 'config.json'));
+    expect(ae.latent_channels).toBe(backbone.in_channels);
+    // generate() divides by the autoencoder's scaling factor: the tiny backbones have no preset to supply one.
+    expect(ae.scaling_factor).toBeGreaterThan(0);
+  }
+});
