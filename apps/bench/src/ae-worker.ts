@@ -4,6 +4,7 @@ import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import type { DcAeConfig } from '@dcae/autoencoder';
+import type { NodeDevice } from '@dcae/runtime-adapters/node';
 import type { CompareOptions } from './measure.js';
 import { formatMs, summarize } from './measure.js';
 import type { Series, Work } from './scenario.js';
@@ -64,7 +65,7 @@ const resetPeak = () => {
   try { writeFileSync('/proc/self/clear_refs', '5'); return true; } catch { return false; }
 };
 const send = (message) => process.stdout.write(JSON.stringify(message) + '\n');
-const runtime = createNodeRuntime();
+const runtime = createNodeRuntime(spec.runtime);
 const t0 = performance.now();
 const ae = await loadAutoencoder(spec.model.folder, {
   runtime, config: spec.model.config, parts: spec.model.parts, dtype: spec.model.dtype,
@@ -117,8 +118,20 @@ export interface ModelWorker {
   close(): Promise<void>;
 }
 
+/** How the worker's process and runtime are set up. */
+export interface WorkerOptions {
+  /** `createNodeRuntime` settings, e.g. `{ devices: ['webgpu'] }`. @defaultValue the CPU */
+  readonly runtime?: { readonly devices?: readonly NodeDevice[]; readonly threads?: number };
+  /** Extra environment variables of the child (e.g. `VK_ICD_FILENAMES`). */
+  readonly env?: Readonly<Record<string, string>>;
+}
+
 /** Starts a worker for `model` (its script is written into `cacheDir`). */
-export async function startWorker(cacheDir: string, model: WorkerModel): Promise<ModelWorker> {
+export async function startWorker(
+  cacheDir: string,
+  model: WorkerModel,
+  options: WorkerOptions = {},
+): Promise<ModelWorker> {
   const script = join(cacheDir, 'ae-worker-child.mjs');
   await writeFile(script, CHILD);
   const urls = {
@@ -128,9 +141,10 @@ export async function startWorker(cacheDir: string, model: WorkerModel): Promise
   };
   const child: ChildProcessWithoutNullStreams = spawn(
     process.execPath,
-    [script, JSON.stringify({ urls, model })],
+    [script, JSON.stringify({ urls, model, runtime: options.runtime })],
     {
       stdio: ['pipe', 'pipe', 'pipe'],
+      env: { ...process.env, ...options.env },
     },
   );
   // A write to a child that died fails with EPIPE; its 'close' reports the death with its stderr.

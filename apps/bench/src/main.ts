@@ -8,7 +8,7 @@ import type { MachineInfo } from './machine.js';
 import { collectGarbage, compareCases, formatMs, ratio } from './measure.js';
 import type { ScenarioReport } from './report.js';
 import { machineLine, runMarkdown, scenarioMarkdown, scenarioSvg } from './report.js';
-import type { Scenario, ScenarioContext } from './scenario.js';
+import type { CaseMatrix, Scenario, ScenarioContext } from './scenario.js';
 import { SCENARIOS } from './scenarios/index.js';
 
 const USAGE = `Usage: pnpm bench [scenario...] [options]
@@ -22,6 +22,16 @@ Options:
   --warmup <n>     unmeasured runs per case first (default 1)
   --out <dir>      results directory (default bench-results)
   --cache <dir>    generated inputs, kept between runs (default <out>/.cache)
+
+Case matrix (ae-latency; any of these replaces the default case set with the cross product of
+architectures × encode/decode × sizes × batches × dtypes; a list not given is all four
+architectures, 256, batch 1, fp32):
+  --sizes <list>   image sizes, e.g. 256,512,1024
+  --batch <list>   batch sizes, e.g. 1,4
+  --dtype <list>   fp32,fp16
+  --arch <list>    f32c32-in,sana,f64c128,f128c512
+  --full-matrix    every list in full: 4 architectures × 2 × 3 sizes (256,512,1024) × 2 batches
+                   (1,4) × 2 dtypes = 96 cases (many hours on a 2-core machine)
   --list           list the scenarios and exit
   --help           show this help
 `;
@@ -41,6 +51,56 @@ function count(value: string | undefined, fallback: number, option: string, min:
   if (!Number.isSafeInteger(n) || n < min)
     fail(`--${option} must be an integer ≥ ${min}; got ${JSON.stringify(value)}.`);
   return n;
+}
+
+const MATRIX_DTYPES = ['fp32', 'fp16'] as const;
+const MATRIX_ARCHITECTURES = ['f32c32-in', 'sana', 'f64c128', 'f128c512'];
+
+/** A comma-separated list, each item checked by `parse` (which fails with the option's name). */
+function list<T>(
+  value: string | undefined,
+  option: string,
+  expected: string,
+  parse: (item: string) => T | undefined,
+): T[] | undefined {
+  if (value === undefined) return undefined;
+  const items = value.split(',').map((item) => item.trim());
+  const parsed = items.map(parse);
+  const bad = items.filter((_, i) => parsed[i] === undefined);
+  if (items.length === 0 || bad.length > 0)
+    fail(`--${option}: ${bad.map((b) => JSON.stringify(b)).join(', ')} not accepted; expected ${expected}.`);
+  return [...new Set(parsed as T[])];
+}
+
+function caseMatrix(values: {
+  sizes?: string;
+  batch?: string;
+  dtype?: string;
+  arch?: string;
+  'full-matrix'?: boolean;
+}): CaseMatrix {
+  const positive = (max: number) => (item: string) => {
+    const n = Number(item);
+    return Number.isSafeInteger(n) && n >= 1 && n <= max ? n : undefined;
+  };
+  const full = values['full-matrix'] === true;
+  const pick = <T>(given: T[] | undefined, all: readonly T[]): readonly T[] | undefined =>
+    given ?? (full ? all : undefined);
+  const matrix: CaseMatrix = {
+    sizes: pick(list(values.sizes, 'sizes', 'integers from 1 to 8192', positive(8192)), [256, 512, 1024]),
+    batches: pick(list(values.batch, 'batch', 'integers from 1 to 64', positive(64)), [1, 4]),
+    dtypes: pick(
+      list(values.dtype, 'dtype', MATRIX_DTYPES.join(', '), (d) => MATRIX_DTYPES.find((x) => x === d)),
+      MATRIX_DTYPES,
+    ),
+    architectures: pick(
+      list(values.arch, 'arch', MATRIX_ARCHITECTURES.join(', '), (a) =>
+        MATRIX_ARCHITECTURES.find((x) => x === a),
+      ),
+      MATRIX_ARCHITECTURES,
+    ),
+  };
+  return Object.fromEntries(Object.entries(matrix).filter(([, v]) => v !== undefined));
 }
 
 /** `2025-11-26T06:10:12.345Z` → `2025-11-26T06-10-12Z`: sortable and valid in file names. */
@@ -78,6 +138,7 @@ async function runScenario(
       ratios: (outcome.ratios ?? []).map(({ of, to }) => ratio(outcome.series, of, to)),
       figures: outcome.figures ?? [],
       notes: outcome.notes ?? [],
+      skipped: outcome.skipped ?? [],
     };
   } catch (error) {
     const message = error instanceof Error ? (error.stack ?? error.message) : String(error);
@@ -90,6 +151,7 @@ async function runScenario(
       ratios: [],
       figures: [],
       notes: [],
+      skipped: [],
       error: message,
     };
   }
@@ -105,6 +167,11 @@ async function main(): Promise<number> {
       out: { type: 'string', default: 'bench-results' },
       cache: { type: 'string' },
       list: { type: 'boolean', default: false },
+      sizes: { type: 'string' },
+      batch: { type: 'string' },
+      dtype: { type: 'string' },
+      arch: { type: 'string' },
+      'full-matrix': { type: 'boolean', default: false },
       help: { type: 'boolean', default: false },
     },
   });
@@ -128,6 +195,7 @@ async function main(): Promise<number> {
   const cacheDir = resolve(values.cache ?? join(outDir, '.cache'));
   const warmup = count(values.warmup, 1, 'warmup', 0);
   const samples = count(values.samples, quick ? 2 : 5, 'samples', 1);
+  const matrix = caseMatrix(values);
 
   let runtime: NodeRuntime | undefined;
   let runtimeName: string;
@@ -155,6 +223,7 @@ async function main(): Promise<number> {
         log: scenarioLog,
         sampling,
         compare: (cases) => compareCases(cases, sampling),
+        matrix,
         runtime: async () => {
           if (!runtime) throw new Error(`onnxruntime-node is needed for this scenario: ${runtimeName}`);
           return runtime;
@@ -175,6 +244,7 @@ async function main(): Promise<number> {
           scenarioLog(`${s.name}: median ${formatMs(s.medianMs)}${speed}`);
         }
         for (const r of report.ratios) scenarioLog(`${r.of} ÷ ${r.to}: ${r.value.toFixed(2)}×`);
+        for (const s of report.skipped) scenarioLog(`skipped ${s.name}: ${s.reason}`);
       }
       scenarioLog(`wrote ${file}.json`);
     }

@@ -23,9 +23,7 @@ export async function compareCases(cases: readonly BenchCase[], options: Compare
     for (let k = 0; k < cases.length; k++) {
       const index = (round + k) % cases.length;
       gc?.();
-      const start = performance.now();
-      await cases[index]!.run();
-      times[index]!.push(performance.now() - start);
+      times[index]!.push(await timedRun(cases[index]!));
     }
     options.log?.(
       `round ${round + 1}/${options.samples}: ` +
@@ -33,6 +31,17 @@ export async function compareCases(cases: readonly BenchCase[], options: Compare
     );
   }
   return cases.map((c, i) => summarize(c.name, times[i]!, c.work));
+}
+
+/** One run of `c`: its own time when it times itself, else the time around the call. */
+async function timedRun(c: BenchCase): Promise<number> {
+  const start = performance.now();
+  const result = await c.run();
+  const elapsed = performance.now() - start;
+  if (!c.timesItself) return elapsed;
+  if (typeof result !== 'number' || !(result >= 0))
+    throw new Error(`case "${c.name}" times itself but its run gave ${String(result)}, not milliseconds`);
+  return result;
 }
 
 /**

@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import type { FileHandle } from 'node:fs/promises';
 import { mkdir, open, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { createRng } from '@dcae/core';
 import type { DcAeConfig, MacCount, SdVaeConfig } from '@dcae/autoencoder';
 import {
@@ -17,9 +17,9 @@ import {
 } from '@dcae/autoencoder';
 
 /**
- * Random-weight checkpoints for benchmarks: diffusers-format folders written once into the cache
- * directory, tensor by tensor in chunks, so memory stays at one chunk whatever the file size, and
- * reused by later runs (a file of the expected size is kept).
+ * Random-weight safetensors files for benchmarks (checkpoints, diffusion backbones, read tests),
+ * written once into the cache directory, tensor by tensor in chunks, so memory stays at one chunk
+ * whatever the file size, and reused by later runs (a file with the same header is kept).
  */
 
 /** One tensor to write: F32 drawn uniformly from `range`, or an I64 zero (BatchNorm counters). */
@@ -95,22 +95,28 @@ export function sdVaeConfigJson(config: SdVaeConfig): Record<string, unknown> {
   };
 }
 
-export interface RandomCheckpoint {
-  readonly folder: string;
-  /** Bytes of tensor data. */
+/** A safetensors file of random tensors, and where each tensor's bytes are in it. */
+export interface RandomSafetensors {
+  readonly path: string;
+  /** Bytes of tensor data (the file less its 8-byte prefix and header). */
   readonly bytes: number;
+  /** Each tensor's bytes as absolute file offsets [begin, end). */
+  readonly ranges: ReadonlyMap<string, readonly [number, number]>;
 }
 
 /**
- * Writes `<folder>/diffusion_pytorch_model.safetensors` with `tensors` (and `config.json` when
- * given) unless a weights file of the same size and config are already there.
+ * Writes the safetensors file `path` with `tensors`, in their order, unless a file with the same
+ * header (hence the same size) is already there: into a temporary file next to it, in chunks of
+ * 4 Mi values (so memory stays at one chunk whatever the file size), then renamed into place; the
+ * temporary file is removed when writing fails. Values come from `seed`'s generator in tensor order.
  */
-export async function ensureRandomCheckpoint(
-  folder: string,
+export async function ensureRandomSafetensors(
+  path: string,
   tensors: readonly RandomTensor[],
-  options: { configJson?: Record<string, unknown>; seed?: number; log?: (message: string) => void } = {},
-): Promise<RandomCheckpoint> {
+  options: { seed?: number; log?: (message: string) => void } = {},
+): Promise<RandomSafetensors> {
   const header: Record<string, unknown> = {};
+  const relative: [string, number, number][] = [];
   let cursor = 0;
   for (const t of tensors) {
     const length = t.range === 'counter' ? 8 : numel(t.shape) * 4;
@@ -119,22 +125,27 @@ export async function ensureRandomCheckpoint(
       shape: t.shape,
       data_offsets: [cursor, cursor + length],
     };
+    relative.push([t.key, cursor, cursor + length]);
     cursor += length;
   }
   let json = JSON.stringify(header);
   json = json.padEnd(Math.ceil(json.length / 8) * 8, ' ');
-  const path = join(folder, WEIGHTS_FILE);
-  const size = 8 + json.length + cursor;
-  const configText =
-    options.configJson === undefined ? undefined : `${JSON.stringify(options.configJson, null, 2)}\n`;
-  const configPath = join(folder, 'config.json');
-  const sameConfig =
-    configText === undefined || (await readFile(configPath, 'utf8').catch(() => undefined)) === configText;
-  if (sameConfig && (await stat(path).catch(() => undefined))?.size === size)
-    return { folder, bytes: cursor };
+  const dataStart = 8 + json.length;
+  const written: RandomSafetensors = {
+    path,
+    bytes: cursor,
+    ranges: new Map(relative.map(([key, begin, end]) => [key, [dataStart + begin, dataStart + end]])),
+  };
+  if (
+    (await stat(path).catch(() => undefined))?.size === dataStart + cursor &&
+    (await headerOf(path)) === json
+  )
+    return written;
 
-  options.log?.(`writing ${(size / 1e6).toFixed(0)} MB of random weights to ${path} (kept for later runs)`);
-  await mkdir(folder, { recursive: true });
+  options.log?.(
+    `writing ${((dataStart + cursor) / 1e6).toFixed(0)} MB of random float32 to ${path} (kept for later runs)`,
+  );
+  await mkdir(dirname(path), { recursive: true });
   const partial = `${path}.${randomBytes(4).toString('hex')}.partial`;
   const handle: FileHandle = await open(partial, 'w');
   try {
@@ -158,13 +169,54 @@ export async function ensureRandomCheckpoint(
     }
     await handle.close();
     await rename(partial, path);
-    if (configText !== undefined) await writeFile(configPath, configText);
   } catch (error) {
     await handle.close().catch(() => undefined);
     await rm(partial, { force: true });
     throw error;
   }
-  return { folder, bytes: cursor };
+  return written;
+}
+
+/** The JSON header of a safetensors file (padding included), or undefined when it cannot be read. */
+async function headerOf(path: string): Promise<string | undefined> {
+  const handle = await open(path, 'r').catch(() => undefined);
+  if (!handle) return undefined;
+  try {
+    const prefix = Buffer.alloc(8);
+    await handle.read(prefix, 0, 8, 0);
+    const length = Number(prefix.readBigUInt64LE());
+    if (length > 100_000_000) return undefined;
+    const json = Buffer.alloc(length);
+    await handle.read(json, 0, length, 8);
+    return json.toString('utf8');
+  } finally {
+    await handle.close();
+  }
+}
+
+export interface RandomCheckpoint {
+  readonly folder: string;
+  /** Bytes of tensor data. */
+  readonly bytes: number;
+}
+
+/**
+ * A diffusers-format folder: `<folder>/diffusion_pytorch_model.safetensors` with `tensors`
+ * (`ensureRandomSafetensors`) and `config.json` when given.
+ */
+export async function ensureRandomCheckpoint(
+  folder: string,
+  tensors: readonly RandomTensor[],
+  options: { configJson?: Record<string, unknown>; seed?: number; log?: (message: string) => void } = {},
+): Promise<RandomCheckpoint> {
+  const { bytes } = await ensureRandomSafetensors(join(folder, WEIGHTS_FILE), tensors, options);
+  if (options.configJson !== undefined) {
+    const configText = `${JSON.stringify(options.configJson, null, 2)}\n`;
+    const configPath = join(folder, 'config.json');
+    if ((await readFile(configPath, 'utf8').catch(() => undefined)) !== configText)
+      await writeFile(configPath, configText);
+  }
+  return { folder, bytes };
 }
 
 /** The autoencoders the benchmarks compare, by short name. */

@@ -1,6 +1,6 @@
 import type { MachineInfo } from './machine.js';
 import { formatMs } from './measure.js';
-import type { Figure, Ratio, Series } from './scenario.js';
+import type { Figure, Ratio, Series, Skipped } from './scenario.js';
 
 /** Everything one scenario run produced: written as `<stamp>-<scenario>.json`. */
 export interface ScenarioReport {
@@ -16,6 +16,8 @@ export interface ScenarioReport {
   readonly ratios: readonly Ratio[];
   readonly figures: readonly Figure[];
   readonly notes: readonly string[];
+  /** Cases that could not run on this machine, with the reason (not failures). */
+  readonly skipped: readonly Skipped[];
   /** Set when the scenario failed; the other fields are then empty. */
   readonly error?: string;
   /** File name of the chart (`scenarioSvg`) written next to the report, when there is one. */
@@ -57,8 +59,10 @@ export function scenarioMarkdown(r: ScenarioReport): string {
   lines.push(`${r.startedAt}, ${(r.durationMs / 1000).toFixed(1)} s. Parameters: ${params.join(', ')}.`, '');
   if (r.chart !== undefined)
     lines.push(`![${r.scenario}: median time per case, min–max whiskers](${r.chart})`, '');
-  lines.push('| case | median | min | max | samples | throughput (median) | throughput (best) |');
-  lines.push('| --- | ---: | ---: | ---: | ---: | ---: | ---: |');
+  if (r.series.length > 0) {
+    lines.push('| case | median | min | max | samples | throughput (median) | throughput (best) |');
+    lines.push('| --- | ---: | ---: | ---: | ---: | ---: | ---: |');
+  }
   for (const s of r.series) {
     lines.push(
       `| ${s.name} | ${formatMs(s.medianMs)} | ${formatMs(s.minMs)} | ${formatMs(s.maxMs)} | ${s.samplesMs.length} | ${throughput(s, 'median')} | ${throughput(s, 'best')} |`,
@@ -71,6 +75,10 @@ export function scenarioMarkdown(r: ScenarioReport): string {
   if (r.figures.length > 0) {
     lines.push('', '| figure | value |', '| --- | ---: |');
     for (const f of r.figures) lines.push(`| ${f.name} | ${figure(f.value)}${f.unit ? ` ${f.unit}` : ''} |`);
+  }
+  if (r.skipped.length > 0) {
+    lines.push('', 'Skipped (not failures):', '');
+    for (const s of r.skipped) lines.push(`- ${s.name}: ${s.reason}`);
   }
   for (const note of r.notes) lines.push('', `Note: ${note}`);
   lines.push('');

@@ -28,6 +28,19 @@ export interface ScenarioContext {
   compare(cases: readonly BenchCase[]): Promise<Series[]>;
   /** The shared onnxruntime-node runtime (CPU), created on first use and disposed after the run. */
   runtime(): Promise<NodeRuntime>;
+  /**
+   * Case dimensions picked on the command line (`--sizes`, `--batch`, `--dtype`, `--arch`,
+   * `--full-matrix`), for scenarios with a case matrix (ae-latency); empty when none were given.
+   */
+  readonly matrix: CaseMatrix;
+}
+
+/** Each field given replaces that dimension's default set; a scenario runs their cross product. */
+export interface CaseMatrix {
+  readonly sizes?: readonly number[];
+  readonly batches?: readonly number[];
+  readonly dtypes?: readonly ('fp32' | 'fp16')[];
+  readonly architectures?: readonly string[];
 }
 
 /** What one run of a case processes, to turn times into throughput (MB/s, GFLOP/s). */
@@ -41,6 +54,11 @@ export interface BenchCase {
   readonly work?: Work;
   /** Does the measured work once; a returned promise is awaited (inside the timing). */
   run(): unknown;
+  /**
+   * The case times itself (e.g. inside a browser page, where the round trip from Node would add to
+   * it): `run` then resolves to the milliseconds of its work, used instead of the time around it.
+   */
+  readonly timesItself?: boolean;
 }
 
 /** The measured runs of one case. */
@@ -78,4 +96,11 @@ export interface ScenarioOutcome {
   readonly ratios?: readonly { readonly of: string; readonly to: string }[];
   readonly figures?: readonly Figure[];
   readonly notes?: readonly string[];
+  /** Cases that could not run here (no browser, no GPU), each with the reason: not failures. */
+  readonly skipped?: readonly Skipped[];
+}
+
+export interface Skipped {
+  readonly name: string;
+  readonly reason: string;
 }

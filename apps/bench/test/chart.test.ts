@@ -19,6 +19,7 @@ function report(series: readonly Series[], extra: Partial<ScenarioReport> = {}):
     ratios: [],
     figures: [],
     notes: [],
+    skipped: [],
     ...extra,
   };
 }

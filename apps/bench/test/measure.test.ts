@@ -29,6 +29,16 @@ describe('measure', () => {
     ]);
   });
 
+  it('compareCases: a case that times itself reports its own milliseconds, and must give a number', async () => {
+    const [series] = await compareCases([{ name: 'page', timesItself: true, run: async () => 7.5 }], {
+      warmup: 0,
+      samples: 2,
+    });
+    expect(series!.samplesMs).toEqual([7.5, 7.5]);
+    const broken = { name: 'broken', timesItself: true, run: () => undefined };
+    await expect(compareCases([broken], { warmup: 0, samples: 1 })).rejects.toThrow(/not milliseconds/);
+  });
+
   it('ratio divides median times and names a missing series', () => {
     const series = [summarize('x', [30]), summarize('y', [10])];
     expect(ratio(series, 'x', 'y')).toEqual({ of: 'x', to: 'y', value: 3 });
@@ -75,6 +85,7 @@ describe('report', () => {
       ratios: [{ of: 'slow', to: 'fast', value: 2 }],
       figures: [{ name: 'model', value: 1.5, unit: 'MB' }],
       notes: ['cached'],
+      skipped: [{ name: 'gpu case', reason: 'no GPU' }],
     };
     const bad: ScenarioReport = {
       ...base,
@@ -84,6 +95,7 @@ describe('report', () => {
       ratios: [],
       figures: [],
       notes: [],
+      skipped: [],
       error: 'boom',
     };
     const md = runMarkdown([ok, bad], machine);
@@ -93,6 +105,7 @@ describe('report', () => {
     expect(md).toContain('| fast | 10.0 ms | 10.0 ms | 10.0 ms | 1 | 100.0 MB/s | 100.0 MB/s |');
     expect(md).toContain('| slow ÷ fast | 2.00× |');
     expect(md).toContain('| model | 1.500 MB |');
+    expect(md).toContain('Skipped (not failures):\n\n- gpu case: no GPU');
     expect(md).toContain('## broken: T\n\nD\n\n**Failed:** boom');
   });
 });

@@ -1,4 +1,4 @@
-import { mkdtempSync, rmSync, statSync } from 'node:fs';
+import { mkdtempSync, readdirSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { openSafetensors } from '@dcae/core';
@@ -8,6 +8,7 @@ import { createNodeRuntime } from '@dcae/runtime-adapters/node';
 import { afterAll, describe, expect, it } from 'vitest';
 import {
   ensureRandomCheckpoint,
+  ensureRandomSafetensors,
   sdVaeConfigJson,
   sdVaeRandomTensors,
   TINY_SD_VAE,
@@ -55,5 +56,43 @@ describe('ensureRandomCheckpoint', () => {
     } finally {
       await ae.dispose();
     }
+  });
+});
+
+describe('ensureRandomSafetensors', () => {
+  it('reports the byte ranges the reader finds, draws within each range, and rewrites only on a new header', async () => {
+    const path = join(folder, 'generic', 'tensors.safetensors');
+    const tensors = [
+      { key: 'a', shape: [3, 5], range: [-1, 1] as const },
+      { key: 'b.num_batches_tracked', shape: [], range: 'counter' as const },
+      { key: 'c', shape: [7], range: [2, 3] as const },
+    ];
+    const written = await ensureRandomSafetensors(path, tensors, { seed: 3 });
+    expect(written.bytes).toBe(15 * 4 + 8 + 7 * 4);
+    const file = await openSafetensors(await fileSource(path));
+    try {
+      for (const t of tensors) {
+        const [begin, end] = written.ranges.get(t.key)!;
+        expect(file.fileOffset(t.key)).toBe(begin);
+        expect(end - begin).toBe(t.range === 'counter' ? 8 : 4 * t.shape.reduce((x, y) => x * y, 1));
+      }
+      const c = (await file.readTensor('c')).data as Float32Array;
+      expect(Math.min(...c)).toBeGreaterThanOrEqual(2);
+      expect(Math.max(...c)).toBeLessThanOrEqual(3);
+    } finally {
+      await file.close();
+    }
+
+    const mtime = statSync(path).mtimeMs;
+    await ensureRandomSafetensors(path, tensors, { seed: 3 });
+    expect(statSync(path).mtimeMs).toBe(mtime);
+    // Same size, other header (a key renamed): written again.
+    const renamed = [{ ...tensors[0]!, key: 'z' }, tensors[1]!, tensors[2]!];
+    const again = await ensureRandomSafetensors(path, renamed, { seed: 3 });
+    expect([...again.ranges.keys()]).toEqual(['z', 'b.num_batches_tracked', 'c']);
+    const reread = await openSafetensors(await fileSource(path));
+    expect([...reread.header.tensors.keys()]).toContain('z');
+    await reread.close();
+    expect(readdirSync(join(folder, 'generic'))).toEqual(['tensors.safetensors']);
   });
 });

@@ -2,7 +2,7 @@ import type { MeasuredCase, WorkerCase } from '../ae-worker.js';
 import { compareWorkerCases, startWorker } from '../ae-worker.js';
 import type { BenchArchitecture, BenchModel } from '../random-weights.js';
 import { benchModel } from '../random-weights.js';
-import type { Figure, Scenario } from '../scenario.js';
+import type { CaseMatrix, Figure, Scenario } from '../scenario.js';
 import type { PeakOptions, PeakResult } from './matmul-peak.js';
 import { measurePeakGflops } from './matmul-peak.js';
 
@@ -22,7 +22,12 @@ interface Case {
   readonly dtype: 'fp32' | 'fp16';
 }
 
-const ARCHITECTURES: readonly BenchArchitecture[] = ['f32c32-in', 'sana', 'f64c128', 'f128c512'];
+const ARCHITECTURES = [
+  'f32c32-in',
+  'sana',
+  'f64c128',
+  'f128c512',
+] as const satisfies readonly BenchArchitecture[];
 
 const both = (architecture: BenchArchitecture, size: number): Case[] =>
   (['encode', 'decode'] as const).map((operation) => ({
@@ -34,12 +39,14 @@ const both = (architecture: BenchArchitecture, size: number): Case[] =>
   }));
 
 /**
- * Full: every architecture's encode and decode at 256² (batch 1, fp32); for sana, the deployed
- * one, decode at 512², batch 4 at 256², and fp16 at 256². That is about 9 TFLOP per sample round:
- * 512² for every architecture, 1024² and batch 4 everywhere would take an hour on 2 cores.
+ * Full: every architecture's encode and decode at 256² (batch 1, fp32); f32c32-in encode at 512²;
+ * for sana, the deployed one, decode at 512², batch 4 at 256², and fp16 at 256². That is about
+ * 10 TFLOP per sample round: the whole matrix (`--full-matrix`: 512² and 1024², batch 4 and fp16
+ * for every architecture) would take many hours on 2 cores.
  */
 const FULL: readonly Case[] = [
   ...ARCHITECTURES.flatMap((a) => both(a, 256)),
+  { architecture: 'f32c32-in', operation: 'encode', size: 512, batch: 1, dtype: 'fp32' },
   { architecture: 'sana', operation: 'decode', size: 512, batch: 1, dtype: 'fp32' },
   { architecture: 'sana', operation: 'decode', size: 256, batch: 4, dtype: 'fp32' },
   { architecture: 'sana', operation: 'decode', size: 256, batch: 1, dtype: 'fp16' },
@@ -69,6 +76,35 @@ const QUICK_PEAK: PeakOptions = {
   compare: { warmup: 1, samples: 2 },
 };
 
+/**
+ * The cross product of the command line's case matrix, a dimension not given being all four
+ * architectures, 256², batch 1 or fp32; undefined when none was given. Sizes an architecture
+ * cannot take (not a multiple of its compression) are left out and listed.
+ */
+function matrixCases(matrix: CaseMatrix): { cases: Case[]; left: string[] } | undefined {
+  if (Object.keys(matrix).length === 0) return undefined;
+  const architectures = ARCHITECTURES.filter((a) => matrix.architectures?.includes(a) ?? true);
+  const cases: Case[] = [];
+  const left: string[] = [];
+  for (const architecture of architectures)
+    for (const dtype of matrix.dtypes ?? ['fp32'])
+      for (const operation of ['encode', 'decode'] as const)
+        for (const size of matrix.sizes ?? [256])
+          for (const batch of matrix.batches ?? [1]) {
+            const c: Case = { architecture, operation, size, batch, dtype };
+            if (size % COMPRESSION[architecture] === 0) cases.push(c);
+            else left.push(caseName(c));
+          }
+  return { cases, left };
+}
+
+const COMPRESSION: Readonly<Record<(typeof ARCHITECTURES)[number], number>> = {
+  'f32c32-in': 32,
+  sana: 32,
+  f64c128: 64,
+  f128c512: 128,
+};
+
 const caseName = (c: Case): string => `${c.architecture} ${c.operation} ${c.size}² b${c.batch} ${c.dtype}`;
 
 export const aeLatency: Scenario = {
@@ -80,14 +116,18 @@ export const aeLatency: Scenario = {
     'the cache directory) on onnxruntime-node CPU. Each architecture and precision runs in its own child process: ' +
     'sessions are set up on a 1-cell input first, every case then runs once (a warm-up, in ascending order of work, ' +
     'where its peak RSS is read), then the cases run side by side in rounds. Full: encode and decode at 256² for ' +
-    'all four, and for sana decode at 512², at batch 4 and in fp16 (`dtype: "fp16"`). Roofline: achieved GFLOP/s ' +
+    'all four, f32c32-in encode at 512², and for sana decode at 512², at batch 4 and in fp16 (`dtype: "fp16"`); ' +
+    '--full-matrix or --sizes/--batch/--dtype/--arch select other cases (see the notes). Roofline: achieved GFLOP/s ' +
     '= 2 · countMacs / median time, as a percentage of the peak `measurePeakGflops` measures in the same run ' +
     '(2048³ MatMul and 3×3 Conv 512→512 at 64², best run, before and after the cases). Peak RSS of a case: ' +
     'VmHWM of its process during its warm-up run, reset before it (weights and sessions included). ' +
     'Quick: 1/16 widths at 64² (f128: 128²).',
   async run(context) {
     const { quick } = context;
-    const cases = quick ? QUICK : FULL;
+    const picked = matrixCases(context.matrix);
+    const cases = picked?.cases ?? (quick ? QUICK : FULL);
+    if (cases.length === 0)
+      throw new Error(`the case matrix is empty: ${picked?.left.join(', ')} do not fit`);
     const sampling = { ...context.sampling, samples: quick ? 1 : context.sampling.samples };
     const runtime = await context.runtime();
     const peakRuns: PeakResult[] = [];
@@ -206,7 +246,10 @@ export const aeLatency: Scenario = {
       params: {
         cases: cases.length,
         architectures: ARCHITECTURES.join(', '),
-        sizes: quick ? '64 (f128: 128), sana decode 128' : '256, sana decode 512',
+        caseSet: picked ? 'command-line matrix' : quick ? 'quick' : 'default full',
+        sizes: [...new Set(cases.map((c) => c.size))].join(', '),
+        batches: [...new Set(cases.map((c) => c.batch))].join(', '),
+        dtypes: [...new Set(cases.map((c) => c.dtype))].join(', '),
         samplesPerCase: sampling.samples,
         peakGflops: Number(peak.peakGflops.toFixed(1)),
         device: peak.device,
@@ -215,9 +258,14 @@ export const aeLatency: Scenario = {
       ratios,
       figures,
       notes: [
-        quick
-          ? 'Quick mode: tiny widths (1/16, latent ≤ 8 channels), 64² images (f128c512: 128²), one sample; the figures only show that everything runs.'
-          : 'Full mode measures a subset (see the description): about 9 TFLOP per round, 1–2 minutes on 2 cores; 512² and batch 4 for every architecture and 1024² are left out to stay within ~7 minutes (session setup of the large models included).',
+        picked
+          ? `Cases from the command line's matrix: ${cases.length} of the 96-case full matrix (4 architectures × encode/decode × 256², 512², 1024² × batch 1, 4 × fp32, fp16)${picked.left.length > 0 ? `; left out, size not a multiple of the compression: ${picked.left.join(', ')}` : ''}.`
+          : `Default case set: ${cases.length} of the 96-case full matrix (${cases.map(caseName).join('; ')}). The rest (512² and batch 4 for every architecture, 1024², fp16 beyond sana) is left out to keep a full run within ~8 minutes on 2 cores (session setup of the large models included); select it with --full-matrix, or part of it with --sizes, --batch, --dtype, --arch.`,
+        ...(quick
+          ? [
+              'Quick mode: tiny widths (1/16, latent ≤ 8 channels), one sample; the figures only show that everything runs.',
+            ]
+          : []),
         'Weights are random (uniform ±1/√fan-in), so times are those of the real architectures, not reconstructions.',
         'GFLOP counts only convolutions and attention matmuls (`countMacs`); norms, activations and reshapes add memory traffic, not FLOPs.',
         notReset
@@ -229,20 +277,31 @@ export const aeLatency: Scenario = {
 };
 
 /**
- * Each architecture against f32c32-in (same operation and size, batch 1, fp32), and sana's other
- * decode cases (512², batch 4, fp16) against its 256² batch-1 fp32 decode.
+ * Each batch-1 fp32 case against f32c32-in's (same operation and size), against its own
+ * architecture's smallest size, and every batch-4 or fp16 case against its batch-1 fp32 twin.
  */
 function comparisons(cases: readonly Case[]): { of: string; to: string }[] {
   const plain = (c: Case): boolean => c.batch === 1 && c.dtype === 'fp32';
+  const same = (a: Case, b: Case): boolean =>
+    a.architecture === b.architecture && a.operation === b.operation;
   const pairs: { of: string; to: string }[] = [];
-  for (const c of cases.filter((x) => plain(x) && x.architecture !== 'f32c32-in')) {
+  for (const c of cases) {
+    if (!plain(c)) {
+      const twin = cases.find((r) => plain(r) && same(r, c) && r.size === c.size);
+      if (twin) pairs.push({ of: caseName(c), to: caseName(twin) });
+      continue;
+    }
     const reference = cases.find(
       (r) => plain(r) && r.architecture === 'f32c32-in' && r.operation === c.operation && r.size === c.size,
     );
-    if (reference) pairs.push({ of: caseName(c), to: caseName(reference) });
+    if (reference && reference !== c) pairs.push({ of: caseName(c), to: caseName(reference) });
+    const smallest = cases
+      .filter((r) => plain(r) && same(r, c))
+      .reduce<Case | undefined>(
+        (best, r) => (best === undefined || r.size < best.size ? r : best),
+        undefined,
+      );
+    if (smallest && smallest.size < c.size) pairs.push({ of: caseName(c), to: caseName(smallest) });
   }
-  const sana = cases.filter((c) => c.architecture === 'sana' && c.operation === 'decode');
-  const base = sana.find(plain);
-  for (const c of sana) if (base && c !== base) pairs.push({ of: caseName(c), to: caseName(base) });
   return pairs;
 }

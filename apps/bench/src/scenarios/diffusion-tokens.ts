@@ -1,6 +1,3 @@
-import { randomBytes } from 'node:crypto';
-import type { FileHandle } from 'node:fs/promises';
-import { mkdir, open, rename, rm, stat } from 'node:fs/promises';
 import { basename, join } from 'node:path';
 import { createRng, formatShape } from '@dcae/core';
 import type { HostTensor } from '@dcae/core';
@@ -15,6 +12,8 @@ import {
   timestepEmbedding,
 } from '@dcae/diffusion';
 import type { BackboneConfig, DiffusionModel } from '@dcae/diffusion';
+import type { RandomTensor } from '../random-weights.js';
+import { ensureRandomSafetensors } from '../random-weights.js';
 import type { BenchCase, Figure, Scenario, Series } from '../scenario.js';
 
 /**
@@ -97,14 +96,13 @@ interface WeightsFile {
   readonly path: string;
   /** Resolves the graph parameters of one latent's config into the file. */
   resolverFor(latent: Latent): ParamResolver;
-  readonly bytes: number;
 }
 
 /**
  * One float32 safetensors file per family with random weights (U(±1/√fan_in)): the tensors whose
  * shape is the same for every latent (the blocks) once, the others (patch embedding, positions,
- * output layer) once per latent as `<latent>/<key>`. Written tensor by tensor into the cache
- * directory and reused while the layout is unchanged.
+ * output layer) once per latent as `<latent>/<key>`. Written into the cache directory and reused
+ * while the layout is unchanged (`ensureRandomSafetensors`).
  */
 async function ensureWeights(
   cacheDir: string,
@@ -124,86 +122,32 @@ async function ensureWeights(
     for (const [key, shape] of shapes) if (!shared.has(key)) entries.push([`${latent.name}/${key}`, shape]);
   }
 
-  const header: Record<string, unknown> = {};
-  const offsets = new Map<string, { begin: number; end: number }>();
-  let cursor = 0;
-  for (const [name, shape] of entries) {
-    const end = cursor + numel(shape) * 4;
-    header[name] = { dtype: 'F32', shape, data_offsets: [cursor, end] };
-    offsets.set(name, { begin: cursor, end });
-    cursor = end;
-  }
-  let json = JSON.stringify(header);
-  json = json.padEnd(Math.ceil(json.length / 8) * 8, ' ');
-  const dataStart = 8 + json.length;
   const first = configs.values().next().value!;
   const path = join(
     cacheDir,
     `diffusion-tokens-${family}-${first.hiddenSize}x${first.depth}x${first.numHeads}.safetensors`,
   );
+  const tensors: RandomTensor[] = entries.map(([key, shape]) => {
+    const bound = 1 / Math.sqrt(shape.length > 1 ? numel(shape) / shape[0]! : shape[0]!);
+    return { key, shape, range: [-bound, bound] };
+  });
+  const written = await ensureRandomSafetensors(path, tensors, { seed: 20_241_101, log });
   const location = basename(path);
-  const file: WeightsFile = {
+  return {
     path,
-    bytes: dataStart + cursor,
     resolverFor: (latent) => (key, shape) => {
-      const range = offsets.get(shared.has(key) ? key : `${latent.name}/${key}`);
+      const range = written.ranges.get(shared.has(key) ? key : `${latent.name}/${key}`);
       if (range === undefined) throw new Error(`${path}: no tensor for ${latent.name} ${key}`);
       return {
         kind: 'external',
         dtype: 'float32',
         shape,
         location,
-        offset: dataStart + range.begin,
-        length: range.end - range.begin,
+        offset: range[0],
+        length: range[1] - range[0],
       };
     },
   };
-  if ((await stat(path).catch(() => undefined))?.size === file.bytes && (await headerOf(path)) === json) {
-    return file;
-  }
-
-  log(
-    `writing ${(file.bytes / 1e9).toFixed(2)} GB of random ${family} weights to ${path} (kept for later runs)`,
-  );
-  await mkdir(cacheDir, { recursive: true });
-  const partial = `${path}.${randomBytes(4).toString('hex')}.partial`;
-  const handle: FileHandle = await open(partial, 'w');
-  try {
-    const prefix = Buffer.alloc(8);
-    prefix.writeBigUInt64LE(BigInt(json.length));
-    await handle.write(prefix);
-    await handle.write(json);
-    const rng = createRng(20_241_101);
-    for (const [, shape] of entries) {
-      const bound = 1 / Math.sqrt(shape.length > 1 ? numel(shape) / shape[0]! : shape[0]!);
-      const values = rng.fillUniform(new Float32Array(numel(shape)), -bound, bound);
-      await handle.write(new Uint8Array(values.buffer));
-    }
-    await handle.close();
-    await rename(partial, path);
-  } catch (error) {
-    await handle.close().catch(() => undefined);
-    await rm(partial, { force: true });
-    throw error;
-  }
-  return file;
-}
-
-/** The JSON header of a safetensors file, or undefined when it cannot be read. */
-async function headerOf(path: string): Promise<string | undefined> {
-  const handle = await open(path, 'r').catch(() => undefined);
-  if (!handle) return undefined;
-  try {
-    const prefix = Buffer.alloc(8);
-    await handle.read(prefix, 0, 8, 0);
-    const length = Number(prefix.readBigUInt64LE());
-    if (length > 100_000_000) return undefined;
-    const json = Buffer.alloc(length);
-    await handle.read(json, 0, length, 8);
-    return json.toString('utf8');
-  } finally {
-    await handle.close();
-  }
 }
 
 /**

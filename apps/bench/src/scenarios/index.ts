@@ -2,6 +2,7 @@ import type { Scenario } from '../scenario.js';
 import { aeLatency } from './ae-latency.js';
 import { aeTiling } from './ae-tiling.js';
 import { diffusionTokens } from './diffusion-tokens.js';
+import { gpu } from './gpu.js';
 import { graphBuild } from './graph-build.js';
 import { matmulPeak } from './matmul-peak.js';
 import { safetensorsRead } from './safetensors-read.js';
@@ -22,5 +23,6 @@ export const SCENARIOS: readonly Scenario[] = [
   aeLatency,
   sdVaeVsDcae,
   runtimes,
+  gpu,
   soak,
 ];

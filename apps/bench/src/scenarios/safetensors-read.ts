@@ -1,9 +1,9 @@
-import { randomBytes } from 'node:crypto';
-import type { FileHandle } from 'node:fs/promises';
-import { mkdir, open, rename, rm, stat } from 'node:fs/promises';
+import { open } from 'node:fs/promises';
 import { join } from 'node:path';
-import { createRng, openSafetensors } from '@dcae/core';
+import { openSafetensors } from '@dcae/core';
 import { fileSource } from '@dcae/core/node';
+import type { RandomTensor } from '../random-weights.js';
+import { ensureRandomSafetensors } from '../random-weights.js';
 import type { Scenario } from '../scenario.js';
 
 const MiB = 2 ** 20;
@@ -18,8 +18,8 @@ interface Layout {
 
 /**
  * Writes (once; later runs reuse it) a safetensors file of `count` random float32 tensors of
- * `tensorMiB` each, with the header padded to 8 bytes like the reference writer. The layout is
- * computed here, independently of the reader under test.
+ * `tensorMiB` each, with the header padded to 8 bytes like the reference writer. The layout comes
+ * from the writer, independently of the reader under test.
  */
 async function ensureFile(
   cacheDir: string,
@@ -28,53 +28,22 @@ async function ensureFile(
   log: (m: string) => void,
 ): Promise<Layout> {
   const rows = (tensorMiB * MiB) / (COLUMNS * 4);
-  const header: Record<string, unknown> = {};
-  const tensors: { name: string; offset: number; length: number }[] = [];
-  let cursor = 0;
-  for (let i = 0; i < count; i++) {
-    const name = `layers.${i}.weight`;
-    const length = rows * COLUMNS * 4;
-    header[name] = { dtype: 'F32', shape: [rows, COLUMNS], data_offsets: [cursor, cursor + length] };
-    tensors.push({ name, offset: cursor, length });
-    cursor += length;
-  }
-  let json = JSON.stringify(header);
-  json = json.padEnd(Math.ceil(json.length / 8) * 8, ' ');
-  const dataStart = 8 + json.length;
+  const tensors: RandomTensor[] = Array.from({ length: count }, (_, i) => ({
+    key: `layers.${i}.weight`,
+    shape: [rows, COLUMNS],
+    range: [-1, 1],
+  }));
   const path = join(cacheDir, `safetensors-read-${count}x${tensorMiB}MiB.safetensors`);
-  const layout = {
+  const written = await ensureRandomSafetensors(path, tensors, { seed: 20_240_601, log });
+  return {
     path,
-    tensors: tensors.map((t) => ({ ...t, offset: dataStart + t.offset })),
-    dataBytes: cursor,
+    tensors: [...written.ranges].map(([name, [begin, end]]) => ({
+      name,
+      offset: begin,
+      length: end - begin,
+    })),
+    dataBytes: written.bytes,
   };
-  const existing = await stat(path).catch(() => undefined);
-  if (existing?.size === dataStart + cursor) return layout;
-
-  log(
-    `writing ${(count * tensorMiB).toLocaleString('en-US')} MiB of random float32 to ${path} (kept for later runs)`,
-  );
-  await mkdir(cacheDir, { recursive: true });
-  const partial = `${path}.${randomBytes(4).toString('hex')}.partial`;
-  const handle: FileHandle = await open(partial, 'w');
-  try {
-    const prefix = Buffer.alloc(8);
-    prefix.writeBigUInt64LE(BigInt(json.length));
-    await handle.write(prefix);
-    await handle.write(json);
-    const rng = createRng(20_240_601);
-    const values = new Float32Array(rows * COLUMNS);
-    for (let i = 0; i < count; i++) {
-      rng.fillUniform(values, -1, 1);
-      await handle.write(new Uint8Array(values.buffer));
-    }
-    await handle.close();
-    await rename(partial, path);
-  } catch (error) {
-    await handle.close().catch(() => undefined);
-    await rm(partial, { force: true });
-    throw error;
-  }
-  return layout;
 }
 
 /**
