@@ -30,10 +30,17 @@ export function encodePng(width: number, height: number, rgb: Uint8Array): Buffe
   const rows = Buffer.alloc(height * (1 + 3 * width));
   for (let y = 0; y < height; y++)
     rows.set(rgb.subarray(y * 3 * width, (y + 1) * 3 * width), y * (1 + 3 * width) + 1);
+  return pngChunks([
+    ['IHDR', header],
+    ['IDAT', deflateSync(rows)],
+    ['IEND', new Uint8Array(0)],
+  ]);
+}
+
+/** The PNG signature followed by `chunks` (type, data), each with its length and CRC. */
+export function pngChunks(chunks: readonly (readonly [type: string, data: Uint8Array])[]): Buffer {
   return Buffer.concat([
     Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]),
-    chunk('IHDR', header),
-    chunk('IDAT', deflateSync(rows)),
-    chunk('IEND', new Uint8Array(0)),
+    ...chunks.map(([type, data]) => chunk(type, data)),
   ]);
 }

@@ -12,10 +12,18 @@ export interface StaticServer {
   close(): Promise<void>;
 }
 
-export async function serveStatic(root: string): Promise<StaticServer> {
-  const headers = securityHeaders('production');
+/**
+ * Serves `root`. `headersFor` may change the production headers per request path (the header
+ * variants of reliability.md E8: no isolation, isolation missing on some files, another CSP).
+ */
+export async function serveStatic(
+  root: string,
+  headersFor: (path: string, headers: Record<string, string>) => Record<string, string> = (_, h) => h,
+): Promise<StaticServer> {
+  const production = securityHeaders('production');
   const server = createServer((req, res) => {
     const url = req.url === '/' || req.url?.startsWith('/?') ? '/index.html' : (req.url ?? '/');
+    const headers = headersFor(url.split('?')[0]!, { ...production });
     const path = fileUnder(root, '/', url);
     if (path !== undefined && sendFile(req, res, path, headers)) return;
     res.writeHead(404, { ...headers, 'Content-Type': 'text/plain' });
