@@ -5,6 +5,7 @@ export default defineConfig({
     projects: [
       'packages/*/vitest.config.ts',
       'apps/*/vitest.config.ts',
+      'tooling/vitest.config.ts',
       // onnxruntime-web in headless Chromium (vitest browser mode)
       'packages/runtime-adapters/vitest.browser.config.ts',
       'packages/autoencoder/vitest.browser.config.ts',
