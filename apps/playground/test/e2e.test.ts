@@ -7,8 +7,7 @@
  * show the library's message for bad inputs and cancel mid-sampling. Screenshots go to
  * bench-results/e2e/playground.png and playground-generate.png.
  */
-import { mkdir, mkdtemp, readFile, readdir, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { mkdir, readFile, readdir, rm } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import type { HostTensor } from '@dcae/core';
 import { parseSafetensors } from '@dcae/core';
@@ -24,12 +23,10 @@ import type { GenerateOptions } from '@dcae/diffusion';
 import { generate, loadDiffusionModel } from '@dcae/diffusion';
 import { createNodeRuntime } from '@dcae/runtime-adapters/node';
 import type { Browser, Page } from 'playwright-core';
-import { chromium } from 'playwright-core';
-import { build } from 'vite';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { encodePng } from './png.js';
 import type { StaticServer } from './static-server.js';
-import { serveStatic } from './static-server.js';
+import { buildPlayground, launchChromium, serveStatic } from './static-server.js';
 import { stats } from '../src/visualize.js';
 
 const APP = resolve(import.meta.dirname, '..');
@@ -39,7 +36,6 @@ const DIFFUSION = join(REPO, 'fixtures/diffusion');
 const GENERATE_AE = join(REPO, 'fixtures/dcae/tiny-in-f32');
 const SCREENSHOT = join(REPO, 'bench-results/e2e/playground.png');
 const GENERATE_SCREENSHOT = join(REPO, 'bench-results/e2e/playground-generate.png');
-const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
 /**
  * Click-to-stopped limit for Cancel. The page ends a job by terminating its worker 250 ms after
  * asking it to stop, so a job that kept running would take seconds; the margin above 250 ms is for
@@ -55,27 +51,9 @@ const requests: string[] = [];
 const problems: string[] = [];
 
 beforeAll(async () => {
-  outDir = await mkdtemp(join(tmpdir(), 'dcae-playground-'));
-  await build({
-    root: APP,
-    configFile: join(APP, 'vite.config.ts'),
-    logLevel: 'warn',
-    build: { outDir, emptyOutDir: true },
-  });
+  outDir = await buildPlayground('dcae-playground-');
   server = await serveStatic(outDir);
-  browser = await chromium.launch({
-    executablePath: CHROMIUM,
-    headless: true,
-    args: [
-      '--no-sandbox',
-      '--disable-gpu',
-      '--disable-quic',
-      '--no-first-run',
-      '--disable-background-networking',
-      '--disable-component-update',
-      '--disable-sync',
-    ],
-  });
+  browser = await launchChromium();
   page = await browser.newPage({ viewport: { width: 1400, height: 1000 } });
   page.on('request', (r) => requests.push(r.url()));
   page.on('pageerror', (e) => problems.push(`page error: ${e.message}`));

@@ -5,43 +5,20 @@
  * bomb: 560 KB that inflates to 12000² RGBA). Each ends in a visible message and a live tab,
  * never a hang or a crash.
  */
-import { mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
+import { rm } from 'node:fs/promises';
 import { createDeflate } from 'node:zlib';
 import type { Browser, Page } from 'playwright-core';
-import { chromium } from 'playwright-core';
-import { build } from 'vite';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { encodePng, pngChunks } from './png.js';
 import type { StaticServer } from './static-server.js';
-import { serveStatic } from './static-server.js';
-
-const APP = resolve(import.meta.dirname, '..');
-const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
+import { buildPlayground, launchChromium, serveStatic } from './static-server.js';
 
 let outDir: string;
 let browser: Browser;
 
 beforeAll(async () => {
-  outDir = await mkdtemp(join(tmpdir(), 'dcae-playground-serving-'));
-  await build({
-    root: APP,
-    configFile: join(APP, 'vite.config.ts'),
-    logLevel: 'warn',
-    build: { outDir, emptyOutDir: true },
-  });
-  browser = await chromium.launch({
-    executablePath: CHROMIUM,
-    headless: true,
-    args: [
-      '--no-sandbox',
-      '--disable-gpu',
-      '--disable-quic',
-      '--no-first-run',
-      '--disable-background-networking',
-    ],
-  });
+  outDir = await buildPlayground('dcae-playground-serving-');
+  browser = await launchChromium();
 }, 120_000);
 
 afterAll(async () => {

@@ -2,9 +2,14 @@
  * A static server for the built playground on 127.0.0.1, with the production headers (COOP/COEP
  * for wasm threads, the CSP) and ETags, as a real deployment would serve it.
  */
+import { mkdtemp } from 'node:fs/promises';
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { join } from 'node:path';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import type { Browser } from 'playwright-core';
+import { chromium } from 'playwright-core';
+import { build } from 'vite';
 import { fileUnder, securityHeaders, sendFile } from '../build/assets.js';
 
 export interface StaticServer {
@@ -42,3 +47,34 @@ export async function serveStatic(
 }
 
 export const DIST = join(import.meta.dirname, '../dist');
+
+const APP = resolve(import.meta.dirname, '..');
+
+/** Builds the playground for production into a fresh temporary folder and returns it. */
+export async function buildPlayground(prefix: string): Promise<string> {
+  const outDir = await mkdtemp(join(tmpdir(), prefix));
+  await build({
+    root: APP,
+    configFile: join(APP, 'vite.config.ts'),
+    logLevel: 'warn',
+    build: { outDir, emptyOutDir: true },
+  });
+  return outDir;
+}
+
+/** Debian's headless Chromium (CHROMIUM_PATH overrides), quiet: no sync, updates or background traffic. */
+export function launchChromium(): Promise<Browser> {
+  return chromium.launch({
+    executablePath: process.env.CHROMIUM_PATH ?? '/usr/bin/chromium',
+    headless: true,
+    args: [
+      '--no-sandbox',
+      '--disable-gpu',
+      '--disable-quic',
+      '--no-first-run',
+      '--disable-background-networking',
+      '--disable-component-update',
+      '--disable-sync',
+    ],
+  });
+}
