@@ -313,6 +313,11 @@ const image = (side: number): HostTensor<'float32'> =>
 
 /** The side at which one run of `slowModel` takes about `ms` here (measured in-process). */
 let slowSide = 64;
+/**
+ * "At once" after an abort: well under the ~1.35 s the calibrated run still has left 150 ms in,
+ * with room for a loaded 2-core CI machine.
+ */
+const AT_ONCE_MS = 750;
 beforeAll(async () => {
   const r = createNodeRuntime({ threads: 1 });
   const session = await r.createSession(slowModel);
@@ -398,7 +403,7 @@ describe('where sessions run', () => {
     const aborted = performance.now();
     controller.abort();
     expect(await codeOf(running)).toBe('ABORTED');
-    expect(performance.now() - aborted).toBeLessThan(200);
+    expect(performance.now() - aborted).toBeLessThan(AT_ONCE_MS);
     const { y } = await session.run({ x: image(4) });
     expect(y!.shape).toEqual([1, 1, 4, 4]);
   });
@@ -418,7 +423,7 @@ describe('where sessions run', () => {
       const aborted = performance.now();
       controller.abort();
       expect(await codeOf(running)).toBe('ABORTED');
-      expect(performance.now() - aborted).toBeLessThan(200);
+      expect(performance.now() - aborted).toBeLessThan(AT_ONCE_MS);
       // Had it only been left to finish, the worker would still be alive (idle) afterwards.
       await until(() => !workerPids().includes(first!));
 
