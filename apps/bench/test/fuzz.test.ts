@@ -42,7 +42,7 @@ describe('fuzz targets', () => {
     const target = FUZZ_TARGETS[name];
     const { seeds } = await target.corpus(FIXTURES);
     expect(seeds.length).toBeGreaterThan(1);
-    for (const seed of seeds) target.run(seed);
+    for (const seed of seeds) await target.run(seed);
   });
 });
 

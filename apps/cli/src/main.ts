@@ -201,8 +201,22 @@ function buildProgram(io: MainOptions, onFlags: (flags: { debug: boolean; json: 
   withCommonOptions(
     program
       .command('convert')
-      .description('Export the model as ONNX: encoder.onnx and decoder.onnx (+ external data when needed).')
-      .requiredOption('-o, --output <dir>', 'output directory (created if missing)'),
+      .description(
+        'Export the model as ONNX: encoder.onnx and decoder.onnx (+ external data when needed); ' +
+          'or, with --to safetensors, turn a PyTorch .pth state_dict (-m file.pth) into one .safetensors file.',
+      )
+      .addOption(
+        new Option(
+          '--to <format>',
+          'onnx: a model folder to ONNX files; safetensors: a .pth file to .safetensors',
+        )
+          .choices(['onnx', 'safetensors'])
+          .default('onnx'),
+      )
+      .requiredOption(
+        '-o, --output <path>',
+        'output directory (onnx, created if missing) or .safetensors file',
+      ),
     { output: true },
   ).action(async (opts: Parameters<typeof runConvert>[0]) => runConvert(opts, context(opts)));
 

@@ -26,6 +26,16 @@ export const DCAE_ERROR_CODES = {
   TOO_MANY_TENSORS: 'safetensors',
   NAME_TOO_LONG: 'safetensors',
   TENSOR_NOT_FOUND: 'safetensors',
+  // PyTorch .pth checkpoints (docs/pth-reader.md); same exit code as safetensors: a bad weights file
+  PTH_NOT_ZIP: 'safetensors',
+  ZIP_CORRUPT: 'safetensors',
+  ZIP_TRUNCATED: 'safetensors',
+  ZIP_COMPRESSED: 'safetensors',
+  ZIP_OVERLAP: 'safetensors',
+  PICKLE_FORBIDDEN: 'safetensors',
+  PICKLE_CORRUPT: 'safetensors',
+  PTH_STORAGE: 'safetensors',
+  PTH_NOT_STATE_DICT: 'safetensors',
   // weights bound to a model
   WEIGHTS_MISMATCH: 'weights',
   // JSON configs (reliability.md §9 D)

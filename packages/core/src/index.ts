@@ -29,6 +29,14 @@ export { blobSource, bytesSource, httpRangeSource } from './safetensors/byte-sou
 export type { ByteSource, HttpRangeSourceOptions } from './safetensors/byte-source.js';
 export { openSafetensors, parseSafetensors } from './safetensors/reader.js';
 export type { SafetensorsBuffer, SafetensorsFile } from './safetensors/reader.js';
+export { openPth } from './torch/reader.js';
+export type { PthFile, PthOptions, PthTensorInfo } from './torch/reader.js';
+export { TORCH_DTYPE_BYTES, TORCH_STORAGE_DTYPES, unpickleStateDict } from './torch/pickle.js';
+export type { TorchDType, TorchStorageType } from './torch/pickle.js';
+export { entryDataOffset, readZipDirectory } from './torch/zip.js';
+export { serializePth, zipStored } from './torch/writer.js';
+export type { ZipRecord } from './torch/writer.js';
+export type { ZipEntry, ZipLimits } from './torch/zip.js';
 export { safetensorsChunks, serializeSafetensors } from './safetensors/writer.js';
 export type { MetadataToWrite, TensorsToWrite } from './safetensors/writer.js';
 export { parseJsonConfig } from './config/parse-json-config.js';

@@ -47,7 +47,7 @@ export async function runFuzzJob(job: FuzzJob, send: (message: ChildMessage) => 
     while (Date.now() < sliceEnd) {
       writeSync(PROGRESS_FD, `${iteration}\n`);
       try {
-        target.run(fuzzInput(job.corpus, job.seed, iteration));
+        await target.run(fuzzInput(job.corpus, job.seed, iteration));
       } catch (error) {
         if (!DcaeError.is(error)) {
           const signature = errorSignature(error);

@@ -1,5 +1,16 @@
 import { readFile } from 'node:fs/promises';
-import { createRng, hostTensor, parseJsonConfig, parseSafetensors, serializeSafetensors } from '@dcae/core';
+import {
+  bytesSource,
+  createRng,
+  entryDataOffset,
+  hostTensor,
+  openPth,
+  readZipDirectory,
+  parseJsonConfig,
+  parseSafetensors,
+  serializePth,
+  serializeSafetensors,
+} from '@dcae/core';
 import { checkModel, GraphBuilder, serializeModel } from '@dcae/core/onnx';
 import { parseDcAeConfig, readImageHeader } from '@dcae/autoencoder';
 import type { RgbImage } from '@dcae/autoencoder';
@@ -11,10 +22,11 @@ export interface FuzzTarget {
   readonly name: FuzzTargetName;
   /** `fixtures` is the repository's fixtures/ folder (for the golden configs and safetensors). */
   corpus(fixtures: URL): Promise<Corpus>;
-  run(bytes: Uint8Array): void;
+  /** May return a promise (the .pth reader is asynchronous); the child awaits it. */
+  run(bytes: Uint8Array): void | Promise<void>;
 }
 
-export const FUZZ_TARGET_NAMES = ['safetensors', 'image', 'onnx', 'config'] as const;
+export const FUZZ_TARGET_NAMES = ['safetensors', 'pth', 'image', 'onnx', 'config'] as const;
 export type FuzzTargetName = (typeof FUZZ_TARGET_NAMES)[number];
 
 const encoder = new TextEncoder();
@@ -77,6 +89,72 @@ const safetensors: FuzzTarget = {
   run(bytes) {
     const file = parseSafetensors(bytes, { name: 'fuzz' });
     for (const name of file.header.tensors.keys()) file.tensor(name);
+  },
+};
+
+/** The .pth reader (docs/pth-reader.md): zip directory, restricted unpickler, storage views, reads. */
+const pth: FuzzTarget = {
+  name: 'pth',
+  async corpus(fixtures) {
+    const rng = createRng(17);
+    const small = serializePth({
+      '0.weight': rng.randn([2, 3, 1, 1]),
+      '0.bias': hostTensor('float16', [2], new Uint16Array([0x3c00, 0xc000])),
+      steps: hostTensor('int64', [], new BigInt64Array([5n])),
+      empty: hostTensor('float32', [0, 4], new Float32Array(0)),
+    });
+    const one = serializePth(
+      { w: hostTensor('bfloat16', [3], new Uint16Array([1, 2, 3])) },
+      'taesana_encoder',
+    );
+    // The data.pkl torch 1.13 wrote for the TAESANA encoder (the whole file is over the 1 MiB input
+    // limit) goes into the dictionary: splices put the real opcode stream into the inputs.
+    const fixture = bytesSource(
+      new Uint8Array(await readFile(new URL('family2/taesana-randinit/taesana_encoder.pth', fixtures))),
+      'taesana_encoder.pth',
+    );
+    const pkl = (await readZipDirectory(fixture)).find((e) => e.name.endsWith('/data.pkl'))!;
+    const realPickle = await fixture.read(await entryDataOffset(fixture, pkl), pkl.size);
+    return {
+      seeds: [small, one],
+      dictionary: [
+        realPickle,
+        ...tokens(
+          'PK\x03\x04',
+          'PK\x01\x02',
+          'PK\x05\x06',
+          'PK\x06\x06',
+          'PK\x06\x07',
+          'data.pkl',
+          'archive/data/',
+        ),
+        ...tokens(
+          'ctorch\nHalfStorage\n',
+          'cposix\nsystem\n',
+          'ccollections\nOrderedDict\n',
+          'ctorch._utils\n_rebuild_tensor_v2\n',
+        ),
+        Uint8Array.of(0xff, 0xff, 0xff, 0xff),
+        Uint8Array.of(0x80, 0x02),
+        Uint8Array.of(0x28), // MARK
+        Uint8Array.of(0x52), // REDUCE
+        Uint8Array.of(0x51), // BINPERSID
+        Uint8Array.of(0x62), // BUILD
+        Uint8Array.of(0x6a, 0xff, 0xff, 0xff, 0x7f), // LONG_BINGET
+        Uint8Array.of(0x8a, 0x08, 0, 0, 0, 0, 0, 0, 0, 0x80), // LONG1 -2^63
+      ],
+    };
+  },
+  async run(bytes) {
+    const file = await openPth(bytesSource(bytes, 'fuzz'));
+    for (const name of file.tensors.keys()) {
+      try {
+        await file.readTensor(name);
+      } catch (error) {
+        // A dtype dcae does not decode (I16, I8) is a typed refusal like any other.
+        if (!(error instanceof Error && 'code' in error && error.code === 'DTYPE_UNSUPPORTED')) throw error;
+      }
+    }
   },
 };
 
@@ -181,6 +259,7 @@ const config: FuzzTarget = {
 
 export const FUZZ_TARGETS: Readonly<Record<FuzzTargetName, FuzzTarget>> = {
   safetensors,
+  pth,
   image,
   onnx,
   config,

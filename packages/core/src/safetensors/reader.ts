@@ -169,3 +169,14 @@ function view<T>(bytes: Uint8Array, ArrayType: TypedArrayType<T>): T {
   const aligned = bytes.byteOffset % ArrayType.BYTES_PER_ELEMENT === 0 ? bytes : bytes.slice();
   return new ArrayType(aligned.buffer, aligned.byteOffset, aligned.byteLength / ArrayType.BYTES_PER_ELEMENT);
 }
+
+/** Raw little-endian bytes of a tensor as a host tensor, by the same rules as `readTensor` (used by the .pth reader). */
+export function decodeTensorBytes(
+  dtype: SafetensorsDType,
+  shape: readonly number[],
+  bytes: Uint8Array,
+  name: string,
+  source: string,
+): HostTensor {
+  return decoderFor({ dtype, shape, begin: 0, end: bytes.byteLength }, name, source)(bytes);
+}
