@@ -114,7 +114,12 @@ function buildProgram(io: MainOptions, onFlags: (flags: { debug: boolean; json: 
           '<input>',
           'image file, or .safetensors with tensor "sample" (float32 [N, 3, H, W] in [-1, 1])',
         )
-        .requiredOption('-o, --output <file>', 'output .safetensors (tensor "latent", float32, unscaled)'),
+        .requiredOption('-o, --output <file>', 'output .safetensors (tensor "latent", float32, unscaled)')
+        .option(
+          '--latent-channels <n>',
+          'use only the first N latent channels (DC-AE 1.5 adaptive channels)',
+          positiveInteger('--latent-channels'),
+        ),
       { output: true },
     ),
     'error',
@@ -130,6 +135,11 @@ function buildProgram(io: MainOptions, onFlags: (flags: { debug: boolean; json: 
       .requiredOption(
         '-o, --output <file>',
         'output .png/.jpg/.webp (batch > 1: name-0.png, name-1.png, …) or .safetensors (tensor "sample")',
+      )
+      .option(
+        '--latent-channels <n>',
+        'use only the first N latent channels (DC-AE 1.5 adaptive channels)',
+        positiveInteger('--latent-channels'),
       ),
     { output: true },
   ).action(async (input: string, opts: Parameters<typeof runDecode>[1]) =>
@@ -142,7 +152,12 @@ function buildProgram(io: MainOptions, onFlags: (flags: { debug: boolean; json: 
         .command('reconstruct')
         .description('Encode then decode an image; print PSNR, SSIM and timings.')
         .argument('<input>', 'image file, or .safetensors with tensor "sample"')
-        .requiredOption('-o, --output <file>', 'output .png/.jpg/.webp or .safetensors (tensor "sample")'),
+        .requiredOption('-o, --output <file>', 'output .png/.jpg/.webp or .safetensors (tensor "sample")')
+        .option(
+          '--latent-channels <n>',
+          'use only the first N latent channels (DC-AE 1.5 adaptive channels)',
+          positiveInteger('--latent-channels'),
+        ),
       { output: true },
     ),
     'pad',

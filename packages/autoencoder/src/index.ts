@@ -62,6 +62,8 @@ export * from './image/index.js';
 export { COMBINED_AUTOENCODER_PREFIX, findKnownModel, KNOWN_MODELS, listKnownModels } from './registry.js';
 export type { KnownModel, KnownModelKind, ModelLayout } from './registry.js';
 export { countMacs } from './dc-ae/macs.js';
+export { padChannels as padLatentChannels, takeChannels as takeLatentChannels } from './shared/runner.js';
+export { adaptiveChannelsRefusal } from './dc-ae/autoencoder.js';
 export type { MacCount } from './dc-ae/macs.js';
 export {
   isSdVaeConfigJson,

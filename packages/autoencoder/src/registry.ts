@@ -48,10 +48,11 @@ function entry(
   layout: ModelLayout,
   autoencoder: DcAePresetName,
   description: string,
+  org = ORG,
 ): KnownModel {
   const config = DC_AE_PRESETS[autoencoder];
   return {
-    id: `${ORG}/${name}`,
+    id: `${org}/${name}`,
     kind,
     layout,
     files: FILES[layout],
@@ -91,7 +92,7 @@ const DIFFUSION: readonly [string, string, DcAePresetName][] = [
 ];
 
 /**
- * The released DC-AE repos under `mit-han-lab/`: every autoencoder in the diffusers and the
+ * The released DC-AE repos under `mit-han-lab/` (DC-AE 1.5: `dc-ai/`): every autoencoder in the diffusers and the
  * original format, `dc-ae-f32c32-in-1.0-256px` (original format only; no published scaling
  * factor), and the diffusion models, whose `model.safetensors` also holds their autoencoder. Not
  * listed: DC-AE-Lite, whose Hub org is documented inconsistently (`dc-ai/` vs `mit-han-lab/`).
@@ -113,6 +114,23 @@ export const KNOWN_MODELS: readonly KnownModel[] = [
     'original',
     'dc-ae-f32c32-in-1.0-256px',
     'DC-AE f32c32, in/mix architecture, listed in DC-Gen; purpose and scaling factor not published',
+  ),
+  // DC-AE 1.5 (DC-Gen), original format only: config.json {"model_name"} + model.safetensors.
+  entry(
+    'dc-ae-f32c128-1.5',
+    'autoencoder',
+    'original',
+    'dc-ae-f32c128-1.5',
+    'DC-AE 1.5 f32c128, structured latent (adaptive channels); no published scaling factor',
+    'dc-ai',
+  ),
+  entry(
+    'dc-ae-f64c128-1.5',
+    'autoencoder',
+    'original',
+    'dc-ae-f64c128-1.5',
+    'DC-AE 1.5 f64c128, structured latent (adaptive channels)',
+    'dc-ai',
   ),
   ...DIFFUSION.map(([name, backbone, autoencoder]) =>
     entry(
@@ -142,5 +160,5 @@ export function listKnownModels(
  */
 export function findKnownModel(idOrModelName: string): KnownModel | undefined {
   const id = idOrModelName.split('@')[0]!;
-  return KNOWN_MODELS.find((m) => m.id === id || (!id.includes('/') && m.id === `${ORG}/${id}`));
+  return KNOWN_MODELS.find((m) => m.id === id || (!id.includes('/') && m.id.endsWith(`/${id}`)));
 }

@@ -103,9 +103,9 @@ describe('parseModelSource', () => {
 });
 
 describe('the registry of released repos', () => {
-  it('lists every released autoencoder in both formats, the 256px variant, and the 11 diffusion models', () => {
+  it('lists every released autoencoder in both formats, the 256px variant, DC-AE 1.5, and the 11 diffusion models', () => {
     const autoencoders = listKnownModels({ kind: 'autoencoder' });
-    expect(autoencoders).toHaveLength(17);
+    expect(autoencoders).toHaveLength(19);
     expect(listKnownModels({ kind: 'autoencoder', layout: 'diffusers' })).toHaveLength(8);
     expect(listKnownModels({ layout: 'combined' })).toHaveLength(11);
     expect(new Set(KNOWN_MODELS.map((m) => m.id)).size).toBe(KNOWN_MODELS.length);
@@ -130,6 +130,16 @@ describe('the registry of released repos', () => {
       scalingFactor: 0.4883,
     });
     expect(findKnownModel('mit-han-lab/dc-ae-f32c32-in-1.0-256px')?.scalingFactor).toBeUndefined();
+    // DC-AE 1.5 lives under dc-ai/ (DC-Gen's registry); only f64c128-1.5 has a published factor.
+    expect(findKnownModel('dc-ae-f64c128-1.5')).toMatchObject({
+      id: 'dc-ai/dc-ae-f64c128-1.5',
+      layout: 'original',
+      spatialCompressionRatio: 64,
+      latentChannels: 128,
+      scalingFactor: 0.5935,
+    });
+    expect(findKnownModel('dc-ai/dc-ae-f32c128-1.5')).toMatchObject({ spatialCompressionRatio: 32 });
+    expect(findKnownModel('dc-ai/dc-ae-f32c128-1.5')?.scalingFactor).toBeUndefined();
     for (const model of KNOWN_MODELS) {
       const preset = DC_AE_PRESETS[model.autoencoder];
       expect(model.spatialCompressionRatio).toBe(spatialCompressionRatio(preset));

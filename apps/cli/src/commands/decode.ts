@@ -1,5 +1,5 @@
 import { DcaeError, formatShape, serializeSafetensors } from '@dcae/core';
-import { tensorToImages } from '@dcae/autoencoder';
+import { takeLatentChannels, tensorToImages } from '@dcae/autoencoder';
 import { openModel } from '../model.js';
 import type { CommonOptions } from '../options.js';
 import { formatMs } from '../reporter.js';
@@ -9,6 +9,8 @@ import type { CommandContext } from './shared.js';
 
 export interface DecodeOptions extends CommonOptions {
   readonly output: string;
+  /** Decode only the first N channels of the latent, the rest taken as zero (adaptive latent channels, DC-AE 1.5). */
+  readonly latentChannels?: number;
 }
 
 /**
@@ -34,9 +36,11 @@ export async function runDecode(
   }
   const kind = outputKind(options.output);
   const result = await withOutputs(options, [input], signal, async (outputs) => {
-    const { tensor: latent, metadata } = await reporter.step('read', `reading ${input}`, () =>
+    const read = await reporter.step('read', `reading ${input}`, () =>
       readTensorFile(input, 'latent', signal),
     );
+    const metadata = read.metadata;
+    let latent = read.tensor;
     const batch = latent.shape[0]!;
     const paths = kind === 'safetensors' ? [options.output] : batchPaths(options.output, batch);
     for (const path of paths) await outputs.claim(path);
@@ -44,10 +48,24 @@ export async function runDecode(
     const model = await openModel(options, reporter, signal);
     try {
       const ae = model.autoencoder;
-      if (latent.shape[1] !== ae.latentChannels) {
+      const channels = latent.shape[1]!;
+      const wanted = options.latentChannels;
+      if (wanted !== undefined && wanted > channels) {
+        throw new DcaeError(
+          'INVALID_ARGUMENT',
+          `--latent-channels ${wanted}: ${input} has only ${channels} latent channels.`,
+          { source: input },
+        );
+      }
+      if (wanted !== undefined && wanted < channels) latent = takeLatentChannels(latent, wanted);
+      const partial = ae.adaptiveLatentChannels && latent.shape[1]! < ae.latentChannels;
+      if (latent.shape[1] !== ae.latentChannels && !partial) {
         throw new DcaeError(
           'SHAPE_MISMATCH',
-          `${input}: "latent" has shape ${formatShape(latent.shape)}, but ${ae.name} expects ${ae.latentChannels} latent channels ([N, ${ae.latentChannels}, h, w]).`,
+          `${input}: "latent" has shape ${formatShape(latent.shape)}, but ${ae.name} expects ${ae.latentChannels} latent channels ([N, ${ae.latentChannels}, h, w])` +
+            (latent.shape[1]! < ae.latentChannels && !ae.adaptiveLatentChannels
+              ? '; only DC-AE 1.5 models decode latents with fewer channels.'
+              : '.'),
           { source: input },
         );
       }

@@ -8,6 +8,8 @@ import type { CommandContext } from './shared.js';
 
 export interface EncodeOptions extends CommonOptions, ImageInputOptions {
   readonly output: string;
+  /** Keep only the first N latent channels (adaptive latent channels, DC-AE 1.5). */
+  readonly latentChannels?: number;
 }
 
 /**
@@ -38,7 +40,7 @@ export async function runEncode(
       const ae = model.autoencoder;
       const { sample, fitted } = prepareSample(raw, options.fit, ae.spatialCompressionRatio);
       const latent = await reporter.step('encode', `encoding ${formatShape(sample.shape)}`, () =>
-        ae.encode(sample, { signal }),
+        ae.encode(sample, { signal, latentChannels: options.latentChannels }),
       );
       const metadata: Record<string, string> = { [METADATA.model]: ae.name };
       if (ae.scalingFactor !== undefined) metadata[METADATA.scalingFactor] = String(ae.scalingFactor);

@@ -17,6 +17,8 @@ import type { CommandContext } from './shared.js';
 
 export interface ReconstructOptions extends CommonOptions, ImageInputOptions {
   readonly output: string;
+  /** Encode and decode with only the first N latent channels (adaptive latent channels, DC-AE 1.5). */
+  readonly latentChannels?: number;
 }
 
 /**
@@ -46,7 +48,7 @@ export async function runReconstruct(
       const ae = model.autoencoder;
       const { sample, fitted } = prepareSample(raw, options.fit, ae.spatialCompressionRatio);
       const latent = await reporter.step('encode', `encoding ${formatShape(sample.shape)}`, () =>
-        ae.encode(sample, { signal }),
+        ae.encode(sample, { signal, latentChannels: options.latentChannels }),
       );
       let decoded = await reporter.step('decode', `decoding ${formatShape(latent.shape)}`, () =>
         ae.decode(latent, { signal }),

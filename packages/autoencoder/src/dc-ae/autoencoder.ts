@@ -92,6 +92,14 @@ export interface AutoencoderSummary {
 }
 
 export interface RunCallOptions extends ExecutionOptions {
+  /**
+   * Encode only: return the first N latent channels (adaptive latent channels, DC-AE 1.5). Equal to
+   * running the output conv with `weight[:N]`, `bias[:N]`. Models with the encoder-out / decoder-in
+   * averaging shortcuts (DC-AE 1.0) refuse it with UNSUPPORTED: those shortcuts mix channels.
+   * `decode` reads N from the latent: a latent with fewer channels than the model's is decoded as
+   * if zero-padded (the input conv's `weight[:, :N]` with its full bias). See docs/dc-ae-1.5.md.
+   */
+  readonly latentChannels?: number;
   /** Checked between runs (tiles, batch slices) and passed to each run. */
   readonly signal?: AbortSignal;
   /** This call's progress (graph build and session setup if this call triggers them, then every run). */
@@ -124,6 +132,8 @@ export interface Autoencoder {
   /** f: images of H×W have latents of H/f × W/f. */
   readonly spatialCompressionRatio: number;
   readonly latentChannels: number;
+  /** Encode and decode with the first N latent channels (`RunCallOptions.latentChannels`); DC-AE 1.5 only. */
+  readonly adaptiveLatentChannels: boolean;
   summary(): AutoencoderSummary;
   /** [channels, height/f, width/f] of the latent of a height×width image (multiples of f). */
   latentShape(height: number, width: number): [number, number, number];
@@ -193,6 +203,20 @@ export async function loadAutoencoder(
   }
 }
 
+/**
+ * Why a DC-AE config cannot run with fewer latent channels, or undefined when it can: the
+ * encoder-out shortcut averages groups of channels into each latent channel and the decoder-in
+ * shortcut repeats each latent channel, so there the channels are not separable (DC-AE 1.0).
+ */
+export function adaptiveChannelsRefusal(config: DcAeConfig): string | undefined {
+  const shortcuts = [
+    config.encoder.outShortcut ? 'encoder-out' : undefined,
+    config.decoder.inShortcut ? 'decoder-in' : undefined,
+  ].filter((s) => s !== undefined);
+  if (shortcuts.length === 0) return undefined;
+  return `its ${shortcuts.join(' and ')} averaging shortcut${shortcuts.length > 1 ? 's mix' : ' mixes'} the latent channels.`;
+}
+
 function checkDType(dtype: unknown): AutoencoderDType {
   if (dtype === undefined || dtype === 'fp32' || dtype === 'fp16') return dtype ?? 'fp32';
   throw new DcaeError('INVALID_ARGUMENT', `dtype must be 'fp32' or 'fp16'; got ${JSON.stringify(dtype)}.`);
@@ -210,6 +234,7 @@ class DcAeAutoencoder implements Autoencoder {
   readonly scalingFactor: number | undefined;
   readonly spatialCompressionRatio: number;
   readonly latentChannels: number;
+  readonly adaptiveLatentChannels: boolean;
   readonly #weightsFile: string;
   readonly #file: SafetensorsFile;
   readonly #binding: WeightBinding;
@@ -236,6 +261,8 @@ class DcAeAutoencoder implements Autoencoder {
     this.scalingFactor = options.config.scalingFactor;
     this.spatialCompressionRatio = spatialCompressionRatio(options.config);
     this.latentChannels = options.config.latentChannels;
+    const refusal = adaptiveChannelsRefusal(options.config);
+    this.adaptiveLatentChannels = refusal === undefined;
     this.#weightsFile = weightsFile;
     this.#file = file;
     this.#binding = binding;
@@ -244,6 +271,7 @@ class DcAeAutoencoder implements Autoencoder {
       files,
       weightsFile,
       file,
+      adaptiveChannelsRefusal: refusal,
       sessionGraph: (part, onTensor) =>
         this.#graph(part, { onTensor: this.dtype === 'fp16' ? onTensor : undefined }),
     });

@@ -103,6 +103,37 @@ const LITE: DcAeConfig = {
   },
 };
 
+/**
+ * DC-AE 1.5 (DC-Gen `dc_ae_f32_1_5` / `dc_ae_f64_1_5`): ResBlocks only, RMSNorm + SiLU everywhere,
+ * pixel-unshuffle / pixel-shuffle resampling, latent 128, and no encoder-out / decoder-in
+ * averaging shortcut: the output conv (`AdaptiveOutputConvLayer`) and input conv
+ * (`AdaptiveInputConvLayer`) see the latent channels one by one, which is what lets a 1.5 model
+ * encode and decode with only the first c′ channels (docs/dc-ae-1.5.md).
+ */
+function dcAe15(stages: 6 | 7, scalingFactor: number | undefined): DcAeConfig {
+  const common = {
+    blockTypes: repeat(R, stages),
+    blockOutChannels: [128, 256, 512, 512, 1024, 1024, 1024].slice(0, stages),
+    layersPerBlock: [0, 5, 10, 4, 4, 4, 4].slice(0, stages),
+    qkvMultiscales: repeat<number[]>([], stages),
+  };
+  return {
+    inChannels: 3,
+    latentChannels: 128,
+    attentionHeadDim: 32,
+    encoder: { ...common, downsample: 'pixel_unshuffle', outShortcut: false },
+    decoder: {
+      ...common,
+      upsample: 'pixel_shuffle',
+      normTypes: repeat<DcAeNormType>('rms_norm', stages),
+      actFns: repeat<DcAeActivation>('silu', stages),
+      inShortcut: false,
+      convActFn: 'silu',
+    },
+    scalingFactor,
+  };
+}
+
 export const DC_AE_PRESETS = {
   'dc-ae-f32c32-in-1.0': inMix(6, 32, 0.3189),
   'dc-ae-f32c32-mix-1.0': inMix(6, 32, 0.4552),
@@ -118,6 +149,10 @@ export const DC_AE_PRESETS = {
   'dc-ae-lite-f32c32': LITE,
   /** DC-Gen's registry name for the same checkpoint. */
   'dc-ae-lite-f32c32-sana-1.1': LITE,
+  /** No scaling factor is published for f32c128-1.5 (DC-Gen's model zoo has none); none is invented. */
+  'dc-ae-f32c128-1.5': dcAe15(6, undefined),
+  /** 0.5935: DC-Gen `c2i_model_zoo.py`, the USiT-2B/3B ImageNet 512px models in this latent space. */
+  'dc-ae-f64c128-1.5': dcAe15(7, 0.5935),
 } as const satisfies Record<string, DcAeConfig>;
 
 export type DcAePresetName = keyof typeof DC_AE_PRESETS;

@@ -100,6 +100,7 @@ class SdVaeModel implements SdVaeAutoencoder {
   readonly shiftFactor: number | undefined;
   readonly spatialCompressionRatio: number;
   readonly latentChannels: number;
+  readonly adaptiveLatentChannels = false;
   readonly #weightsFile: string;
   readonly #file: SafetensorsFile;
   readonly #binding: WeightBinding;
@@ -129,6 +130,7 @@ class SdVaeModel implements SdVaeAutoencoder {
       files,
       weightsFile,
       file,
+      adaptiveChannelsRefusal: 'an AutoencoderKL latent has no channel order to truncate.',
       sessionGraph: async (part) => this.#graph(part, undefined),
     });
     const { tiling, memoryBudgetBytes, batchSize } = options;

@@ -39,6 +39,11 @@ export interface PartRunnerOptions {
   readonly file: SafetensorsFile;
   /** The model's listener, sent every event. */
   readonly onProgress?: Emit | undefined;
+  /**
+   * Why this model cannot encode or decode with fewer latent channels (adaptive latent channels,
+   * DC-AE 1.5); undefined when it can.
+   */
+  readonly adaptiveChannelsRefusal?: string | undefined;
   /** The graph a part's session runs; `onTensor(done, total)` may follow a weight conversion. */
   readonly sessionGraph: (
     part: AutoencoderPart,
@@ -72,12 +77,25 @@ export class PartRunner {
     this.checkPart('encoder');
     checkInput('images', images, config.inChannels);
     checkImageSize(name, f, images.shape[2]!, images.shape[3]!);
-    return this.#run('encode', images, options);
+    const channels = options.latentChannels;
+    if (channels === undefined) return this.#run('encode', images, options);
+    this.#checkAdaptive(channels, 'encode');
+    // The first N channels of the full latent: exactly the output conv with weight[:N] and bias[:N].
+    const latent = await this.#run('encode', images, options);
+    return channels === this.#model.latentChannels ? latent : takeChannels(latent, channels);
   }
 
   async decode(latents: HostTensor<'float32'>, options: RunCallOptions): Promise<HostTensor<'float32'>> {
     const { name, spatialCompressionRatio: f, latentChannels } = this.#model;
     this.checkPart('decoder');
+    const given = latents?.shape?.[1];
+    if (latents?.shape?.length === 4 && typeof given === 'number' && given >= 1 && given < latentChannels) {
+      this.#checkAdaptive(given, 'decode');
+      checkInput('latents', latents, given);
+      checkLatentSize(name, f, latents.shape[2]!, latents.shape[3]!);
+      // Zero channels add nothing to the input conv: the same as its weight[:, :N] with the full bias.
+      return this.#run('decode', padChannels(latents, latentChannels), options);
+    }
     checkInput('latents', latents, latentChannels);
     checkLatentSize(name, f, latents.shape[2]!, latents.shape[3]!);
     return this.#run('decode', latents, options);
@@ -109,6 +127,27 @@ export class PartRunner {
       beforeRun: () => throwIfAborted(signal),
       afterRun: progress,
     });
+  }
+
+  /** `channels` is a valid adaptive channel count and this model supports adaptive channels. */
+  #checkAdaptive(channels: number, operation: 'encode' | 'decode'): void {
+    const { name, latentChannels } = this.#model;
+    const refusal = this.#options.adaptiveChannelsRefusal;
+    if (refusal !== undefined) {
+      throw new DcaeError(
+        'UNSUPPORTED',
+        `${name} cannot ${operation} with ${channels} of its ${latentChannels} latent channels: ${refusal} ` +
+          'Adaptive latent channels need a model trained for them (DC-AE 1.5: dc-ae-f32c128-1.5, dc-ae-f64c128-1.5).',
+        { detail: { channels, latentChannels } },
+      );
+    }
+    if (!Number.isSafeInteger(channels) || channels < 1 || channels > latentChannels) {
+      throw new DcaeError(
+        'INVALID_ARGUMENT',
+        `latentChannels must be a whole number from 1 to ${latentChannels} (the latent channels of ${name}); got ${String(channels)}.`,
+        { detail: { channels, latentChannels } },
+      );
+    }
   }
 
   /** Releases the sessions and the weights file. Idempotent. */
@@ -182,6 +221,27 @@ export class PartRunner {
     emit({ stage: 'session', model, part, done: 1, total: 1 });
     return session;
   }
+}
+
+/** The first `channels` channels of an NCHW tensor. */
+export function takeChannels(t: HostTensor<'float32'>, channels: number): HostTensor<'float32'> {
+  const [n, c, h, w] = t.shape as [number, number, number, number];
+  const plane = h * w;
+  const data = new Float32Array(n * channels * plane);
+  for (let i = 0; i < n; i++) {
+    data.set(t.data.subarray(i * c * plane, (i * c + channels) * plane), i * channels * plane);
+  }
+  return { dtype: 'float32', shape: [n, channels, h, w], data };
+}
+
+/** An NCHW tensor with zero channels appended up to `channels`. */
+export function padChannels(t: HostTensor<'float32'>, channels: number): HostTensor<'float32'> {
+  const [n, c, h, w] = t.shape as [number, number, number, number];
+  const plane = h * w;
+  const data = new Float32Array(n * channels * plane);
+  for (let i = 0; i < n; i++)
+    data.set(t.data.subarray(i * c * plane, (i + 1) * c * plane), i * channels * plane);
+  return { dtype: 'float32', shape: [n, channels, h, w], data };
 }
 
 /** The parts to load: both by default, else those listed (in encoder, decoder order). */
