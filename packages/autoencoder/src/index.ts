@@ -80,3 +80,16 @@ export type { SdVaeParam } from './sd-vae/weights.js';
 export { buildSdVaeDecoderGraph, buildSdVaeEncoderGraph } from './sd-vae/graph.js';
 export type { SdVaeGraphOptions } from './sd-vae/graph.js';
 export { countSdVaeMacs } from './sd-vae/macs.js';
+export { isTaesanaFolder, loadTaesana, TAESANA_CONFIG } from './taesana/autoencoder.js';
+export type { TaesanaAutoencoder, TaesanaConfig, TaesanaSummary } from './taesana/autoencoder.js';
+export {
+  TAESANA_DECODER,
+  TAESANA_ENCODER,
+  TAESANA_FILES,
+  TAESANA_LATENT_SCALE,
+  taesanaParameters,
+  taesanaStateDict,
+} from './taesana/layers.js';
+export type { TaesanaLayer } from './taesana/layers.js';
+export { buildTaesanaDecoderGraph, buildTaesanaEncoderGraph } from './taesana/graph.js';
+export type { TaesanaGraphOptions } from './taesana/graph.js';

@@ -29,6 +29,13 @@ function summaryText(ae: Autoencoder): string[] {
     return [
       `model      ${s.name} (AutoencoderKL, the SD-VAE baseline: f${s.spatialCompressionRatio}c${s.latentChannels}, ${count(s.parameters.total)} parameters, scaling factor ${s.scalingFactor})`,
     ];
+  if (ae.architecture === 'taesana')
+    return [
+      `model      ${s.name} (TAESANA, tiny preview autoencoder for Sana's f32c32 latents; parts: ${ae.parts.join(', ')})`,
+      `parameters ${count(s.parameters.total)} (encoder ${count(s.parameters.encoder)}, decoder ${count(s.parameters.decoder)})`,
+      `tensors    ${s.keys.checkpoint} in the .pth files (encoder ${s.keys.encoder}, decoder ${s.keys.decoder})`,
+      `latent     ${s.latentChannels} channels, spatial compression ${s.spatialCompressionRatio}; latents are unscaled DC-AE f32c32-sana latents (TAESANA works on them × ${ae.config.latentScale} inside)`,
+    ];
   const { config } = ae;
   return [
     `model      ${s.name} (${s.format} checkpoint format)`,

@@ -34,9 +34,12 @@ export interface RunnerModel {
 export interface PartRunnerOptions {
   readonly runtime: RuntimeV1;
   readonly files: ModelFiles;
-  /** The weights file graphs read as external data, and its open handle (closed by `dispose`). */
-  readonly weightsFile: string;
-  readonly file: SafetensorsFile;
+  /**
+   * The weights file graphs read as external data (one per part where the parts have their own
+   * files, as TAESANA's), and what holds them open (closed by `dispose`).
+   */
+  readonly weightsFile: string | ((part: AutoencoderPart) => string);
+  readonly file: Pick<SafetensorsFile, 'close'>;
   /** The model's listener, sent every event. */
   readonly onProgress?: Emit | undefined;
   /**
@@ -202,7 +205,11 @@ export class PartRunner {
 
   async #createSession(part: AutoencoderPart, emit: Emit): Promise<SessionV1> {
     const model = this.#model.name;
-    const { files, weightsFile, runtime } = this.#options;
+    const { files, runtime } = this.#options;
+    const weightsFile =
+      typeof this.#options.weightsFile === 'string'
+        ? this.#options.weightsFile
+        : this.#options.weightsFile(part);
     emit({ stage: 'build', model, part, done: 0, total: 1 });
     let steps = 1;
     const graph = await this.#options.sessionGraph(part, (done, total) => {
