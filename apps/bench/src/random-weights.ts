@@ -2,10 +2,16 @@ import { randomBytes } from 'node:crypto';
 import type { FileHandle } from 'node:fs/promises';
 import { mkdir, open, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
-import { createRng } from '@dcae/core';
-import type { DcAeConfig, MacCount, SdVaeConfig } from '@dcae/autoencoder';
+import { createRng, float32ArrayToFloat16, serializePth } from '@dcae/core';
+import type { HostTensor } from '@dcae/core';
+import { writeFileAtomic } from '@dcae/core/node';
+import type { DcAeConfig, MacCount, SdVaeConfig, TaesanaLayer } from '@dcae/autoencoder';
 import {
   countMacs,
+  TAESANA_DECODER,
+  TAESANA_ENCODER,
+  TAESANA_FILES,
+  taesanaStateDict,
   countSdVaeMacs,
   DC_AE_PRESETS,
   dcAeCheckpointLayout,
@@ -220,14 +226,74 @@ export async function ensureRandomCheckpoint(
 }
 
 /** The autoencoders the benchmarks compare, by short name. */
-export type BenchArchitecture = 'f32c32-in' | 'sana' | 'f64c128' | 'f128c512' | 'sd-vae-f8';
+export type BenchArchitecture =
+  'f32c32-in' | 'sana' | 'f64c128' | 'f128c512' | 'f64c128-1.5' | 'sd-vae-f8' | 'taesana';
 
 const DC_AE_PRESET = {
   'f32c32-in': 'dc-ae-f32c32-in-1.0',
   sana: 'dc-ae-f32c32-sana-1.0',
   f64c128: 'dc-ae-f64c128-in-1.0',
   f128c512: 'dc-ae-f128c512-in-1.0',
+  'f64c128-1.5': 'dc-ae-f64c128-1.5',
 } as const;
+
+/** MACs of one TAESANA network on an image of height×width (its convolutions; ReLU, tanh and resizes are free). */
+function taesanaMacs(
+  layers: readonly TaesanaLayer[],
+  height: number,
+  width: number,
+  encoder: boolean,
+): number {
+  let h = encoder ? height : height / 32;
+  let w = encoder ? width : width / 32;
+  let macs = 0;
+  for (const layer of layers) {
+    if (layer.kind === 'upsample') {
+      h *= 2;
+      w *= 2;
+    } else if (layer.kind === 'conv') {
+      if (layer.stride === 2) {
+        h /= 2;
+        w /= 2;
+      }
+      macs += layer.out * layer.in * 9 * h * w;
+    } else if (layer.kind === 'block') macs += 3 * layer.channels * layer.channels * 9 * h * w;
+  }
+  return macs;
+}
+
+/**
+ * TAESANA with random float16 weights (±√(3/fan-in)), saved as `taesana_encoder.pth` /
+ * `taesana_decoder.pth` with dcae's own torch.save writer, once.
+ */
+async function ensureTaesana(folder: string, log?: (message: string) => void): Promise<number> {
+  await mkdir(folder, { recursive: true });
+  let bytes = 0;
+  const rng = createRng(7001);
+  for (const [part, layers] of [
+    ['encoder', TAESANA_ENCODER],
+    ['decoder', TAESANA_DECODER],
+  ] as const) {
+    const path = join(folder, TAESANA_FILES[part]);
+    const existing = await stat(path).catch(() => undefined);
+    if (existing !== undefined) {
+      bytes += existing.size;
+      continue;
+    }
+    log?.(`writing random ${TAESANA_FILES[part]}`);
+    const tensors = new Map<string, HostTensor>();
+    for (const [key, shape] of taesanaStateDict(layers)) {
+      const fanIn = shape.length === 4 ? shape[1]! * 9 : 64;
+      const bound = Math.sqrt(3 / fanIn);
+      const values = Float32Array.from({ length: numel(shape) }, () => (2 * rng.uniform() - 1) * bound);
+      tensors.set(key, { dtype: 'float16', shape, data: float32ArrayToFloat16(values) });
+    }
+    const file = serializePth(tensors, TAESANA_FILES[part].replace(/\.pth$/, ''));
+    await writeFileAtomic(path, file, { overwrite: true });
+    bytes += file.byteLength;
+  }
+  return bytes;
+}
 
 /**
  * A DC-AE architecture at 1/16 of its widths (at least 8 channels, head dim 8, latent channels at
@@ -294,6 +360,24 @@ export async function benchModel(
       latentChannels: config.latentChannels,
       weightBytes: written.bytes,
       macs: (h, w) => countSdVaeMacs(config, h, w),
+    };
+  }
+  if (architecture === 'taesana') {
+    // TAESANA is tiny already: the quick run uses its real widths too.
+    const folder = join(cacheDir, 'ae-random', 'taesana');
+    const weightBytes = await ensureTaesana(folder, options.log);
+    return {
+      architecture,
+      label: 'taesana (random fp16 .pth)',
+      folder,
+      config: undefined,
+      f: 32,
+      latentChannels: 32,
+      weightBytes,
+      macs: (h, w) => ({
+        encoder: taesanaMacs(TAESANA_ENCODER, h, w, true),
+        decoder: taesanaMacs(TAESANA_DECODER, h, w, false),
+      }),
     };
   }
   const preset = DC_AE_PRESET[architecture];

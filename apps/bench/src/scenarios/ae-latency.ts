@@ -40,7 +40,8 @@ const both = (architecture: BenchArchitecture, size: number): Case[] =>
 
 /**
  * Full: every architecture's encode and decode at 256² (batch 1, fp32); f32c32-in encode at 512²;
- * for sana, the deployed one, decode at 512², batch 4 at 256², and fp16 at 256². That is about
+ * for sana, the deployed one, decode at 512², batch 4 at 256², and fp16 at 256²; DC-AE 1.5
+ * f64c128 encode and decode at 512². That is about
  * 10 TFLOP per sample round: the whole matrix (`--full-matrix`: 512² and 1024², batch 4 and fp16
  * for every architecture) would take many hours on 2 cores.
  */
@@ -50,9 +51,11 @@ const FULL: readonly Case[] = [
   { architecture: 'sana', operation: 'decode', size: 512, batch: 1, dtype: 'fp32' },
   { architecture: 'sana', operation: 'decode', size: 256, batch: 4, dtype: 'fp32' },
   { architecture: 'sana', operation: 'decode', size: 256, batch: 1, dtype: 'fp16' },
+  // DC-AE 1.5 f64c128 (ResBlocks only, no latent shortcuts) at 512², its deployment size.
+  ...both('f64c128-1.5', 512),
 ];
 
-/** Quick: the same cases on tiny widths at 64² (f128: 128², its smallest image). */
+/** Quick: the same cases on tiny widths at 64² (f128: 128², its smallest image; f64 512² cases: 128²). */
 const QUICK: readonly Case[] = FULL.map((c) => ({
   ...c,
   size: c.architecture === 'f128c512' ? 128 : c.size === 512 ? 128 : 64,
@@ -116,7 +119,8 @@ export const aeLatency: Scenario = {
     'the cache directory) on onnxruntime-node CPU. Each architecture and precision runs in its own child process: ' +
     'sessions are set up on a 1-cell input first, every case then runs once (a warm-up, in ascending order of work, ' +
     'where its peak RSS is read), then the cases run side by side in rounds. Full: encode and decode at 256² for ' +
-    'all four, f32c32-in encode at 512², and for sana decode at 512², at batch 4 and in fp16 (`dtype: "fp16"`); ' +
+    'all four, f32c32-in encode at 512², for sana decode at 512², at batch 4 and in fp16 (`dtype: "fp16"`), ' +
+    'and DC-AE 1.5 f64c128 (dc-ae-f64c128-1.5, 2.9 GB) encode and decode at 512²; ' +
     '--full-matrix or --sizes/--batch/--dtype/--arch select other cases (see the notes). Roofline: achieved GFLOP/s ' +
     '= 2 · countMacs / median time, as a percentage of the peak `measurePeakGflops` measures in the same run ' +
     '(2048³ MatMul and 3×3 Conv 512→512 at 64², best run, before and after the cases). Peak RSS of a case: ' +

@@ -9,6 +9,7 @@ import { safetensorsRead } from './safetensors-read.js';
 import { sdVaeVsDcae } from './sd-vae-vs-dcae.js';
 import { runtimes } from './runtimes.js';
 import { soak } from './soak.js';
+import { taesanaVsDcae } from './taesana-vs-dcae.js';
 
 /**
  * Every scenario, in the order `pnpm bench` runs them. To add one, write `scenarios/<name>.ts`
@@ -22,6 +23,7 @@ export const SCENARIOS: readonly Scenario[] = [
   aeTiling,
   aeLatency,
   sdVaeVsDcae,
+  taesanaVsDcae,
   runtimes,
   gpu,
   soak,

@@ -1,0 +1,94 @@
+import type { ModelWorker, WorkerCase } from '../ae-worker.js';
+import { compareWorkerCases, startWorker } from '../ae-worker.js';
+import type { BenchArchitecture } from '../random-weights.js';
+import { benchModel } from '../random-weights.js';
+import type { Figure, Scenario } from '../scenario.js';
+
+/**
+ * TAESANA decode (the tiny preview decoder for Sana's f32c32 latents, read from .pth files)
+ * against the DC-AE f32c32-sana decoder it stands in for, at 512² and 1024², side by side.
+ */
+
+const MB = 1e6;
+const MODELS: readonly BenchArchitecture[] = ['taesana', 'sana'];
+
+/** Full: decode at 512² and 1024² (latents 16² and 32²). Quick: 64² with the tiny DC-AE. */
+const FULL_SIZES = [512, 1024];
+const QUICK_SIZES = [64];
+
+const caseName = (architecture: BenchArchitecture, size: number): string => `${architecture} decode ${size}²`;
+
+export const taesanaVsDcae: Scenario = {
+  name: 'taesana-vs-dcae',
+  title: 'TAESANA vs DC-AE f32c32-sana decode: the fast approximate decoder against the real one',
+  description:
+    'TAESANA (madebyollin/taesd F32Decoder, 8.3 M parameters, random float16 weights in taesana_decoder.pth, read by ' +
+    "dcae's .pth reader and run as float32) against dc-ae-f32c32-sana-1.0's decoder (159 M parameters, random " +
+    'float32 weights), both decoding the same latent shape, each in its own child process, side by side in rounds. ' +
+    'Full: 512² and 1024² (latents 32×16² and 32×32²), batch 1, fp32, onnxruntime-node CPU. Ratio: TAESANA median ' +
+    'time ÷ DC-AE median time (below 1: TAESANA is faster); figures: MACs and peak RSS. Quick: 64², the DC-AE at 1/16 widths.',
+  async run(context) {
+    const { quick } = context;
+    const sizes = quick ? QUICK_SIZES : FULL_SIZES;
+    const sampling = { ...context.sampling, samples: quick ? 1 : context.sampling.samples };
+    const workers: ModelWorker[] = [];
+    const figures: Figure[] = [];
+    try {
+      const cases: WorkerCase[] = [];
+      const macs = new Map<string, number>();
+      for (const architecture of MODELS) {
+        const model = await benchModel(context.cacheDir, architecture, {
+          tiny: quick,
+          log: (m) => context.log(m),
+        });
+        context.log(`loading ${model.label} (${(model.weightBytes / MB).toFixed(1)} MB) in a child process`);
+        const worker = await startWorker(context.cacheDir, { folder: model.folder, config: model.config });
+        workers.push(worker);
+        figures.push({ name: `${architecture}: weights`, value: model.weightBytes / MB, unit: 'MB' });
+        for (const size of sizes) {
+          const count = model.macs(size, size).decoder;
+          macs.set(caseName(architecture, size), count);
+          cases.push({
+            name: caseName(architecture, size),
+            worker,
+            run: { operation: 'decode', shape: [1, model.latentChannels, size / 32, size / 32] },
+            work: { amount: (2 * count) / 1e9, unit: 'GFLOP' },
+            images: 1,
+          });
+        }
+      }
+      const { cases: measured } = await compareWorkerCases(cases, sampling);
+      const byName = new Map(measured.map((m) => [m.case.name, m]));
+      const ratios: { of: string; to: string }[] = [];
+      for (const size of sizes) {
+        const of = caseName('taesana', size);
+        const to = caseName('sana', size);
+        ratios.push({ of, to });
+        figures.push(
+          { name: `${of} ÷ ${to}: MAC ratio`, value: macs.get(of)! / macs.get(to)!, unit: '×' },
+          { name: `${of}: peak RSS`, value: byName.get(of)!.peakRss / MB, unit: 'MB' },
+          { name: `${to}: peak RSS`, value: byName.get(to)!.peakRss / MB, unit: 'MB' },
+        );
+      }
+      return {
+        params: {
+          sizes: sizes.map((s) => `${s}²`).join(', '),
+          batch: 1,
+          dtype: 'fp32',
+          samplesPerCase: sampling.samples,
+        },
+        series: measured.map((m) => m.series),
+        ratios,
+        figures,
+        notes: [
+          ...(quick
+            ? ['Quick mode: 64², tiny DC-AE, one sample; the figures only show that everything runs.']
+            : []),
+          'Weights are random; the times are those of the architectures. TAESANA output is an approximation of the DC-AE decode, not equal to it.',
+        ],
+      };
+    } finally {
+      await Promise.all(workers.map((w) => w.close()));
+    }
+  },
+};
