@@ -54,7 +54,7 @@ describe('DC-AE 1.5 presets (dcae15-released.json: DC-Gen configs mapped to Auto
       // f32c128-1.5 has no scaling factor (null in the file): compare the architecture with a placeholder.
       const json = { ...(release.autoencoder_dc_config as Record<string, unknown>) };
       json.scaling_factor ??= 1;
-      const parsed = parseDcAeConfig(json as never);
+      const parsed = parseDcAeConfig(json);
       expect({ ...DC_AE_PRESETS[name], scalingFactor: parsed.scalingFactor }).toEqual(parsed);
       expect(countParameters(dcAeCheckpointLayout(DC_AE_PRESETS[name]))).toEqual({
         encoder: release.params_encoder,
