@@ -7,6 +7,7 @@ import { runEncode } from './commands/encode.js';
 import { runGenerate } from './commands/generate.js';
 import { runInfo } from './commands/info.js';
 import { runModels } from './commands/models.js';
+import { parsePreview } from './commands/preview.js';
 import { runReconstruct } from './commands/reconstruct.js';
 import { EXIT_CODES, errorJson, exitCodeFor, formatError } from './errors.js';
 import {
@@ -197,6 +198,11 @@ function buildProgram(io: MainOptions, onFlags: (flags: { debug: boolean; json: 
       .option(
         '--noise <file>',
         '.safetensors with "noise_init" [B, C, h, w] (and for ddpm "step_noise" [steps, ≥B, C, h, w]) instead of random draws',
+      )
+      .option(
+        '--preview <taesana[=DIR]>',
+        "write each step's x̂₀ decoded by TAESANA (folder DIR, else $DCAE_TAESANA) to <output>.preview/step-NNN.png while sampling",
+        parsePreview,
       )
       .option(
         '--autoencoder <dir>',

@@ -41,6 +41,8 @@ import type { Reporter } from '../reporter.js';
 import { formatMs } from '../reporter.js';
 import { isSafetensorsPath, readInputFile } from '../tensor-files.js';
 import { outputKind, reporterFor, withOutputs } from './shared.js';
+import type { Previewer, PreviewSpec } from './preview.js';
+import { startPreview } from './preview.js';
 import type { CommandContext } from './shared.js';
 
 export interface GenerateCommandOptions extends CommonOptions {
@@ -56,6 +58,8 @@ export interface GenerateCommandOptions extends CommonOptions {
   readonly noise?: string;
   /** DC-AE folder to decode with. */
   readonly autoencoder?: string;
+  /** `--preview taesana[=DIR]`: each step's x̂₀ through TAESANA, as PNGs beside the output. */
+  readonly preview?: PreviewSpec;
 }
 
 /** Where the released combined checkpoints keep the DC-AE in model.safetensors (original format). */
@@ -90,6 +94,7 @@ export async function runGenerate(
     ...(options.autoencoder === undefined ? [] : await modelFiles(options.autoencoder)),
   ];
 
+  let previews: { directory: string; written: number } | undefined;
   const result = await withOutputs(options, inputs, signal, async (outputs) => {
     const path = await outputs.claim(options.output);
     const plan = await planRun(options, classes, reporter);
@@ -97,10 +102,26 @@ export async function runGenerate(
 
     const runtime = startRuntime(options);
     let autoencoder: NodeAutoencoder | undefined;
+    let previewer: Previewer | undefined;
     try {
       if (kind === 'image') {
         autoencoder = await reporter.step('loadAutoencoder', 'loading the autoencoder', () =>
           openAutoencoder(options, plan, runtime, signal),
+        );
+      }
+      if (options.preview !== undefined) {
+        previewer = await reporter.step('loadPreview', 'loading TAESANA for the previews', () =>
+          startPreview({
+            spec: options.preview!,
+            output: options.output,
+            force: options.force === true,
+            runtime,
+            signal,
+            scalingFactor: plan.config.preset?.scalingFactor ?? autoencoder?.scalingFactor,
+            latentChannels: plan.noiseShape[1]!,
+            autoencoderName: plan.config.preset?.autoencoder,
+            warn: (message) => reporter.progress(`warning: ${message}`),
+          }),
         );
       }
       const model = await reporter.step('load', `loading ${options.model}`, () =>
@@ -116,7 +137,10 @@ export async function runGenerate(
           options,
           reporter,
           signal,
+          previewer,
         );
+        await previewer?.close();
+        if (previewer) previews = { directory: previewer.directory, written: previewer.written() };
         let image: { grid: Grid; size: [number, number] } | undefined;
         if (generated.images) {
           const images = tensorToImages(generated.images);
@@ -136,6 +160,7 @@ export async function runGenerate(
         await model.dispose();
       }
     } finally {
+      await previewer?.close().catch(() => undefined);
       await autoencoder?.dispose();
       await runtime.dispose();
     }
@@ -159,6 +184,7 @@ export async function runGenerate(
       `timings: load ${formatMs(t.load)}, sampling ${formatMs(samplingMs)} (${formatMs(perStep)} per step)` +
         (decodeMs === undefined ? '' : `, decode ${formatMs(decodeMs)}`) +
         `, total ${formatMs(totalMs)}`,
+      ...(previews ? [`previews: ${previews.written} TAESANA step images in ${previews.directory}`] : []),
     ].join('\n'),
     {
       command: 'generate',
@@ -173,6 +199,7 @@ export async function runGenerate(
       guidanceScale: generated.guidanceScale,
       seed: generated.seed,
       latent: { shape: generated.latent.shape },
+      ...(previews ? { previews } : {}),
       ...(image
         ? {
             image: {
@@ -209,6 +236,7 @@ async function sample(
   options: GenerateCommandOptions,
   reporter: Reporter,
   signal: AbortSignal,
+  previewer?: Previewer,
 ): Promise<{ generated: GenerateResult; steps: StepTiming[]; samplingMs: number; decodeMs?: number }> {
   const steps: StepTiming[] = [];
   reporter.progress(`${samplingLabel(plan)}…`);
@@ -229,6 +257,7 @@ async function sample(
       steps.push({ step: progress.step, nfe: progress.nfe, ms: round(now - samplingEnd) });
       samplingEnd = now;
       reporter.progress(progressLine(progress, steps.at(-1)!.ms));
+      previewer?.push(progress.step, progress.denoised);
     },
   });
   // generate() decodes after the last step.
