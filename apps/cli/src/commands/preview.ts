@@ -97,7 +97,7 @@ export async function startPreview(options: {
   let busy: Promise<void> | undefined;
   let pending: { step: number; denoised: HostTensor<'float32'> } | undefined;
   let written = 0;
-  let failure: unknown;
+  let failure: Error | undefined;
   const run = async (step: number, denoised: HostTensor<'float32'>): Promise<void> => {
     const unscaled: HostTensor<'float32'> = {
       dtype: 'float32',
@@ -117,7 +117,7 @@ export async function startPreview(options: {
     pending = undefined;
     busy = run(job.step, job.denoised)
       .catch((error: unknown) => {
-        failure = error;
+        failure = error instanceof Error ? error : new Error(String(error));
       })
       .finally(() => {
         busy = undefined;
