@@ -92,7 +92,15 @@ export class PartRunner {
     const { name, spatialCompressionRatio: f, latentChannels } = this.#model;
     this.checkPart('decoder');
     const given = latents?.shape?.[1];
-    if (latents?.shape?.length === 4 && typeof given === 'number' && given >= 1 && given < latentChannels) {
+    // A partial latent on a model without adaptive channels stays a SHAPE_MISMATCH (checkInput below).
+    const adaptive = this.#options.adaptiveChannelsRefusal === undefined;
+    if (
+      adaptive &&
+      latents?.shape?.length === 4 &&
+      typeof given === 'number' &&
+      given >= 1 &&
+      given < latentChannels
+    ) {
       this.#checkAdaptive(given, 'decode');
       checkInput('latents', latents, given);
       checkLatentSize(name, f, latents.shape[2]!, latents.shape[3]!);
