@@ -1,20 +1,12 @@
 import { closestNames } from '../config/closest-names.js';
 import { DcaeError, formatShape } from '../errors.js';
 import type { ByteSource } from '../safetensors/byte-source.js';
-import type { SafetensorsDType } from '../safetensors/dtype.js';
 import type { SafetensorsHeader, SafetensorsTensorInfo } from '../safetensors/header.js';
 import type { SafetensorsFile } from '../safetensors/reader.js';
 import { decodeTensorBytes } from '../safetensors/reader.js';
 import type { HostTensor } from '../tensor/host-tensor.js';
-import type { PyValue, TorchDType } from './pickle.js';
-import {
-  PthStorage,
-  PthTensorRef,
-  PyDict,
-  TORCH_DTYPE_BYTES,
-  typeName,
-  unpickleStateDict,
-} from './pickle.js';
+import type { PyValue, TorchDType, PthStorage } from './pickle.js';
+import { PthTensorRef, PyDict, TORCH_DTYPE_BYTES, typeName, unpickleStateDict } from './pickle.js';
 import type { ZipEntry, ZipLimits } from './zip.js';
 import { entryDataOffset, readZipDirectory } from './zip.js';
 
@@ -230,13 +222,7 @@ async function open(source: ByteSource, options: PthOptions): Promise<PthFile> {
     tensorInfo,
     readBytes,
     readTensor: async (key) =>
-      decodeTensorBytes(
-        tensorInfo(key).dtype as SafetensorsDType,
-        tensorInfo(key).shape,
-        await readBytes(key),
-        key,
-        name,
-      ),
+      decodeTensorBytes(tensorInfo(key).dtype, tensorInfo(key).shape, await readBytes(key), key, name),
     fileOffset,
     asSafetensors: async () => {
       const header = new Map<string, SafetensorsTensorInfo>();
@@ -250,7 +236,7 @@ async function open(source: ByteSource, options: PthOptions): Promise<PthFile> {
         metadata: new Map([['format', 'pt']]),
         dataStart: 0,
         dataLength: source.size,
-      } as SafetensorsHeader;
+      };
       return {
         source,
         header: safetensorsHeader,
@@ -263,8 +249,8 @@ async function open(source: ByteSource, options: PthOptions): Promise<PthFile> {
           return header.get(key)!.begin;
         },
         readBytes,
-        readTensor: file.readTensor,
-        close: file.close,
+        readTensor: (key) => file.readTensor(key),
+        close: () => file.close(),
       };
     },
     close: async () => {

@@ -188,7 +188,10 @@ export function contiguousStrides(shape: readonly number[]): number[] {
  * in the given order) as a zip archive whose records sit under `archive/`.
  */
 export function serializePth(tensors: TensorsToWrite, archive = 'archive'): Uint8Array {
-  const entries: [string, HostTensor][] = tensors instanceof Map ? [...tensors] : Object.entries(tensors);
+  const entries: [string, HostTensor][] =
+    tensors instanceof Map
+      ? [...(tensors as ReadonlyMap<string, HostTensor>)]
+      : Object.entries(tensors as Readonly<Record<string, HostTensor>>);
   const p = new PickleBuilder().proto().global('collections', 'OrderedDict').op(0x29).op(0x52).mark();
   const records: ZipRecord[] = [];
   entries.forEach(([name, tensor], i) => {
