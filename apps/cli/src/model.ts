@@ -1,7 +1,7 @@
 import { readdir } from 'node:fs/promises';
 import { join } from 'node:path';
-import { loadAutoencoder } from '@dcae/autoencoder/node';
-import type { NodeAutoencoder } from '@dcae/autoencoder/node';
+import type { Autoencoder } from '@dcae/autoencoder';
+import { openAutoencoder } from '@dcae/autoencoder/node';
 import type { ExecutionOptions, TilingOption } from '@dcae/autoencoder';
 import type { RuntimeV1 } from '@dcae/core/runtime';
 import { createNodeRuntime } from '@dcae/runtime-adapters/node';
@@ -10,7 +10,7 @@ import type { Reporter } from './reporter.js';
 
 /** A loaded model and the runtime it runs on; `close()` releases both. */
 export interface OpenModel {
-  readonly autoencoder: NodeAutoencoder;
+  readonly autoencoder: Autoencoder;
   readonly runtime: RuntimeV1;
   close(): Promise<void>;
 }
@@ -36,7 +36,7 @@ export async function openModel(
   const runtime = startRuntime(options);
   try {
     const autoencoder = await reporter.step('load', `loading ${options.model}`, () =>
-      loadAutoencoder(options.model, {
+      openAutoencoder(options.model, {
         runtime,
         signal,
         ...executionOptions(options),

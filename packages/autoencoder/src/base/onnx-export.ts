@@ -2,8 +2,8 @@ import { DcaeError, DTYPE_BYTES, formatShape, invariant, numel } from '@dcae/cor
 import type { HostTensor, SafetensorsFile } from '@dcae/core';
 import { rawBytes, serializeModel } from '@dcae/core/onnx';
 import type { InitializerData, OnnxModel, ParamResolver } from '@dcae/core/onnx';
-import type { AutoencoderPart } from './autoencoder.js';
-import type { GraphDType } from './graph.js';
+import type { AutoencoderPart } from './io.js';
+import type { GraphDType } from './io.js';
 import type { WeightBinding } from './weights.js';
 import { foldedInitializers, readBound, toWeightDType } from './weights.js';
 

@@ -1,49 +1,42 @@
 import { checkHostTensor, DcaeError, formatShape } from '@dcae/core';
-import type { HostTensor, SafetensorsFile } from '@dcae/core';
+import type { HostTensor } from '@dcae/core';
 import { serializeModel } from '@dcae/core/onnx';
-import type { OnnxModel } from '@dcae/core/onnx';
 import type { RuntimeV1, SessionV1 } from '@dcae/core/runtime';
-import type {
-  AutoencoderPart,
-  AutoencoderProgress,
-  ExecutionOptions,
-  RunCallOptions,
-} from '../dc-ae/autoencoder.js';
-import { DECODER_IO, ENCODER_IO } from '../dc-ae/graph.js';
-import type { RunPlan } from '../dc-ae/tiling.js';
-import { runTiled } from '../dc-ae/tiling.js';
-import type { ModelFiles } from '../model-files.js';
+import type { AutoencoderPart, GraphDType } from './io.js';
+import { DECODER_IO, ENCODER_IO } from './io.js';
+import type { PartWeights } from './part-graph.js';
+import { partGraph } from './part-graph.js';
+import type { RunPlan } from './tiling.js';
+import { runTiled } from './tiling.js';
+import type { AutoencoderProgress, RunCallOptions } from './types.js';
 
-// What DC-AE and SD-VAE models share: input checks, lazy sessions, runs and cancellation.
+// What every family shares: input checks, lazy sessions, runs and cancellation. The runner is
+// given plain facts and the family's graph builder; it never calls back into the model facade.
 
 /** Largest accepted image side, in pixels (about 16k: beyond that a single activation passes 2^31 elements). */
 const MAX_SIDE = 16384;
 
 type Emit = (event: AutoencoderProgress) => void;
 
-/** What the runner reads of its model, when it is called. */
+/** The facts the runner checks inputs against. */
 export interface RunnerModel {
   readonly name: string;
   readonly parts: readonly AutoencoderPart[];
-  readonly config: { readonly inChannels: number };
+  readonly inChannels: number;
   readonly latentChannels: number;
   readonly spatialCompressionRatio: number;
-  planRun(operation: 'encode' | 'decode', shape: readonly number[], options?: ExecutionOptions): RunPlan;
 }
 
 export interface PartRunnerOptions {
   readonly runtime: RuntimeV1;
-  readonly files: ModelFiles;
-  /** The weights file graphs read as external data, and its open handle (closed by `dispose`). */
-  readonly weightsFile: string;
-  readonly file: SafetensorsFile;
+  /** The checkpoint (its open handle is closed by `dispose`) and the family's graph builder. */
+  readonly weights: PartWeights;
+  /** What the runtime gets as the weights file's ONNX external data (see `ModelFiles`). */
+  readonly externalData: () => string | Uint8Array;
+  /** Compute dtype of the session graphs. */
+  readonly dtype: GraphDType;
   /** The model's listener, sent every event. */
   readonly onProgress?: Emit | undefined;
-  /** The graph a part's session runs; `onTensor(done, total)` may follow a weight conversion. */
-  readonly sessionGraph: (
-    part: AutoencoderPart,
-    onTensor: (done: number, total: number) => void,
-  ) => Promise<OnnxModel>;
 }
 
 /**
@@ -67,30 +60,31 @@ export class PartRunner {
     return [latentChannels, height / f, width / f];
   }
 
-  async encode(images: HostTensor<'float32'>, options: RunCallOptions): Promise<HostTensor<'float32'>> {
-    const { name, spatialCompressionRatio: f, config } = this.#model;
-    this.checkPart('encoder');
-    checkInput('images', images, config.inChannels);
-    checkImageSize(name, f, images.shape[2]!, images.shape[3]!);
-    return this.#run('encode', images, options);
+  /** Throws unless `input` is a valid input of `operation` (checked before planning). */
+  checkInput(operation: 'encode' | 'decode', input: HostTensor<'float32'>): void {
+    const { name, spatialCompressionRatio: f, inChannels, latentChannels } = this.#model;
+    if (operation === 'encode') {
+      this.checkPart('encoder');
+      checkInput('images', input, inChannels);
+      checkImageSize(name, f, input.shape[2]!, input.shape[3]!);
+    } else {
+      this.checkPart('decoder');
+      checkInput('latents', input, latentChannels);
+      checkLatentSize(name, f, input.shape[2]!, input.shape[3]!);
+    }
   }
 
-  async decode(latents: HostTensor<'float32'>, options: RunCallOptions): Promise<HostTensor<'float32'>> {
-    const { name, spatialCompressionRatio: f, latentChannels } = this.#model;
-    this.checkPart('decoder');
-    checkInput('latents', latents, latentChannels);
-    checkLatentSize(name, f, latents.shape[2]!, latents.shape[3]!);
-    return this.#run('decode', latents, options);
-  }
-
-  /** Runs `input` through the part of `operation` as planned, one session run per tile × batch slice. */
-  async #run(
+  /**
+   * Runs a checked `input` (see `checkInput`) through the part of `operation` as `plan` says, one
+   * session run per tile × batch slice.
+   */
+  async run(
     operation: 'encode' | 'decode',
     input: HostTensor<'float32'>,
+    plan: RunPlan,
     options: RunCallOptions,
   ): Promise<HostTensor<'float32'>> {
     const { signal } = options;
-    const plan = this.#model.planRun(operation, input.shape, options);
     const part = operation === 'encode' ? 'encoder' : 'decoder';
     const io = operation === 'encode' ? ENCODER_IO : DECODER_IO;
     const emit = this.#emitter(options.onProgress);
@@ -118,7 +112,7 @@ export class PartRunner {
     const sessions = [...this.#sessions.values()];
     this.#sessions.clear();
     await Promise.all(sessions.map(async (s) => (await s.catch(() => undefined))?.dispose()));
-    await this.#options.file.close();
+    await this.#options.weights.file.close();
   }
 
   checkOpen(): void {
@@ -163,17 +157,20 @@ export class PartRunner {
 
   async #createSession(part: AutoencoderPart, emit: Emit): Promise<SessionV1> {
     const model = this.#model.name;
-    const { files, weightsFile, runtime } = this.#options;
+    const { weights, runtime, dtype } = this.#options;
     emit({ stage: 'build', model, part, done: 0, total: 1 });
     let steps = 1;
-    const graph = await this.#options.sessionGraph(part, (done, total) => {
-      steps = total + 1;
-      emit({ stage: 'build', model, part, done, total: steps });
+    const graph = await partGraph(weights, part, {
+      dtype,
+      onTensor: (done, total) => {
+        steps = total + 1;
+        emit({ stage: 'build', model, part, done, total: steps });
+      },
     });
     const bytes = serializeModel(graph);
     emit({ stage: 'build', model, part, done: steps, total: steps });
     emit({ stage: 'session', model, part, done: 0, total: 1 });
-    const externalData = [{ location: weightsFile, data: files.externalDataLocation(weightsFile) }];
+    const externalData = [{ location: weights.weightsFile, data: this.#options.externalData() }];
     const session = await runtime.createSession(bytes, { externalData });
     if (this.#disposed) {
       await session.dispose();

@@ -1,7 +1,5 @@
 import { DcaeError } from '@dcae/core';
 import type { HostTensor } from '@dcae/core';
-import type { DcAeConfig, DcAeStagesConfig } from './config.js';
-import { spatialCompressionRatio } from './config.js';
 
 /**
  * Tiled and batch-sliced execution (dcae-spec.md §7.3). An image is cut into square tiles of
@@ -70,60 +68,32 @@ export interface PlanOptions {
   readonly elementBytes?: number;
 }
 
-/**
- * Estimated peak activation memory of one encoder or decoder run on `batch` images of
- * height × width pixels (dcae-spec.md §8 "Activation memory"): the largest stage working set,
- * channels × pixels at that stage's resolution × live tensors per block (ResBlock: input, conv1
- * and its activation, conv2, plus onnxruntime's scratch; EfficientViT: dominated by GLUMBConv's 8C
- * hidden maps), plus input and output. Calibrated with the `ae-tiling` bench (onnxruntime CPU):
- * the full-width f32c32-in decoder at 1024² peaks about 1.45 GB above its weights against an
- * estimate of 1.36 GB; very narrow models (8 channels) use about 3.5× their estimate, because
- * onnxruntime pads channels to its SIMD block size.
- */
-export function estimateActivationBytes(
-  config: DcAeConfig,
-  part: 'encoder' | 'decoder',
-  height: number,
-  width: number,
-  options: { batch?: number; elementBytes?: number } = {},
-): number {
-  const stages: DcAeStagesConfig = config[part];
-  const pixels = height * width;
-  let peak = 0;
-  stages.blockOutChannels.forEach((channels, s) => {
-    const live = stages.blockTypes[s] === 'EfficientViTBlock' ? LIVE_EVIT : LIVE_RESBLOCK;
-    // An empty stage still holds the resampling convs around it at its resolution.
-    const factor = stages.layersPerBlock[s]! > 0 ? live : LIVE_RESAMPLE;
-    peak = Math.max(peak, (pixels / 4 ** s) * channels * factor);
-  });
-  const io =
-    pixels * config.inChannels + (pixels / spatialCompressionRatio(config) ** 2) * config.latentChannels;
-  return (peak + io) * (options.batch ?? 1) * (options.elementBytes ?? 4);
+/** What planning needs of a model family: its compression ratio and activation estimate. */
+export interface PlanModel {
+  readonly spatialCompressionRatio: number;
+  /** Estimated activation bytes of one run of `part` on one height × width image. */
+  activationBytes(part: 'encoder' | 'decoder', height: number, width: number, elementBytes: number): number;
 }
-
-/** Live full-size tensors per block (see `estimateActivationBytes`). */
-const LIVE_RESBLOCK = 5;
-const LIVE_EVIT = 20;
-const LIVE_RESAMPLE = 2;
 
 /**
  * Decides how to run `operation` on an NCHW input of `shape` (images for encode, latents for
- * decode): whole or in tiles, and how many images per run. Validates the options.
+ * decode): whole or in tiles, and how many images per run. Validates the options. Any family
+ * whose graph is fully convolutional around its receptive field can tile this way.
  */
-export function planRun(
-  config: DcAeConfig,
+export function planTiledRun(
+  model: PlanModel,
   operation: 'encode' | 'decode',
   shape: readonly number[],
   options: PlanOptions = {},
 ): RunPlan {
-  const f = spatialCompressionRatio(config);
+  const f = model.spatialCompressionRatio;
   const part = operation === 'encode' ? 'encoder' : 'decoder';
   const [images, , h, w] = shape as [number, number, number, number];
   const [height, width] = operation === 'encode' ? [h, w] : [h * f, w * f];
   const budget = checkBudget(options.memoryBudgetBytes);
   const elementBytes = options.elementBytes ?? 4;
   const estimate = (rows: number, columns: number): number =>
-    estimateActivationBytes(config, part, rows, columns, { elementBytes });
+    model.activationBytes(part, rows, columns, elementBytes);
 
   const tiling = options.tiling ?? 'auto';
   let geometry: TileGeometry | undefined;

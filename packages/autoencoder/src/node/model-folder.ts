@@ -4,10 +4,9 @@ import { realpathSync } from 'node:fs';
 import { basename, dirname, join, resolve } from 'node:path';
 import { DcaeError } from '@dcae/core';
 import { fileSource, writeFileAtomic } from '@dcae/core/node';
-import type { LoadAutoencoderOptions } from '../dc-ae/autoencoder.js';
-import type { Autoencoder } from '../loader.js';
-import { loadAutoencoder as loadFromFiles } from '../loader.js';
-import type { OnnxExportOptions } from '../dc-ae/onnx-export.js';
+import type { Autoencoder, LoadAutoencoderOptions } from '../loader.js';
+import { loadAutoencoder } from '../loader.js';
+import type { OnnxExportOptions } from '../base/onnx-export.js';
 import type { ModelFiles } from '../model-files.js';
 import type { ResolveModelOptions } from './resolve-model.js';
 import { autoencoderLoadDefaults, resolveModel } from './resolve-model.js';
@@ -127,41 +126,40 @@ async function folderState(path: string): Promise<readonly string[] | 'file' | u
   }
 }
 
-/** An autoencoder loaded from local files, which can also write its ONNX graphs to a folder. */
-export type NodeAutoencoder = Autoencoder & {
-  exportOnnx(directory: string, options?: ExportOnnxOptions): Promise<ExportOnnxResult>;
-};
+/** @deprecated Since 0.1: `openAutoencoder` returns a plain `Autoencoder`; write ONNX files with `exportOnnx(autoencoder, directory)`. */
+export type NodeAutoencoder = Autoencoder;
 
-export interface NodeLoadAutoencoderOptions extends LoadAutoencoderOptions {
+/** Options of `openAutoencoder`. */
+export interface OpenAutoencoderOptions extends LoadAutoencoderOptions {
   /** Hub and URL downloads (endpoint, cache, token, offline, progress); defaults from the environment. */
   readonly hub?: ResolveModelOptions;
 }
 
+/** @deprecated Since 0.1: renamed `OpenAutoencoderOptions`. */
+export type NodeLoadAutoencoderOptions = OpenAutoencoderOptions;
+
 /**
- * Loads a DC-AE model from a local folder, a Hub id `org/name[@revision]`, an https URL (see
- * `resolveModel`), or any `ModelFiles`; see the main entry's `loadAutoencoder`. A released
- * diffusion checkpoint loads its autoencoder (architecture and `autoencoder.` key prefix implied).
+ * Opens an autoencoder from a local folder, a Hub id `org/name[@revision]`, an https URL (see
+ * `resolveModel`), or any `ModelFiles`, and loads it with the main entry's `loadAutoencoder`.
+ * A released diffusion checkpoint loads its autoencoder (architecture and `autoencoder.` key
+ * prefix implied).
  */
-export async function loadAutoencoder(
-  model: string | ModelFiles,
-  options: NodeLoadAutoencoderOptions,
-): Promise<NodeAutoencoder> {
+export async function openAutoencoder(
+  source: string | ModelFiles,
+  options: OpenAutoencoderOptions,
+): Promise<Autoencoder> {
   const resolved =
-    typeof model === 'string'
-      ? await resolveModel(model, { signal: options.signal, ...options.hub })
+    typeof source === 'string'
+      ? await resolveModel(source, { signal: options.signal, ...options.hub })
       : undefined;
   const files =
     resolved === undefined
-      ? (model as ModelFiles)
+      ? (source as ModelFiles)
       : { ...directoryModelFiles(resolved.directory), name: resolved.name };
   const implied = resolved === undefined ? {} : autoencoderLoadDefaults(resolved);
-  const autoencoder = await loadFromFiles(files, {
+  return loadAutoencoder(files, {
     ...options,
     config: options.config ?? implied.config,
     keyPrefix: options.keyPrefix ?? implied.keyPrefix,
-  });
-  return Object.assign(autoencoder, {
-    exportOnnx: (directory: string, exportOptions?: ExportOnnxOptions) =>
-      exportOnnx(autoencoder, directory, exportOptions),
   });
 }

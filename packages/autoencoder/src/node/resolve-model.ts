@@ -19,7 +19,7 @@ import { downloadUrlFile, fileSource, hubDownload, hubSettings } from '@dcae/cor
 import type { HubOptions, UrlCacheOptions } from '@dcae/core/node';
 import type { DcAeConfig } from '../dc-ae/config.js';
 import { DC_AE_PRESETS, isDcAePresetName } from '../dc-ae/presets.js';
-import { CONFIG_FILE, WEIGHTS_FILE } from '../model-files.js';
+import { CONFIG_FILE, WEIGHTS_FILE } from '../base/checkpoint.js';
 import type { KnownModel, ModelLayout } from '../registry.js';
 import { COMBINED_AUTOENCODER_PREFIX, findKnownModel } from '../registry.js';
 
