@@ -27,8 +27,10 @@ export type { GraphDType } from './base/io.js';
 export type { Activation } from './base/layers.js';
 export type { OnnxExportFile, OnnxExportOptions, OnnxWeightsMode } from './base/onnx-export.js';
 export type { BoundTensor, WeightBinding, WeightDType } from './base/weights.js';
-export { memoryModelFiles } from './model-files.js';
-export type { ModelFiles } from './model-files.js';
+/** @deprecated Since 0.1: import from `@dcae/hub`; these re-exports go in 0.2. */
+export { memoryModelFiles } from '@dcae/hub';
+/** @deprecated Since 0.1: import from `@dcae/hub`. */
+export type { ModelFiles } from '@dcae/hub';
 // DC-AE
 export { loadDcAe } from './dc-ae/load.js';
 export type { DcAeAutoencoder, LoadDcAeOptions } from './dc-ae/load.js';
@@ -69,8 +71,10 @@ export type {
 export { buildDecoderGraph, buildEncoderGraph } from './dc-ae/graph.js';
 export type { DcAeGraphOptions } from './dc-ae/graph.js';
 export * from './image/index.js';
-export { COMBINED_AUTOENCODER_PREFIX, findKnownModel, KNOWN_MODELS, listKnownModels } from './registry.js';
-export type { KnownModel, KnownModelKind, ModelLayout } from './registry.js';
+/** @deprecated Since 0.1: the model catalog lives in `@dcae/hub`; these re-exports go in 0.2. */
+export { COMBINED_AUTOENCODER_PREFIX, findKnownModel, KNOWN_MODELS, listKnownModels } from '@dcae/hub';
+/** @deprecated Since 0.1: import from `@dcae/hub`. */
+export type { KnownModel, KnownModelKind, ModelLayout } from '@dcae/hub';
 export { countMacs } from './dc-ae/macs.js';
 export {
   isSdVaeConfigJson,

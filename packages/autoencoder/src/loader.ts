@@ -3,7 +3,7 @@ import type { JsonValue } from '@dcae/core';
 import { CONFIG_FILE } from './base/checkpoint.js';
 import type { DcAeAutoencoder, LoadDcAeOptions } from './dc-ae/load.js';
 import { loadDcAe } from './dc-ae/load.js';
-import type { ModelFiles } from './model-files.js';
+import type { ModelFiles } from '@dcae/hub';
 import type { SdVaeAutoencoder } from './sd-vae/autoencoder.js';
 import { loadSdVae } from './sd-vae/autoencoder.js';
 import { isSdVaeConfigJson } from './sd-vae/config.js';

@@ -1,6 +1,36 @@
-import { spatialCompressionRatio } from './dc-ae/config.js';
-import type { DcAePresetName } from './dc-ae/presets.js';
-import { DC_AE_PRESETS } from './dc-ae/presets.js';
+/**
+ * The model catalog: the released DC-AE repos on the Hugging Face Hub, as data. It names each
+ * repo's autoencoder architecture and the few facts listings print; the architectures themselves
+ * live in `@dcae/autoencoder` (its tests check these facts against its presets), the diffusion
+ * backbones in `@dcae/diffusion` (whose tests check its presets against the diffusion entries).
+ */
+
+/** The DC-AE architectures of the released repos (names of `@dcae/autoencoder`'s presets). */
+export type CatalogAutoencoder =
+  | 'dc-ae-f32c32-in-1.0'
+  | 'dc-ae-f64c128-in-1.0'
+  | 'dc-ae-f128c512-in-1.0'
+  | 'dc-ae-f32c32-mix-1.0'
+  | 'dc-ae-f64c128-mix-1.0'
+  | 'dc-ae-f128c512-mix-1.0'
+  | 'dc-ae-f32c32-sana-1.0'
+  | 'dc-ae-f32c32-sana-1.1'
+  | 'dc-ae-f32c32-in-1.0-256px';
+
+/** f, latent channels and published scaling factor of each architecture (docs/ARCHITECTURE.md, catalog). */
+export const CATALOG_AUTOENCODER_FACTS: Readonly<
+  Record<CatalogAutoencoder, { f: number; c: number; scalingFactor: number | undefined }>
+> = {
+  'dc-ae-f32c32-in-1.0': { f: 32, c: 32, scalingFactor: 0.3189 },
+  'dc-ae-f64c128-in-1.0': { f: 64, c: 128, scalingFactor: 0.2889 },
+  'dc-ae-f128c512-in-1.0': { f: 128, c: 512, scalingFactor: 0.4883 },
+  'dc-ae-f32c32-mix-1.0': { f: 32, c: 32, scalingFactor: 0.4552 },
+  'dc-ae-f64c128-mix-1.0': { f: 64, c: 128, scalingFactor: 0.4538 },
+  'dc-ae-f128c512-mix-1.0': { f: 128, c: 512, scalingFactor: 0.362 },
+  'dc-ae-f32c32-sana-1.0': { f: 32, c: 32, scalingFactor: 0.41407 },
+  'dc-ae-f32c32-sana-1.1': { f: 32, c: 32, scalingFactor: 0.41407 },
+  'dc-ae-f32c32-in-1.0-256px': { f: 32, c: 32, scalingFactor: undefined },
+};
 
 /** What a released repo holds. */
 export type KnownModelKind = 'autoencoder' | 'diffusion';
@@ -22,7 +52,7 @@ export interface KnownModel {
   /** The files a loader needs, config.json first. */
   readonly files: readonly string[];
   /** The DC-AE architecture: the model's own, or the one a diffusion model samples in. */
-  readonly autoencoder: DcAePresetName;
+  readonly autoencoder: CatalogAutoencoder;
   /** f: H×W images have H/f × W/f latents. */
   readonly spatialCompressionRatio: number;
   readonly latentChannels: number;
@@ -46,25 +76,25 @@ function entry(
   name: string,
   kind: KnownModelKind,
   layout: ModelLayout,
-  autoencoder: DcAePresetName,
+  autoencoder: CatalogAutoencoder,
   description: string,
 ): KnownModel {
-  const config = DC_AE_PRESETS[autoencoder];
+  const facts = CATALOG_AUTOENCODER_FACTS[autoencoder];
   return {
     id: `${ORG}/${name}`,
     kind,
     layout,
     files: FILES[layout],
     autoencoder,
-    spatialCompressionRatio: spatialCompressionRatio(config),
-    latentChannels: config.latentChannels,
-    scalingFactor: config.scalingFactor,
+    spatialCompressionRatio: facts.f,
+    latentChannels: facts.c,
+    scalingFactor: facts.scalingFactor,
     description,
   };
 }
 
 /** The released autoencoders with their training data (spec §1.1); each in both formats. */
-const AUTOENCODERS: readonly [DcAePresetName, string][] = [
+const AUTOENCODERS: readonly [CatalogAutoencoder, string][] = [
   ['dc-ae-f32c32-in-1.0', 'ImageNet'],
   ['dc-ae-f64c128-in-1.0', 'ImageNet'],
   ['dc-ae-f128c512-in-1.0', 'ImageNet'],
@@ -76,7 +106,7 @@ const AUTOENCODERS: readonly [DcAePresetName, string][] = [
 ];
 
 /** The class-conditional ImageNet 512×512 diffusion models (spec §4.1): repo name, backbone, autoencoder. */
-const DIFFUSION: readonly [string, string, DcAePresetName][] = [
+const DIFFUSION: readonly [string, string, CatalogAutoencoder][] = [
   ['dc-ae-f32c32-in-1.0-dit-xl-in-512px', 'DiT-XL', 'dc-ae-f32c32-in-1.0'],
   ['dc-ae-f32c32-in-1.0-dit-xl-in-512px-trainbs1024', 'DiT-XL (batch 1024)', 'dc-ae-f32c32-in-1.0'],
   ['dc-ae-f32c32-in-1.0-uvit-s-in-512px', 'UViT-S', 'dc-ae-f32c32-in-1.0'],

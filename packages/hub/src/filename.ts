@@ -1,4 +1,4 @@
-import { DcaeError } from '../errors.js';
+import { DcaeError } from '@dcae/core';
 
 /**
  * Why `file` is unsafe as a path inside a repo (and so inside the cache), or undefined when it is

@@ -37,3 +37,12 @@ export function memoryModelFiles(name: string, files: Readonly<Record<string, Ui
     externalDataLocation: get,
   };
 }
+
+/** The config file of a model folder. */
+export const CONFIG_FILE = 'config.json';
+
+/** The weights file of each checkpoint format: diffusers, or the original efficientvit layout. */
+export const WEIGHTS_FILE: Readonly<Record<'diffusers' | 'original', string>> = {
+  diffusers: 'diffusion_pytorch_model.safetensors',
+  original: 'model.safetensors',
+};

@@ -1,4 +1,4 @@
-import { DcaeError } from '../errors.js';
+import { DcaeError } from '@dcae/core';
 
 /** The revision used when none is given. */
 export const DEFAULT_REVISION = 'main';

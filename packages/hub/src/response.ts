@@ -1,4 +1,4 @@
-import { DcaeError } from '../errors.js';
+import { DcaeError } from '@dcae/core';
 
 /** What the Hub says about one file at one revision (the headers of its `resolve/` answer). */
 export interface HubFileMetadata {

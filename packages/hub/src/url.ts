@@ -1,4 +1,4 @@
-import { DcaeError } from '../errors.js';
+import { DcaeError } from '@dcae/core';
 import { checkRepoFilename } from './filename.js';
 import type { HubRepoRef } from './repo-id.js';
 import { checkHubRepo, checkHubRevision, DEFAULT_REVISION } from './repo-id.js';

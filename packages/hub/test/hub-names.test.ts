@@ -2,9 +2,9 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { homedir, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
+import { DcaeError } from '@dcae/core';
 import {
   checkRepoFilename,
-  DcaeError,
   formatHubRepoRef,
   hubFileUrl,
   hubStatusError,

@@ -1,14 +1,10 @@
 import { DcaeError, openSafetensors } from '@dcae/core';
 import type { SafetensorsFile, SafetensorsTensorInfo } from '@dcae/core';
-import type { ModelFiles } from '../model-files.js';
-import type { CheckpointFormat } from './weights.js';
+import { CONFIG_FILE, WEIGHTS_FILE } from '@dcae/hub';
+import type { ModelFiles } from '@dcae/hub';
 
-/** File names of a model folder, shared by the families that read diffusers or original folders. */
-export const CONFIG_FILE = 'config.json';
-export const WEIGHTS_FILE: Readonly<Record<CheckpointFormat, string>> = {
-  diffusers: 'diffusion_pytorch_model.safetensors',
-  original: 'model.safetensors',
-};
+/** File names of a model folder (from `@dcae/hub`), shared by the families that read diffusers or original folders. */
+export { CONFIG_FILE, WEIGHTS_FILE };
 
 /**
  * Opens a weights file. With `keyPrefix`, only the tensors whose names start with it are seen,

@@ -1,6 +1,6 @@
 import { ConfigReader, DcaeError, parseJsonConfig } from '@dcae/core';
 import type { JsonValue } from '@dcae/core';
-import type { ModelFiles } from '../model-files.js';
+import type { ModelFiles } from '@dcae/hub';
 import { CONFIG_FILE, WEIGHTS_FILE } from '../base/checkpoint.js';
 import type { CheckpointFormat } from '../base/weights.js';
 import type { DcAeConfig } from './config.js';

@@ -1,5 +1,5 @@
 import { DcaeError } from '@dcae/core';
-import type { ModelFiles } from '../model-files.js';
+import type { ModelFiles } from '@dcae/hub';
 import type { BaseAutoencoder, BaseLoadOptions, AutoencoderDType } from '../base/types.js';
 import { PartModel } from '../base/autoencoder.js';
 import { openWeights } from '../base/checkpoint.js';

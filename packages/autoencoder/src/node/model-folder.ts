@@ -1,50 +1,15 @@
 import { randomBytes } from 'node:crypto';
-import { mkdir, readdir, readFile, rename, rm, rmdir, stat } from 'node:fs/promises';
-import { realpathSync } from 'node:fs';
+import { mkdir, readdir, rename, rm, rmdir, stat } from 'node:fs/promises';
 import { basename, dirname, join, resolve } from 'node:path';
 import { DcaeError } from '@dcae/core';
-import { fileSource, writeFileAtomic } from '@dcae/core/node';
+import { writeFileAtomic } from '@dcae/core/node';
+import { directoryModelFiles, resolveModel } from '@dcae/hub/node';
+import type { ResolveModelOptions } from '@dcae/hub/node';
 import type { Autoencoder, LoadAutoencoderOptions } from '../loader.js';
 import { loadAutoencoder } from '../loader.js';
 import type { OnnxExportOptions } from '../base/onnx-export.js';
-import type { ModelFiles } from '../model-files.js';
-import type { ResolveModelOptions } from './resolve-model.js';
-import { autoencoderLoadDefaults, resolveModel } from './resolve-model.js';
-
-/** Largest config file read as text. */
-const MAX_TEXT_BYTES = 10_000_000;
-
-/** A local model folder (a Hugging Face snapshot folder works: symlinked files are followed). */
-export function directoryModelFiles(directory: string): ModelFiles {
-  const root = resolve(directory);
-  return {
-    name: directory,
-    list: async () => {
-      try {
-        const entries = await readdir(root, { withFileTypes: true });
-        return entries.filter((e) => e.isFile() || e.isSymbolicLink()).map((e) => e.name);
-      } catch (cause) {
-        throw new DcaeError('MODEL_NOT_FOUND', `${directory}: not a readable model folder.`, {
-          source: directory,
-          cause,
-        });
-      }
-    },
-    readText: async (file) => {
-      const path = join(root, file);
-      const { size } = await stat(path);
-      if (size > MAX_TEXT_BYTES) {
-        throw new DcaeError('CONFIG_TOO_LARGE', `${path} is ${size} bytes; a model config is a few kB.`, {
-          source: path,
-        });
-      }
-      return readFile(path, 'utf8');
-    },
-    byteSource: (file) => fileSource(join(root, file)),
-    // The real path, so that onnxruntime memory-maps the checkpoint itself, not a link to it.
-    externalDataLocation: (file) => realpathSync(join(root, file)),
-  };
-}
+import type { ModelFiles } from '@dcae/hub';
+import { autoencoderLoadDefaults } from './load-defaults.js';
 
 export interface ExportOnnxOptions extends OnnxExportOptions {
   /** Replace `encoder.onnx` etc. in an existing folder. @defaultValue false */

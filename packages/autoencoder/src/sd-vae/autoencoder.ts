@@ -5,7 +5,7 @@ import { CONFIG_FILE, openWeights, WEIGHTS_FILE } from '../base/checkpoint.js';
 import { checkParts, throwIfAborted } from '../base/runner.js';
 import type { PlanOptions, RunPlan } from '../base/tiling.js';
 import type { BaseAutoencoder, BaseLoadOptions } from '../base/types.js';
-import type { ModelFiles } from '../model-files.js';
+import type { ModelFiles } from '@dcae/hub';
 import type { SdVaeConfig } from './config.js';
 import { parseSdVaeConfig, sdVaeCompressionRatio } from './config.js';
 import { buildSdVaeDecoderGraph, buildSdVaeEncoderGraph } from './graph.js';

@@ -13,12 +13,12 @@ import {
   symlink,
 } from 'node:fs/promises';
 import { dirname, join, relative, resolve, sep } from 'node:path';
-import { DcaeError } from '../errors.js';
-import { isCommitHash } from '../hub/repo-id.js';
-import type { HubDigest } from '../hub/response.js';
-import { etagDigest } from '../hub/response.js';
-import { writeFileAtomic } from './write-file-atomic.js';
-import { systemErrorCode } from './system-error.js';
+import { DcaeError } from '@dcae/core';
+import { isCommitHash } from '../repo-id.js';
+import type { HubDigest } from '../response.js';
+import { etagDigest } from '../response.js';
+import { writeFileAtomic } from '@dcae/core/node';
+import { systemErrorCode } from '@dcae/core/node';
 
 /**
  * Paths of one model repo in a huggingface_hub cache:

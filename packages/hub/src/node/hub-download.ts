@@ -1,12 +1,12 @@
 import { randomBytes } from 'node:crypto';
 import { mkdir, open, readdir, rename, rm, stat, statfs } from 'node:fs/promises';
 import { join } from 'node:path';
-import { DcaeError } from '../errors.js';
-import { checkRepoFilename } from '../hub/filename.js';
-import { checkHubRepo, checkHubRevision, DEFAULT_REVISION } from '../hub/repo-id.js';
-import type { HubFileMetadata } from '../hub/response.js';
-import { etagDigest, parseHubFileMetadata } from '../hub/response.js';
-import { hubFileUrl, normalizeHubEndpoint } from '../hub/url.js';
+import { DcaeError } from '@dcae/core';
+import { checkRepoFilename } from '../filename.js';
+import { checkHubRepo, checkHubRevision, DEFAULT_REVISION } from '../repo-id.js';
+import type { HubFileMetadata } from '../response.js';
+import { etagDigest, parseHubFileMetadata } from '../response.js';
+import { hubFileUrl, normalizeHubEndpoint } from '../url.js';
 import type { HubRepoCache } from './hub-cache.js';
 import {
   blobDigestMatches,
@@ -22,7 +22,7 @@ import type { LockOptions } from './hub-lock.js';
 import { acquireLock } from './hub-lock.js';
 import type { ExpectedContent, TransferOptions } from './hub-transfer.js';
 import { transferToFile } from './hub-transfer.js';
-import { systemErrorCode } from './system-error.js';
+import { systemErrorCode } from '@dcae/core/node';
 
 /** Where and how Hub files are fetched and cached; every field defaults from the environment. */
 export interface HubOptions extends Omit<TransferOptions, 'token' | 'tokenOrigin'> {

@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { join } from 'node:path';
-import { DEFAULT_HUB_ENDPOINT, normalizeHubEndpoint } from '../hub/url.js';
+import { DEFAULT_HUB_ENDPOINT, normalizeHubEndpoint } from '../url.js';
 
 type Env = Readonly<Record<string, string | undefined>>;
 

@@ -1,8 +1,8 @@
 import { setTimeout as sleep } from 'node:timers/promises';
-import { DcaeError } from '../errors.js';
-import type { HubRequestContext } from '../hub/response.js';
-import { hubStatusError } from '../hub/response.js';
-import { displayUrl } from '../hub/url.js';
+import { DcaeError } from '@dcae/core';
+import type { HubRequestContext } from '../response.js';
+import { hubStatusError } from '../response.js';
+import { displayUrl } from '../url.js';
 
 export interface RetryOptions {
   /** Tries in all, the first included. @defaultValue 5 */

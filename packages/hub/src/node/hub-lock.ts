@@ -3,8 +3,8 @@ import { mkdir, open, readFile, rm, stat, utimes } from 'node:fs/promises';
 import { hostname } from 'node:os';
 import { dirname } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { DcaeError } from '../errors.js';
-import { systemErrorCode } from './system-error.js';
+import { DcaeError } from '@dcae/core';
+import { systemErrorCode } from '@dcae/core/node';
 
 export interface LockOptions {
   /**

@@ -3,8 +3,8 @@ import { createHash } from 'node:crypto';
 import { constants } from 'node:fs';
 import type { FileHandle } from 'node:fs/promises';
 import { open } from 'node:fs/promises';
-import { DcaeError } from '../errors.js';
-import type { HubDigest } from '../hub/response.js';
+import { DcaeError } from '@dcae/core';
+import type { HubDigest } from '../response.js';
 import type { HttpOptions, HttpRequest } from './hub-http.js';
 import { openHttp, TransientError, withRetries } from './hub-http.js';
 

@@ -3,16 +3,16 @@ import { createReadStream } from 'node:fs';
 import { mkdir, readdir, readFile, rename, rm, stat } from 'node:fs/promises';
 import { homedir } from 'node:os';
 import { join } from 'node:path';
-import { DcaeError } from '../errors.js';
-import { checkRepoFilename } from '../hub/filename.js';
-import { etagDigest, normalizeEtag } from '../hub/response.js';
-import { displayUrl } from '../hub/url.js';
+import { DcaeError } from '@dcae/core';
+import { checkRepoFilename } from '../filename.js';
+import { etagDigest, normalizeEtag } from '../response.js';
+import { displayUrl } from '../url.js';
 import { cacheWriteError, hubSettings } from './hub-download.js';
 import type { HubOptions } from './hub-download.js';
 import { openHttp, withRetries } from './hub-http.js';
 import { acquireLock } from './hub-lock.js';
 import { transferToFile } from './hub-transfer.js';
-import { writeFileAtomic } from './write-file-atomic.js';
+import { writeFileAtomic } from '@dcae/core/node';
 
 export interface UrlCacheOptions extends Omit<HubOptions, 'endpoint' | 'token' | 'cacheDir'> {
   /** @defaultValue `$DCAE_CACHE/urls`, else `$XDG_CACHE_HOME/dcae/urls`, else `~/.cache/dcae/urls` */

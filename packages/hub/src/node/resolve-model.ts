@@ -1,27 +1,19 @@
 import { readFile, stat } from 'node:fs/promises';
 import { homedir } from 'node:os';
 import { dirname, join, posix } from 'node:path';
-import {
-  checkHubRepo,
-  checkHubRevision,
-  checkRepoFilename,
-  DcaeError,
-  DEFAULT_HUB_ENDPOINT,
-  displayUrl,
-  formatHubRepoRef,
-  isHubRepoId,
-  openSafetensors,
-  parseHubUrl,
-  parseJsonConfig,
-} from '@dcae/core';
+import { DcaeError, openSafetensors, parseJsonConfig } from '@dcae/core';
+import { checkHubRepo, checkHubRevision, formatHubRepoRef, isHubRepoId } from '../repo-id.js';
+import { checkRepoFilename } from '../filename.js';
+import { DEFAULT_HUB_ENDPOINT, displayUrl, parseHubUrl } from '../url.js';
 import type { JsonValue } from '@dcae/core';
-import { downloadUrlFile, fileSource, hubDownload, hubSettings } from '@dcae/core/node';
-import type { HubOptions, UrlCacheOptions } from '@dcae/core/node';
-import type { DcAeConfig } from '../dc-ae/config.js';
-import { DC_AE_PRESETS, isDcAePresetName } from '../dc-ae/presets.js';
-import { CONFIG_FILE, WEIGHTS_FILE } from '../base/checkpoint.js';
-import type { KnownModel, ModelLayout } from '../registry.js';
-import { COMBINED_AUTOENCODER_PREFIX, findKnownModel } from '../registry.js';
+import { fileSource } from '@dcae/core/node';
+import { downloadUrlFile } from './hub-url-cache.js';
+import type { UrlCacheOptions } from './hub-url-cache.js';
+import { hubDownload, hubSettings } from './hub-download.js';
+import type { HubOptions } from './hub-download.js';
+import { CONFIG_FILE, WEIGHTS_FILE } from '../model-files.js';
+import type { KnownModel, ModelLayout } from '../catalog.js';
+import { COMBINED_AUTOENCODER_PREFIX, findKnownModel } from '../catalog.js';
 
 /** Where a model comes from, as read from a `--model` argument. */
 export type ModelSource =
@@ -332,7 +324,7 @@ function layoutOfConfig(json: JsonValue): { layout: ModelLayout; modelName: stri
  * tensors. Only the header is read; a missing or unreadable file leaves the answer to the loader.
  */
 async function refineOriginal(modelName: string | undefined, weightsPath: string): Promise<ModelLayout> {
-  if (modelName === undefined || isDcAePresetName(modelName)) return 'original';
+  if (modelName === undefined || findKnownModel(modelName)?.kind === 'autoencoder') return 'original';
   const file = await fileSource(weightsPath)
     .then(openSafetensors)
     .catch(() => undefined);
@@ -353,19 +345,4 @@ async function isDirectory(path: string): Promise<boolean> {
     (s) => s.isDirectory(),
     () => false,
   );
-}
-
-/**
- * The `loadAutoencoder` options a resolved model implies beyond its folder: for a released
- * diffusion checkpoint (combined layout, in the registry), the architecture of its autoencoder and
- * the key prefix of its tensors. Empty for everything else: an unreleased combined checkpoint needs
- * `{ config, keyPrefix: 'autoencoder.' }` from the caller, as its architecture is unknown.
- */
-export function autoencoderLoadDefaults(resolved: ResolvedModel): {
-  config?: DcAeConfig;
-  keyPrefix?: string;
-} {
-  const known = resolved.known;
-  if (resolved.layout !== 'combined' || known?.layout !== 'combined') return {};
-  return { config: DC_AE_PRESETS[known.autoencoder], keyPrefix: COMBINED_AUTOENCODER_PREFIX };
 }

@@ -1,6 +1,6 @@
 // A second process for the concurrency and crash tests: downloads one Hub file and prints the
 // result (or the error's code and message) as one JSON line. Bundled by esbuild at test time.
-import { DcaeError } from '../../src/errors.js';
+import { DcaeError } from '@dcae/core';
 import { hubDownload } from '../../src/node/hub-download.js';
 import type { HubDownloadOptions } from '../../src/node/hub-download.js';
 

@@ -2,7 +2,7 @@ import { chmod, mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, beforeEach } from 'vitest';
-import { DcaeError } from '../../src/index.js';
+import { DcaeError } from '@dcae/core';
 import type { HubDownloadOptions } from '../../src/node/index.js';
 import { HubTestServer } from './hub-server.js';
 
