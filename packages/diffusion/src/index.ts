@@ -5,6 +5,8 @@ export { DIFFUSION_PRESETS, isDiffusionPresetName } from './presets.js';
 export type { DiffusionPreset, DiffusionPresetName } from './presets.js';
 export { buildDiffusionGraph, CONFIG_FILE, loadDiffusionModel, WEIGHTS_FILE } from './model.js';
 export type { CheckpointFiles, DiffusionModel, LoadDiffusionModelOptions } from './model.js';
+export { hasTensorsUnder, loadGenerator } from './generator.js';
+export type { Generator, LoadGeneratorOptions } from './generator.js';
 export { timestepEmbedding } from './graph/timestep-embedding.js';
 
 // Generation

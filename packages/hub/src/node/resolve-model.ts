@@ -34,7 +34,14 @@ export type ModelSource =
     };
 
 /** Where Hub and URL downloads go and how they are made (all fields default from the environment). */
-export interface ResolveModelOptions extends HubOptions, Pick<UrlCacheOptions, 'urlCacheDir'> {}
+export interface ResolveModelOptions extends HubOptions, Pick<UrlCacheOptions, 'urlCacheDir'> {
+  /**
+   * The weights file to fetch next to config.json, when the caller knows it: `model.safetensors`
+   * for a diffusion checkpoint, whose config.json may give its backbone without a `model_name`.
+   * @defaultValue the file the config's layout implies
+   */
+  readonly weightsFile?: string;
+}
 
 /** A model source turned into a local folder. */
 export interface ResolvedModel {
@@ -217,14 +224,17 @@ async function resolveHub(
     'is it a DC-AE model repo (and is the subfolder right)?',
   );
   const found = layoutOfConfig(await readConfig(config.path, `${name}/${inRepo(CONFIG_FILE)}`));
-  const weightsFile = WEIGHTS_FILE[found.layout === 'diffusers' ? 'diffusers' : 'original'];
+  const weightsFile =
+    options.weightsFile ?? WEIGHTS_FILE[found.layout === 'diffusers' ? 'diffusers' : 'original'];
   const weights = await fetch(
     weightsFile,
     config.commit,
     `its config.json is a ${found.layout === 'diffusers' ? 'diffusers' : 'original-format'} config, which needs that file`,
   );
   const layout =
-    found.layout === 'original' ? await refineOriginal(found.modelName, weights.path) : found.layout;
+    found.layout === 'original' || weightsFile !== WEIGHTS_FILE.diffusers
+      ? await refineOriginal(found.modelName, weights.path)
+      : found.layout;
   return describe(source, name, dirname(config.path), layout, found.modelName, config.commit);
 }
 
@@ -257,7 +267,8 @@ async function resolveUrl(
   const found = layoutOfConfig(
     await readConfig(config.path, `${displayUrl(source.folderUrl)}${CONFIG_FILE}`),
   );
-  const weightsFile = WEIGHTS_FILE[found.layout === 'diffusers' ? 'diffusers' : 'original'];
+  const weightsFile =
+    options.weightsFile ?? WEIGHTS_FILE[found.layout === 'diffusers' ? 'diffusers' : 'original'];
   if (source.file !== undefined && source.file !== CONFIG_FILE && source.file !== weightsFile) {
     throw new DcaeError(
       'MODEL_NOT_FOUND',
@@ -267,7 +278,9 @@ async function resolveUrl(
   }
   const weights = await fetch(weightsFile, `config.json is a ${found.layout} config, which needs that file`);
   const layout =
-    found.layout === 'original' ? await refineOriginal(found.modelName, weights.path) : found.layout;
+    found.layout === 'original' || weightsFile !== WEIGHTS_FILE.diffusers
+      ? await refineOriginal(found.modelName, weights.path)
+      : found.layout;
   return describe(source, name, dirname(config.path), layout, found.modelName, undefined);
 }
 
