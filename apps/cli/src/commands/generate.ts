@@ -2,14 +2,12 @@ import { basename, resolve } from 'node:path';
 import {
   DcaeError,
   formatShape,
-  openSafetensors,
   parseJsonConfig,
   parseSafetensors,
   serializeSafetensors,
   toFloat32,
 } from '@dcae/core';
 import type { HostTensor } from '@dcae/core';
-import type { RuntimeV1 } from '@dcae/core/runtime';
 import { tensorToImages } from '@dcae/autoencoder';
 import type { Autoencoder } from '@dcae/autoencoder';
 import type { ModelFiles } from '@dcae/hub';

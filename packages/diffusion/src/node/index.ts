@@ -20,8 +20,11 @@ export function loadDiffusionModel(
 }
 
 export interface OpenGeneratorOptions extends Omit<LoadGeneratorOptions, 'autoencoder'> {
-  /** As in `loadGenerator`, or a second model source (folder, Hub id, URL) for the autoencoder. */
-  readonly autoencoder?: LoadGeneratorOptions['autoencoder'] | string;
+  /**
+   * `'auto'` / `'none'` / `ModelFiles` / an `Autoencoder` as in `loadGenerator`, or any other
+   * string: a second model source (folder, Hub id, URL) for the autoencoder.
+   */
+  readonly autoencoder?: string | ModelFiles | Autoencoder;
   /** Hub and URL downloads (endpoint, cache, token, offline, progress); defaults from the environment. */
   readonly hub?: ResolveModelOptions;
 }
