@@ -232,7 +232,7 @@ async function resolveHub(
     `its config.json is a ${found.layout === 'diffusers' ? 'diffusers' : 'original-format'} config, which needs that file`,
   );
   const layout =
-    found.layout === 'original' || weightsFile !== WEIGHTS_FILE.diffusers
+    found.layout === 'original' || (found.layout === 'diffusers' && weightsFile !== WEIGHTS_FILE.diffusers)
       ? await refineOriginal(found.modelName, weights.path)
       : found.layout;
   return describe(source, name, dirname(config.path), layout, found.modelName, config.commit);
@@ -278,7 +278,7 @@ async function resolveUrl(
   }
   const weights = await fetch(weightsFile, `config.json is a ${found.layout} config, which needs that file`);
   const layout =
-    found.layout === 'original' || weightsFile !== WEIGHTS_FILE.diffusers
+    found.layout === 'original' || (found.layout === 'diffusers' && weightsFile !== WEIGHTS_FILE.diffusers)
       ? await refineOriginal(found.modelName, weights.path)
       : found.layout;
   return describe(source, name, dirname(config.path), layout, found.modelName, undefined);
