@@ -8,7 +8,7 @@ export type { CheckpointFiles, DiffusionModel, LoadDiffusionModelOptions } from 
 export { timestepEmbedding } from './graph/timestep-embedding.js';
 
 // Generation
-export { compatibleSamplers, DEFAULT_STEPS, generate } from './pipeline.js';
+export { compatibleSamplers, DEFAULT_GUIDANCE, DEFAULT_STEPS, generate } from './pipeline.js';
 export type {
   GenerateOptions,
   GenerateProgress,
