@@ -224,7 +224,8 @@ export function setupGenerate(page: Page): (state: PageState, previous: PageStat
       updatePlaceholders(now.generator?.info);
     }
     if (
-      now.result !== before?.result ||
+      before === undefined ||
+      now.result !== before.result ||
       now.sampling !== before?.sampling ||
       now.outcome !== before?.outcome ||
       now.generator !== before?.generator

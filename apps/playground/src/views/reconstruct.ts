@@ -276,7 +276,7 @@ export function setupReconstruct(page: Page): (state: PageState, previous: PageS
         button.setAttribute('aria-selected', String(button.dataset.tab === now.tab));
       for (const pane of ui.panes) pane.hidden = pane.dataset.pane !== now.tab;
     }
-    if (now.model !== before?.model) {
+    if (before === undefined || now.model !== before.model) {
       renderModel(now.model?.info);
       renderTiling(now.model?.info);
       if (now.model) void refreshCacheInfo();
@@ -290,7 +290,8 @@ export function setupReconstruct(page: Page): (state: PageState, previous: PageS
     }
     gallery.render(state, previous);
     if (
-      now.result !== before?.result ||
+      before === undefined ||
+      now.result !== before.result ||
       now.shows !== before?.shows ||
       now.outcome !== before?.outcome ||
       (now.shows === 'preview' &&
