@@ -188,8 +188,7 @@ async function load(
       latent: first(expected!.tensor('latent') as HostTensor<'float32'>),
       reconstruction: first(expected!.tensor('reconstruction') as HostTensor<'float32'>),
     };
-  } else if (source.kind === 'url')
-    files = await urlModelFiles(modelFolderUrl(source.url, BASE.href), fetchOptions);
+  } else if (source.kind === 'url') files = await urlModelFiles(modelFolderUrl(source.url), fetchOptions);
   else files = localModelFiles(source.name, source.files);
 
   const ae = await loadAutoencoder(files, {
@@ -317,9 +316,7 @@ async function openGenerator(id: number, source: GeneratorSource, signal: AbortS
         ? await urlModelFiles(fixtureFolder('diffusion', source.name), fetchOptions, source.name, [
             WEIGHTS_FILE,
           ])
-        : await urlModelFiles(modelFolderUrl(source.url, BASE.href), fetchOptions, source.url, [
-            WEIGHTS_FILE,
-          ]);
+        : await urlModelFiles(modelFolderUrl(source.url), fetchOptions, source.url, [WEIGHTS_FILE]);
     folders.push(backbone);
     const aeFolder =
       source.kind === 'fixture'

@@ -10,7 +10,7 @@ export type { Generator, LoadGeneratorOptions } from './generator.js';
 export { timestepEmbedding } from './graph/timestep-embedding.js';
 
 // Generation
-export { compatibleSamplers, DEFAULT_STEPS, generate } from './pipeline.js';
+export { compatibleSamplers, DEFAULT_GUIDANCE, DEFAULT_STEPS, generate } from './pipeline.js';
 export type {
   GenerateOptions,
   GenerateProgress,
