@@ -5,7 +5,8 @@
  * onnxruntime-web as blob: URLs, so no whole-file ArrayBuffer is made in JavaScript.
  */
 import type { ModelFiles } from '@dcae/autoencoder';
-import { blobSource, DcaeError, hubStatusError } from '@dcae/core';
+import { blobSource, DcaeError } from '@dcae/core';
+import { hubStatusError } from '@dcae/hub';
 import type { WeightsCache } from '@dcae/runtime-adapters/web';
 
 export const WEIGHTS_FILES = ['diffusion_pytorch_model.safetensors', 'model.safetensors'] as const;
@@ -181,7 +182,7 @@ function blobModelFiles(
 
 /**
  * An HTTP status the load cannot continue after. Hub answers get the CLI's message (the Hub's
- * error code and what to do, `hubStatusError` of @dcae/core); other servers a plain one.
+ * error code and what to do, `hubStatusError` of @dcae/hub); other servers a plain one.
  */
 function httpError(url: string, response: Response): DcaeError {
   const source = url.replace(/[?#].*$/, '');
