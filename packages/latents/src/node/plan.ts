@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
-import { readdir, readFile, stat } from 'node:fs/promises';
-import { join, relative, resolve, sep } from 'node:path';
+import { mkdir, readdir, readFile, stat } from 'node:fs/promises';
+import { dirname, join, relative, resolve, sep } from 'node:path';
 import { DcaeError } from '@dcae/core';
 import { writeFileAtomic } from '@dcae/core/node';
 import { sanitizeKey, shardName } from '../keys.js';
@@ -134,6 +134,7 @@ export async function makePlan(options: MakePlanOptions): Promise<LatentPlan> {
 }
 
 export async function writePlan(path: string, plan: LatentPlan): Promise<void> {
+  await mkdir(dirname(resolve(path)), { recursive: true });
   await writeFileAtomic(path, new TextEncoder().encode(`${JSON.stringify(plan)}\n`), { overwrite: true });
 }
 
