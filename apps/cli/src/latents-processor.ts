@@ -5,14 +5,17 @@
  */
 import { loadAutoencoder } from '@dcae/autoencoder/node';
 import { createShardProcessor } from '@dcae/latents/node';
+import type { ShardProcessor } from '@dcae/latents/node';
 import { createNodeRuntime } from '@dcae/runtime-adapters/node';
 
-const device = process.env.DCAE_LATENTS_DEVICE ?? 'auto';
+const DEVICES = ['cpu', 'cuda', 'webgpu'] as const;
+const wanted = process.env.DCAE_LATENTS_DEVICE ?? 'auto';
+const device = DEVICES.find((d) => d === wanted);
 const threads = process.env.DCAE_LATENTS_THREADS ? Number(process.env.DCAE_LATENTS_THREADS) : undefined;
 
-export default createShardProcessor(async (plan) => {
+const processor: ShardProcessor = createShardProcessor(async (plan) => {
   const runtime = createNodeRuntime({
-    devices: device === 'auto' ? 'auto' : [device as 'cpu' | 'cuda' | 'webgpu'],
+    devices: device === undefined ? 'auto' : [device],
     ...(threads !== undefined ? { threads } : {}),
   });
   const ae = await loadAutoencoder(plan.model.source, {
@@ -30,3 +33,5 @@ export default createShardProcessor(async (plan) => {
     },
   };
 });
+
+export default processor;

@@ -246,25 +246,52 @@ const flags = (command: Command): Command =>
 const deviceOptions = (command: Command): Command =>
   command
     .addOption(new Option('--device <device>', 'where to run').choices(DEVICE_CHOICES).default('auto'))
-    .option('--threads <n>', "CPU threads per session (default: onnxruntime's choice)", positiveInteger('--threads'));
+    .option(
+      '--threads <n>',
+      "CPU threads per session (default: onnxruntime's choice)",
+      positiveInteger('--threads'),
+    );
 
 /** `dcae latents plan|enqueue|worker|run|status|verify|finalize` and `dcae decode-shards` (docs/latents.md). */
 function addLatentsCommands(program: Command, context: Context): void {
   const latents = program
     .command('latents')
-    .description('Pre-encode whole datasets into latent shards: plan, then run locally, as static partitions, or on BullMQ/Redis.');
+    .description(
+      'Pre-encode whole datasets into latent shards: plan, then run locally, as static partitions, or on BullMQ/Redis.',
+    );
 
   flags(
     latents
       .command('plan')
-      .description('Write DST/plan.json: the deterministic list of shards (image folder, WebDataset tars or img2dataset output).')
+      .description(
+        'Write DST/plan.json: the deterministic list of shards (image folder, WebDataset tars or img2dataset output).',
+      )
       .requiredOption('-m, --model <model>', 'DC-AE model folder, Hub id or URL')
-      .requiredOption('--input <src>', 'image folder (class folders give labels), folder of WebDataset .tar shards, or one .tar')
+      .requiredOption(
+        '--input <src>',
+        'image folder (class folders give labels), folder of WebDataset .tar shards, or one .tar',
+      )
       .requiredOption('--output <dst>', 'output folder or s3://bucket/prefix')
-      .option('--size <px>', 'square side fed to the encoder (center crop + resize)', positiveInteger('--size'), 512)
-      .option('--shard-size <n>', 'samples per shard for image folders (WebDataset keeps its shards)', positiveInteger('--shard-size'), 1000)
-      .addOption(new Option('--dtype <dtype>', 'stored latent precision').choices(['fp32', 'fp16']).default('fp32'))
-      .addOption(new Option('--layout <layout>', 'wds: WebDataset tars; npy-tree: one .npy per image in class folders').choices(['wds', 'npy-tree']).default('wds'))
+      .option(
+        '--size <px>',
+        'square side fed to the encoder (center crop + resize)',
+        positiveInteger('--size'),
+        512,
+      )
+      .option(
+        '--shard-size <n>',
+        'samples per shard for image folders (WebDataset keeps its shards)',
+        positiveInteger('--shard-size'),
+        1000,
+      )
+      .addOption(
+        new Option('--dtype <dtype>', 'stored latent precision').choices(['fp32', 'fp16']).default('fp32'),
+      )
+      .addOption(
+        new Option('--layout <layout>', 'wds: WebDataset tars; npy-tree: one .npy per image in class folders')
+          .choices(['wds', 'npy-tree'])
+          .default('wds'),
+      )
       .option('--no-scale', 'store latents unscaled (default: multiplied by the model scaling factor)')
       .option('--batch <n>', 'images per encoder run', positiveInteger('--batch'), 8)
       .option('--plan-out <file>', 'where to write the plan (default DST/plan.json; required for s3://)'),
@@ -285,11 +312,23 @@ function addLatentsCommands(program: Command, context: Context): void {
     deviceOptions(
       latents
         .command('worker')
-        .description('Process queued shards; each runs in a sandboxed child process (one per concurrency slot).')
+        .description(
+          'Process queued shards; each runs in a sandboxed child process (one per concurrency slot).',
+        )
         .requiredOption('--plan <file>', 'plan.json')
         .requiredOption('--redis <url>', 'redis://host:port')
-        .option('--concurrency <n>', 'shards at once (child processes); 1 per GPU', positiveInteger('--concurrency'), 1)
-        .option('--lock-duration <s>', 'job lock in seconds (renewed while a shard runs)', positiveInteger('--lock-duration'), 60)
+        .option(
+          '--concurrency <n>',
+          'shards at once (child processes); 1 per GPU',
+          positiveInteger('--concurrency'),
+          1,
+        )
+        .option(
+          '--lock-duration <s>',
+          'job lock in seconds (renewed while a shard runs)',
+          positiveInteger('--lock-duration'),
+          60,
+        )
         .option('--exit-when-done', 'exit when every shard is committed (or the queue is drained)'),
     ),
   ).action(async (opts: Parameters<typeof runLatentsWorker>[0]) => runLatentsWorker(opts, context(opts)));
@@ -298,7 +337,9 @@ function addLatentsCommands(program: Command, context: Context): void {
     deviceOptions(
       latents
         .command('run')
-        .description('Run shards in this process: all of them, --index I (or $JOB_COMPLETION_INDEX, $SLURM_ARRAY_TASK_ID), or --rank R --world W (or $RANK/$WORLD_SIZE).')
+        .description(
+          'Run shards in this process: all of them, --index I (or $JOB_COMPLETION_INDEX, $SLURM_ARRAY_TASK_ID), or --rank R --world W (or $RANK/$WORLD_SIZE).',
+        )
         .requiredOption('--plan <file>', 'plan.json')
         .option('--index <i>', 'one shard (with --world: i, i+W, …)', nonNegativeInteger('--index'))
         .option('--rank <r>', 'this rank (shards r, r+W, …)', nonNegativeInteger('--rank'))
@@ -309,7 +350,9 @@ function addLatentsCommands(program: Command, context: Context): void {
   flags(
     latents
       .command('status')
-      .description('Progress from the commit records (and the queue with --redis): shards done, throughput, ETA.')
+      .description(
+        'Progress from the commit records (and the queue with --redis): shards done, throughput, ETA.',
+      )
       .requiredOption('--plan <file>', 'plan.json')
       .option('--redis <url>', 'also show queue counts'),
   ).action(async (opts: Parameters<typeof runLatentsStatus>[0]) => runLatentsStatus(opts, context(opts)));
@@ -317,14 +360,18 @@ function addLatentsCommands(program: Command, context: Context): void {
   flags(
     latents
       .command('verify')
-      .description('Re-hash every shard, open every sample, count every key; exit ≠ 0 on anything missing, duplicate, corrupt or left over.')
+      .description(
+        'Re-hash every shard, open every sample, count every key; exit ≠ 0 on anything missing, duplicate, corrupt or left over.',
+      )
       .requiredOption('--plan <file>', 'plan.json'),
   ).action(async (opts: Parameters<typeof runLatentsVerify>[0]) => runLatentsVerify(opts, context(opts)));
 
   flags(
     latents
       .command('finalize')
-      .description('Write manifest.jsonl and wids-meta.json from the commit records (run and worker do it when the last shard commits).')
+      .description(
+        'Write manifest.jsonl and wids-meta.json from the commit records (run and worker do it when the last shard commits).',
+      )
       .requiredOption('--plan <file>', 'plan.json'),
   ).action(async (opts: Parameters<typeof runLatentsFinalize>[0]) => runLatentsFinalize(opts, context(opts)));
 
@@ -332,13 +379,18 @@ function addLatentsCommands(program: Command, context: Context): void {
     deviceOptions(
       program
         .command('decode-shards')
-        .description('Decode latent shards (dcae latents output) into PNG image shards, shard i → shard i (e.g. samples for FID).')
+        .description(
+          'Decode latent shards (dcae latents output) into PNG image shards, shard i → shard i (e.g. samples for FID).',
+        )
         .requiredOption('-m, --model <model>', 'DC-AE model folder, Hub id or URL')
         .requiredOption('--input <src>', 'folder of latent .tar shards')
         .requiredOption('--output <dst>', 'output folder or s3://bucket/prefix')
         .option('--batch <n>', 'latents per decoder run', positiveInteger('--batch'), 8)
         .option('--plan-out <file>', 'where to write the plan (default DST/plan.json)')
-        .option('--plan-only', 'only write the plan (then use dcae latents run|enqueue|worker|verify --plan)'),
+        .option(
+          '--plan-only',
+          'only write the plan (then use dcae latents run|enqueue|worker|verify --plan)',
+        ),
     ),
   ).action(async (opts: Parameters<typeof runDecodeShards>[0]) => runDecodeShards(opts, context(opts)));
 }

@@ -25,11 +25,18 @@ const hasRedis = (() => {
     return false;
   }
 })();
-if (!hasRedis) console.warn('latents fault suite: redis-server is not installed (apt-get install redis-server); BullMQ scenarios skipped');
+if (!hasRedis)
+  console.warn(
+    'latents fault suite: redis-server is not installed (apt-get install redis-server); BullMQ scenarios skipped',
+  );
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
-async function until(what: string, check: () => Promise<boolean> | boolean, timeoutMs = 60_000): Promise<void> {
+async function until(
+  what: string,
+  check: () => Promise<boolean> | boolean,
+  timeoutMs = 60_000,
+): Promise<void> {
   const end = Date.now() + timeoutMs;
   while (!(await check())) {
     if (Date.now() > end) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
@@ -56,11 +63,17 @@ interface Spawned {
 
 const spawned: Spawned[] = [];
 function spawnCli(args: string[], env: Record<string, string> = {}): Spawned {
-  const child = spawn(process.execPath, [BIN, ...args], { detached: true, env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn(process.execPath, [BIN, ...args], {
+    detached: true,
+    env: { ...process.env, ...env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
   let out = '';
-  child.stdout!.on('data', (d: Buffer) => (out += d.toString()));
-  child.stderr!.on('data', (d: Buffer) => (out += d.toString()));
-  const exit = new Promise<number | null>((r) => child.on('exit', (code, sig) => r(code ?? (sig ? 128 : null))));
+  child.stdout.on('data', (d: Buffer) => (out += d.toString()));
+  child.stderr.on('data', (d: Buffer) => (out += d.toString()));
+  const exit = new Promise<number | null>((r) =>
+    child.on('exit', (code, sig) => r(code ?? (sig ? 128 : null))),
+  );
   const s: Spawned = {
     child,
     output: () => out,
@@ -100,16 +113,39 @@ class Redis {
     // AOF with fsync on every write: a kill -9 loses no acknowledged job state.
     this.child = spawn(
       'redis-server',
-      ['--port', String(this.port), '--bind', '127.0.0.1', '--dir', this.dir, '--appendonly', 'yes', '--appendfsync', 'always', '--save', '', '--maxmemory-policy', 'noeviction'],
+      [
+        '--port',
+        String(this.port),
+        '--bind',
+        '127.0.0.1',
+        '--dir',
+        this.dir,
+        '--appendonly',
+        'yes',
+        '--appendfsync',
+        'always',
+        '--save',
+        '',
+        '--maxmemory-policy',
+        'noeviction',
+      ],
       { stdio: 'ignore' },
     );
-    await until('redis to accept connections', () => {
-      try {
-        return execFileSync('redis-cli', ['-p', String(this.port), 'ping']).toString().trim() === 'PONG';
-      } catch {
-        return false;
-      }
-    }, 10_000);
+    await until(
+      'redis to accept connections',
+      () => {
+        try {
+          return (
+            execFileSync('redis-cli', ['-p', String(this.port), 'ping'])
+              .toString()
+              .trim() === 'PONG'
+          );
+        } catch {
+          return false;
+        }
+      },
+      10_000,
+    );
   }
   async kill9(): Promise<void> {
     const child = this.child!;
@@ -134,7 +170,11 @@ beforeAll(async () => {
   images = join(root, 'images');
   for (let c = 0; c < 2; c++) {
     await mkdir(join(images, `class${c}`), { recursive: true });
-    for (let i = 0; i < 8; i++) await writeFile(join(images, `class${c}`, `img${i}.png`), await encodeImage(picture(136 + i, 128, c * 10 + i), 'png'));
+    for (let i = 0; i < 8; i++)
+      await writeFile(
+        join(images, `class${c}`, `img${i}.png`),
+        await encodeImage(picture(136 + i, 128, c * 10 + i), 'png'),
+      );
   }
   if (hasRedis) {
     redis = new Redis(await freePort(), await tempDir());
@@ -149,7 +189,23 @@ afterAll(async () => {
 
 async function plan(name: string, extra: string[] = [], input = images): Promise<string> {
   const out = join(root, name);
-  const r = await runCli(['latents', 'plan', '-m', MODEL, '--input', input, '--output', out, '--size', '128', '--shard-size', '4', '--batch', '1', ...extra]);
+  const r = await runCli([
+    'latents',
+    'plan',
+    '-m',
+    MODEL,
+    '--input',
+    input,
+    '--output',
+    out,
+    '--size',
+    '128',
+    '--shard-size',
+    '4',
+    '--batch',
+    '1',
+    ...extra,
+  ]);
   expect(r.code, r.stderr).toBe(0);
   return join(out, 'plan.json');
 }
@@ -157,14 +213,39 @@ async function plan(name: string, extra: string[] = [], input = images): Promise
 async function verifyOk(planPath: string): Promise<Record<string, unknown>> {
   const r = await runCli(['latents', 'verify', '--plan', planPath, '--json']);
   const report = JSON.parse(r.stdout) as Record<string, unknown>;
-  expect({ code: r.code, ...report }).toMatchObject({ code: 0, ok: true, missing: [], shaMismatch: [], duplicateKeys: [], tempFiles: [], corrupt: [] });
+  expect({ code: r.code, ...report }).toMatchObject({
+    code: 0,
+    ok: true,
+    missing: [],
+    shaMismatch: [],
+    duplicateKeys: [],
+    tempFiles: [],
+    corrupt: [],
+  });
   return report;
 }
 
-const temps = async (planPath: string) => (await readdir(join(planPath, '..', '.tmp')).catch(() => [])).filter((n) => n.includes('.tar.'));
-const commits = async (planPath: string) => (await readdir(join(planPath, '..', 'commits')).catch(() => [])).length;
+const temps = async (planPath: string) =>
+  (await readdir(join(planPath, '..', '.tmp')).catch(() => [])).filter((n) => n.includes('.tar.'));
+const commits = async (planPath: string) =>
+  (await readdir(join(planPath, '..', 'commits')).catch(() => [])).length;
 const worker = (planPath: string, extra: string[] = []) =>
-  spawnCli(['latents', 'worker', '--plan', planPath, '--redis', redis.url, '--device', 'cpu', '--threads', '1', '--exit-when-done', '--lock-duration', '2', ...extra]);
+  spawnCli([
+    'latents',
+    'worker',
+    '--plan',
+    planPath,
+    '--redis',
+    redis.url,
+    '--device',
+    'cpu',
+    '--threads',
+    '1',
+    '--exit-when-done',
+    '--lock-duration',
+    '2',
+    ...extra,
+  ]);
 
 describe.skipIf(!hasRedis)('BullMQ on a real Redis', () => {
   it('1 + 4: enqueue twice is a no-op; SIGKILL a worker mid-shard, another finishes it', async () => {
@@ -213,10 +294,25 @@ describe.skipIf(!hasRedis)('BullMQ on a real Redis', () => {
 describe('static partitions and local runs', () => {
   it('5: two runners given the same index (JOB_COMPLETION_INDEX) both succeed, one shard results', async () => {
     const p = await plan('same-index');
-    const [a, b] = [spawnCli(['latents', 'run', '--plan', p, '--device', 'cpu'], { JOB_COMPLETION_INDEX: '1' }), spawnCli(['latents', 'run', '--plan', p, '--index', '1', '--device', 'cpu'])];
+    const [a, b] = [
+      spawnCli(['latents', 'run', '--plan', p, '--device', 'cpu'], { JOB_COMPLETION_INDEX: '1' }),
+      spawnCli(['latents', 'run', '--plan', p, '--index', '1', '--device', 'cpu']),
+    ];
     expect(await finished(a), a.output()).toBe(0);
     expect(await finished(b), b.output()).toBe(0);
-    const rest = await runCli(['latents', 'run', '--plan', p, '--rank', '0', '--world', '1', '--device', 'cpu', '--json']);
+    const rest = await runCli([
+      'latents',
+      'run',
+      '--plan',
+      p,
+      '--rank',
+      '0',
+      '--world',
+      '1',
+      '--device',
+      'cpu',
+      '--json',
+    ]);
     expect(rest.code, rest.stderr).toBe(0);
     expect(JSON.parse(rest.stdout)).toMatchObject({ committed: 1, done: 3 });
     await verifyOk(p);
@@ -241,18 +337,29 @@ describe('static partitions and local runs', () => {
     await mkdir(wds, { recursive: true });
     const write = async (path: string, samples: { key: string; data: Uint8Array }[]) => {
       const handle = await open(path, 'w');
-      await writeTar(handle, (async function* () {
-        for (const s of samples) {
-          yield { name: `${s.key}.jpg`, data: s.data };
-          yield { name: `${s.key}.txt`, data: new TextEncoder().encode(`caption ${s.key}`) };
-        }
-      })());
+      await writeTar(
+        handle,
+        (async function* () {
+          for (const s of samples) {
+            yield { name: `${s.key}.jpg`, data: s.data };
+            yield { name: `${s.key}.txt`, data: new TextEncoder().encode(`caption ${s.key}`) };
+          }
+        })(),
+      );
       await handle.close();
     };
     const jpeg = (seed: number) => encodeImage(picture(128, 140, seed), 'jpeg');
     const bad = (await jpeg(3)).subarray(0, 400);
-    await write(join(wds, '00000.tar'), [{ key: 'a0', data: await jpeg(1) }, { key: 'a1', data: bad }, { key: 'a2', data: await jpeg(2) }]);
-    await write(join(wds, '00001.tar'), [{ key: 'b0', data: await jpeg(4) }, { key: 'b1', data: await jpeg(5) }, { key: 'b2', data: await jpeg(6) }]);
+    await write(join(wds, '00000.tar'), [
+      { key: 'a0', data: await jpeg(1) },
+      { key: 'a1', data: bad },
+      { key: 'a2', data: await jpeg(2) },
+    ]);
+    await write(join(wds, '00001.tar'), [
+      { key: 'b0', data: await jpeg(4) },
+      { key: 'b1', data: await jpeg(5) },
+      { key: 'b2', data: await jpeg(6) },
+    ]);
     const size = (await readFile(join(wds, '00001.tar'))).length;
     await truncate(join(wds, '00001.tar'), Math.floor(size * 0.6));
     const p = await plan('bad-inputs', ['--dtype', 'fp16'], wds);
@@ -273,13 +380,28 @@ describe('static partitions and local runs', () => {
     try {
       execFileSync('mount', ['-t', 'tmpfs', '-o', 'size=256k', 'tmpfs', mnt], { stdio: 'pipe' });
     } catch (error) {
-      console.warn(`latents fault 6 skipped: cannot mount a tmpfs here (${String((error as Error).message).split('\n')[0]}); CI runs as root`);
+      console.warn(
+        `latents fault 6 skipped: cannot mount a tmpfs here (${String((error as Error).message).split('\n')[0]}); CI runs as root`,
+      );
       ctx.skip();
       return;
     }
     try {
       const out = join(mnt, 'out');
-      const r0 = await runCli(['latents', 'plan', '-m', MODEL, '--input', images, '--output', out, '--size', '128', '--shard-size', '4']);
+      const r0 = await runCli([
+        'latents',
+        'plan',
+        '-m',
+        MODEL,
+        '--input',
+        images,
+        '--output',
+        out,
+        '--size',
+        '128',
+        '--shard-size',
+        '4',
+      ]);
       expect(r0.code, r0.stderr).toBe(0);
       const p = join(out, 'plan.json');
       // Leave room for about one shard.
@@ -306,4 +428,3 @@ describe('static partitions and local runs', () => {
     }
   });
 });
-

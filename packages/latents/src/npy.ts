@@ -48,7 +48,10 @@ export function encodeNpy(
     );
   }
   if ((dtype === 'float32') !== data instanceof Float32Array) {
-    throw new DcaeError('DTYPE_UNSUPPORTED', `.npy ${dtype} needs ${dtype === 'float32' ? 'Float32Array' : 'Uint16Array'} data.`);
+    throw new DcaeError(
+      'DTYPE_UNSUPPORTED',
+      `.npy ${dtype} needs ${dtype === 'float32' ? 'Float32Array' : 'Uint16Array'} data.`,
+    );
   }
   const header = npyHeader(dtype, shape);
   const out = new Uint8Array(header.length + count * BYTES[dtype]);

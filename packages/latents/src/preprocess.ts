@@ -100,7 +100,8 @@ function resizeVertical(image: RgbImage, height: number, filter: Filter): RgbIma
     const base = yy * c.stride;
     for (let i = 0; i < rowBytes; i++) {
       let v = 0;
-      for (let k = 0; k < c.count[yy]!; k++) v += c.weights[base + k]! * image.data[(c.start[yy]! + k) * rowBytes + i]!;
+      for (let k = 0; k < c.count[yy]!; k++)
+        v += c.weights[base + k]! * image.data[(c.start[yy]! + k) * rowBytes + i]!;
       out[yy * rowBytes + i] = clampByte(v);
     }
   }
@@ -108,7 +109,12 @@ function resizeVertical(image: RgbImage, height: number, filter: Filter): RgbIma
 }
 
 /** Pillow-style separable resize (horizontal pass first, 8-bit intermediate). */
-export function resizeImage(image: RgbImage, width: number, height: number, filter: 'box' | 'bicubic'): RgbImage {
+export function resizeImage(
+  image: RgbImage,
+  width: number,
+  height: number,
+  filter: 'box' | 'bicubic',
+): RgbImage {
   checkRgbImage(image);
   const f = filter === 'box' ? BOX : BICUBIC;
   let out = image;

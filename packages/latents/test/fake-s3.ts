@@ -80,17 +80,31 @@ export async function startFakeS3(): Promise<FakeS3> {
       if (req.method === 'POST' && q.has('uploads')) {
         const id = randomBytes(8).toString('hex');
         uploads.set(id, { key: full, parts: new Map() });
-        return send(res, 200, xml(`<InitiateMultipartUploadResult><Bucket>${bucket}</Bucket><Key>${esc(key)}</Key><UploadId>${id}</UploadId></InitiateMultipartUploadResult>`));
+        return send(
+          res,
+          200,
+          xml(
+            `<InitiateMultipartUploadResult><Bucket>${bucket}</Bucket><Key>${esc(key)}</Key><UploadId>${id}</UploadId></InitiateMultipartUploadResult>`,
+          ),
+        );
       }
       if (req.method === 'POST' && q.has('uploadId')) {
         const id = q.get('uploadId')!;
         const upload = uploads.get(id);
         if (!upload) return error(res, 404, 'NoSuchUpload');
         if (conditional && objects.has(full)) return error(res, 412, 'PreconditionFailed');
-        const numbers = [...body.toString().matchAll(/<PartNumber>(\d+)<\/PartNumber>/g)].map((m) => Number(m[1]));
+        const numbers = [...body.toString().matchAll(/<PartNumber>(\d+)<\/PartNumber>/g)].map((m) =>
+          Number(m[1]),
+        );
         objects.set(full, Buffer.concat(numbers.map((n) => upload.parts.get(n)!)));
         uploads.delete(id);
-        return send(res, 200, xml(`<CompleteMultipartUploadResult><Bucket>${bucket}</Bucket><Key>${esc(key)}</Key><ETag>"x"</ETag></CompleteMultipartUploadResult>`));
+        return send(
+          res,
+          200,
+          xml(
+            `<CompleteMultipartUploadResult><Bucket>${bucket}</Bucket><Key>${esc(key)}</Key><ETag>"x"</ETag></CompleteMultipartUploadResult>`,
+          ),
+        );
       }
       if (req.method === 'DELETE' && q.has('uploadId')) {
         uploads.delete(q.get('uploadId')!);
@@ -99,17 +113,32 @@ export async function startFakeS3(): Promise<FakeS3> {
       if (req.method === 'GET' && key === '' && q.has('uploads')) {
         const prefix = `${bucket}/${q.get('prefix') ?? ''}`;
         const items = [...uploads].filter(([, u]) => u.key.startsWith(prefix));
-        return send(res, 200, xml(`<ListMultipartUploadsResult><Bucket>${bucket}</Bucket>${items.map(([id, u]) => `<Upload><Key>${esc(u.key.slice(bucket!.length + 1))}</Key><UploadId>${id}</UploadId></Upload>`).join('')}<IsTruncated>false</IsTruncated></ListMultipartUploadsResult>`));
+        return send(
+          res,
+          200,
+          xml(
+            `<ListMultipartUploadsResult><Bucket>${bucket}</Bucket>${items.map(([id, u]) => `<Upload><Key>${esc(u.key.slice(bucket!.length + 1))}</Key><UploadId>${id}</UploadId></Upload>`).join('')}<IsTruncated>false</IsTruncated></ListMultipartUploadsResult>`,
+          ),
+        );
       }
       if (req.method === 'GET' && key === '') {
         const prefix = `${bucket}/${q.get('prefix') ?? ''}`;
         const items = [...objects].filter(([k]) => k.startsWith(prefix)).sort(([a], [b]) => (a < b ? -1 : 1));
-        return send(res, 200, xml(`<ListBucketResult><Name>${bucket}</Name><KeyCount>${items.length}</KeyCount><IsTruncated>false</IsTruncated>${items.map(([k, v]) => `<Contents><Key>${esc(k.slice(bucket!.length + 1))}</Key><Size>${v.length}</Size></Contents>`).join('')}</ListBucketResult>`));
+        return send(
+          res,
+          200,
+          xml(
+            `<ListBucketResult><Name>${bucket}</Name><KeyCount>${items.length}</KeyCount><IsTruncated>false</IsTruncated>${items.map(([k, v]) => `<Contents><Key>${esc(k.slice(bucket!.length + 1))}</Key><Size>${v.length}</Size></Contents>`).join('')}</ListBucketResult>`,
+          ),
+        );
       }
       if (req.method === 'GET') {
         const object = objects.get(full);
         if (!object) return error(res, 404, 'NoSuchKey');
-        res.writeHead(200, { 'content-length': String(object.length), 'content-type': 'application/octet-stream' });
+        res.writeHead(200, {
+          'content-length': String(object.length),
+          'content-type': 'application/octet-stream',
+        });
         return res.end(object);
       }
       return error(res, 501, 'NotImplemented');

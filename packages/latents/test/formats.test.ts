@@ -2,7 +2,15 @@ import { execFileSync } from 'node:child_process';
 import { open, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { centerCrop, encodeNpy, npyHeader, parseNpy, resizeImage, sanitizeKey, shardName } from '@dcae/latents';
+import {
+  centerCrop,
+  encodeNpy,
+  npyHeader,
+  parseNpy,
+  resizeImage,
+  sanitizeKey,
+  shardName,
+} from '@dcae/latents';
 import { makePlan, readTarFile, resolvePartition, writeTar } from '@dcae/latents/node';
 import { hasNumpy, imageFolder, picture, tempDir } from './helpers.js';
 
@@ -14,7 +22,9 @@ describe('.npy v1.0', () => {
     expect(header.length % 64).toBe(0);
     const text = new TextDecoder('latin1').decode(header);
     expect(text.slice(0, 10)).toBe('\x93NUMPY\x01\x00v\x00');
-    expect(text.slice(10).trimEnd()).toBe("{'descr': '<f4', 'fortran_order': False, 'shape': (32, 16, 16), }");
+    expect(text.slice(10).trimEnd()).toBe(
+      "{'descr': '<f4', 'fortran_order': False, 'shape': (32, 16, 16), }",
+    );
     expect(text.endsWith('\n')).toBe(true);
     expect(new TextDecoder().decode(npyHeader('float16', [7]))).toContain("'descr': '<f2'");
     expect(new TextDecoder().decode(npyHeader('float16', [7]))).toContain("'shape': (7,)");
@@ -36,12 +46,17 @@ describe('.npy v1.0', () => {
     const dir = await tempDir();
     const f32 = Float32Array.from({ length: 12 }, (_, i) => i * 0.25 - 1);
     await writeFile(join(dir, 'a.npy'), encodeNpy('float32', [3, 2, 2], f32));
-    await writeFile(join(dir, 'b.npy'), encodeNpy('float16', [2, 2], Uint16Array.from([0x3c00, 0x3800, 0xbc00, 0])));
+    await writeFile(
+      join(dir, 'b.npy'),
+      encodeNpy('float16', [2, 2], Uint16Array.from([0x3c00, 0x3800, 0xbc00, 0])),
+    );
     const out = execFileSync('python3', [
       '-c',
       `import numpy as np; a=np.load("${dir}/a.npy"); b=np.load("${dir}/b.npy"); print(a.dtype, a.shape, float(a.sum()), b.dtype, b.tolist())`,
     ]).toString();
-    expect(out.trim()).toBe(`float32 (3, 2, 2) ${f32.reduce((s, v) => s + v, 0).toFixed(1)} float16 [[1.0, 0.5], [-1.0, 0.0]]`);
+    expect(out.trim()).toBe(
+      `float32 (3, 2, 2) ${f32.reduce((s, v) => s + v, 0).toFixed(1)} float16 [[1.0, 0.5], [-1.0, 0.0]]`,
+    );
   });
 });
 
@@ -67,9 +82,12 @@ describe('deterministic tar', () => {
     const write = async (path: string) => {
       const handle = await open(path, 'w');
       try {
-        return await writeTar(handle, (async function* () {
-          yield* entries;
-        })());
+        return await writeTar(
+          handle,
+          (async function* () {
+            yield* entries;
+          })(),
+        );
       } finally {
         await handle.close();
       }
@@ -102,7 +120,12 @@ describe('preprocessing adm-center-crop-v1', () => {
   it('keeps flat colours flat and averages 2×2 blocks when halving', () => {
     const flat = { width: 9, height: 7, channels: 3 as const, data: new Uint8Array(9 * 7 * 3).fill(77) };
     expect(new Set(resizeImage(flat, 5, 4, 'bicubic').data)).toEqual(new Set([77]));
-    const checker = { width: 4, height: 2, channels: 3 as const, data: Uint8Array.from({ length: 24 }, (_, i) => (Math.floor(i / 3) % 2 === 0 ? 0 : 200)) };
+    const checker = {
+      width: 4,
+      height: 2,
+      channels: 3 as const,
+      data: Uint8Array.from({ length: 24 }, (_, i) => (Math.floor(i / 3) % 2 === 0 ? 0 : 200)),
+    };
     expect([...resizeImage(checker, 2, 1, 'box').data]).toEqual([100, 100, 100, 100, 100, 100]);
   });
 });
@@ -125,7 +148,9 @@ describe('plans', () => {
   it('partitions statically from flags and launcher variables', () => {
     expect(resolvePartition(5, {}, {}).shards).toEqual([0, 1, 2, 3, 4]);
     expect(resolvePartition(5, {}, { JOB_COMPLETION_INDEX: '3' }).shards).toEqual([3]);
-    expect(resolvePartition(5, {}, { SLURM_ARRAY_TASK_ID: '1', SLURM_ARRAY_TASK_COUNT: '2' }).shards).toEqual([1, 3]);
+    expect(resolvePartition(5, {}, { SLURM_ARRAY_TASK_ID: '1', SLURM_ARRAY_TASK_COUNT: '2' }).shards).toEqual(
+      [1, 3],
+    );
     expect(resolvePartition(5, {}, { RANK: '0', WORLD_SIZE: '2' }).shards).toEqual([0, 2, 4]);
     expect(resolvePartition(5, { rank: 2, world: 3 }, {}).shards).toEqual([2]);
     expect(() => resolvePartition(5, { index: 7 }, {})).toThrow(/past the plan/);

@@ -59,7 +59,10 @@ export async function imageFolder(root: string, classes: number, perClass: numbe
 }
 
 /** A WebDataset tar of `keys` (png + txt caption + cls label), in that order. */
-export async function wdsTar(path: string, samples: readonly { key: string; image: Uint8Array; caption?: string }[]): Promise<void> {
+export async function wdsTar(
+  path: string,
+  samples: readonly { key: string; image: Uint8Array; caption?: string }[],
+): Promise<void> {
   await mkdir(dirname(path), { recursive: true });
   const handle = await open(path, 'w');
   try {

@@ -15,7 +15,10 @@ export function tinyModel(plan: Pick<LatentPlan, 'model' | 'kind'>): () => Promi
   return () =>
     (model ??= (async () => {
       const runtime = createNodeRuntime({ devices: ['cpu'], threads: 1 });
-      const ae = await loadAutoencoder(plan.model.source, { runtime, parts: plan.kind === 'encode' ? ['encoder'] : ['decoder'] });
+      const ae = await loadAutoencoder(plan.model.source, {
+        runtime,
+        parts: plan.kind === 'encode' ? ['encoder'] : ['decoder'],
+      });
       opened.push({
         close: async () => {
           await ae.dispose();

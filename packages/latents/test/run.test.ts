@@ -15,7 +15,14 @@ describe('dcae latents on one machine (tiny DC-AE, real onnxruntime)', () => {
     const input = join(dir, 'in');
     await imageFolder(input, 2, 3);
     await writeFile(join(input, 'n00001', 'broken.jpg'), await corruptJpeg());
-    const plan = await makePlan({ model: TINY_MODEL, input, output: join(dir, 'out'), size: 64, shardSize: 4, batchSize: 3 });
+    const plan = await makePlan({
+      model: TINY_MODEL,
+      input,
+      output: join(dir, 'out'),
+      size: 64,
+      shardSize: 4,
+      batchSize: 3,
+    });
     expect(plan.shards).toHaveLength(2);
     const store = new PosixStore(plan.output);
     const { results, finalized } = await runShards(plan, [0, 1], { store, model: tinyModel(plan) });
@@ -32,12 +39,29 @@ describe('dcae latents on one machine (tiny DC-AE, real onnxruntime)', () => {
     for await (const e of readTarFile(join(plan.output, 'shard-000000.tar'))) {
       members.push(e.name);
       if (e.name.endsWith('.npy')) expect(parseNpy(e.data).shape).toEqual([8, 2, 2]);
-      if (e.name.endsWith('.json')) expect(JSON.parse(new TextDecoder().decode(e.data))).toMatchObject({ scaled: true, scalingFactor: 0.41407, size: 64, label: 0, class: 'n00000' });
+      if (e.name.endsWith('.json'))
+        expect(JSON.parse(new TextDecoder().decode(e.data))).toMatchObject({
+          scaled: true,
+          scalingFactor: 0.41407,
+          size: 64,
+          label: 0,
+          class: 'n00000',
+        });
     }
     expect(members.filter((m) => m.split('.').length !== 2)).toEqual([]);
-    const manifest = (await readFile(join(plan.output, 'manifest.jsonl'), 'utf8')).trim().split('\n').map((l) => JSON.parse(l));
-    expect(manifest[0]).toMatchObject({ type: 'dataset', runId: plan.runId, resolution: 64, dtype: 'fp32', scalingFactor: 0.41407, preprocessing: 'adm-center-crop-v1' });
-    expect(manifest.slice(1).map((m) => m.url)).toEqual(['shard-000000.tar', 'shard-000001.tar']);
+    const manifest = (await readFile(join(plan.output, 'manifest.jsonl'), 'utf8'))
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l) as Record<string, unknown>);
+    expect(manifest[0]).toMatchObject({
+      type: 'dataset',
+      runId: plan.runId,
+      resolution: 64,
+      dtype: 'fp32',
+      scalingFactor: 0.41407,
+      preprocessing: 'adm-center-crop-v1',
+    });
+    expect(manifest.slice(1).map((m) => m.url as string)).toEqual(['shard-000000.tar', 'shard-000001.tar']);
     const wids = JSON.parse(await readFile(join(plan.output, 'wids-meta.json'), 'utf8'));
     expect(wids.shardlist.map((s: { nsamples: number }) => s.nsamples)).toEqual([3, 3]); // broken.jpg was in shard 0
 
@@ -57,7 +81,14 @@ describe('dcae latents on one machine (tiny DC-AE, real onnxruntime)', () => {
     const input = join(dir, 'in');
     await imageFolder(input, 1, 2);
     const p32 = await makePlan({ model: TINY_MODEL, input, output: join(dir, 'o32'), size: 64 });
-    const p16 = await makePlan({ model: TINY_MODEL, input, output: join(dir, 'o16'), size: 64, dtype: 'fp16', layout: 'npy-tree' });
+    const p16 = await makePlan({
+      model: TINY_MODEL,
+      input,
+      output: join(dir, 'o16'),
+      size: 64,
+      dtype: 'fp16',
+      layout: 'npy-tree',
+    });
     const model = tinyModel(p32);
     const r32 = await processShard(p32, 0, { store: new PosixStore(p32.output), model });
     const r16 = (await runShards(p16, [0], { store: new PosixStore(p16.output), model })).results[0]!;
@@ -66,7 +97,8 @@ describe('dcae latents on one machine (tiny DC-AE, real onnxruntime)', () => {
     expect(r16.record.files!.map((f) => f.path)).toEqual(['n00000/img.0_0.npy', 'n00000/img.0_1.npy']);
     expect(await verify(p16, new PosixStore(p16.output))).toMatchObject({ ok: true, samples: 2 });
     const first32: number[] = [];
-    for await (const e of readTarFile(join(p32.output, 'shard-000000.tar'))) if (e.name.endsWith('.npy') && first32.length === 0) first32.push(...parseNpy(e.data).data);
+    for await (const e of readTarFile(join(p32.output, 'shard-000000.tar')))
+      if (e.name.endsWith('.npy') && first32.length === 0) first32.push(...parseNpy(e.data).data);
     // A plain encode of the same file through the same preprocessing gives the stored latent.
     const { decodeImage } = await import('@dcae/autoencoder/node');
     const { imageToTensor } = await import('@dcae/autoencoder');
@@ -74,12 +106,14 @@ describe('dcae latents on one machine (tiny DC-AE, real onnxruntime)', () => {
     const plain = await (await model()).encode(imageToTensor(centerCrop(rgb, 64).image));
     expect(first32).toHaveLength(plain.data.length);
     // Batched (2 images) vs single runs differ in the last float bits: the project tolerance.
-    for (let i = 0; i < plain.data.length; i++) expect(Math.abs(first32[i]! - plain.data[i]! * 0.41407)).toBeLessThanOrEqual(1e-4);
+    for (let i = 0; i < plain.data.length; i++)
+      expect(Math.abs(first32[i]! - plain.data[i]! * 0.41407)).toBeLessThanOrEqual(1e-4);
     const npy16 = parseNpy(await readFile(join(p16.output, 'n00000/img.0_0.npy')));
     expect(npy16.dtype).toBe('float16');
     const { float16ArrayToFloat32 } = await import('@dcae/core');
     const f16 = float16ArrayToFloat32(npy16.data as Uint16Array);
-    for (let i = 0; i < f16.length; i++) expect(Math.abs(f16[i]! - first32[i]!)).toBeLessThanOrEqual(Math.abs(first32[i]!) * 2 ** -10 + 1e-7);
+    for (let i = 0; i < f16.length; i++)
+      expect(Math.abs(f16[i]! - first32[i]!)).toBeLessThanOrEqual(Math.abs(first32[i]!) * 2 ** -10 + 1e-7);
   });
 
   it('WebDataset input: output shard i = input shard i in the same key order; a truncated tar keeps what it read', async () => {
@@ -87,8 +121,16 @@ describe('dcae latents on one machine (tiny DC-AE, real onnxruntime)', () => {
     const input = join(dir, 'wds');
     const keysA = ['000010', '000011', '000012'];
     const keysB = ['000020', 'sub/000021', '000022'];
-    await wdsTar(join(input, '00000.tar'), await Promise.all(keysA.map(async (key, i) => ({ key, image: await png(64, 80, i) }))));
-    await wdsTar(join(input, '00001.tar'), await Promise.all(keysB.map(async (key, i) => ({ key, image: i === 2 ? await corruptJpeg() : await png(90, 64, i) }))));
+    await wdsTar(
+      join(input, '00000.tar'),
+      await Promise.all(keysA.map(async (key, i) => ({ key, image: await png(64, 80, i) }))),
+    );
+    await wdsTar(
+      join(input, '00001.tar'),
+      await Promise.all(
+        keysB.map(async (key, i) => ({ key, image: i === 2 ? await corruptJpeg() : await png(90, 64, i) })),
+      ),
+    );
     await writeFile(join(input, '00001.parquet'), 'img2dataset metadata (not read)');
     const plan = await makePlan({ model: TINY_MODEL, input, output: join(dir, 'out'), size: 64 });
     expect(plan.input.kind).toBe('webdataset');
@@ -100,7 +142,8 @@ describe('dcae latents on one machine (tiny DC-AE, real onnxruntime)', () => {
     const { results } = await runShards(plan, [0, 1], { store, model: tinyModel(plan) });
     const keysOut = async (name: string) => {
       const keys: string[] = [];
-      for await (const e of readTarFile(join(plan.output, name))) if (e.name.endsWith('.npy')) keys.push(e.name.slice(0, -4));
+      for await (const e of readTarFile(join(plan.output, name)))
+        if (e.name.endsWith('.npy')) keys.push(e.name.slice(0, -4));
       return keys;
     };
     const out0 = await keysOut('shard-000000.tar');
@@ -119,7 +162,13 @@ describe('dcae latents on one machine (tiny DC-AE, real onnxruntime)', () => {
     const dir = await tempDir();
     const input = join(dir, 'in');
     await imageFolder(input, 1, 2);
-    const plan = await makePlan({ model: TINY_MODEL, input, output: join(dir, 'out'), size: 64, shardSize: 1 });
+    const plan = await makePlan({
+      model: TINY_MODEL,
+      input,
+      output: join(dir, 'out'),
+      size: 64,
+      shardSize: 1,
+    });
     const store = new PosixStore(plan.output);
     await runShards(plan, [0], { store, model: tinyModel(plan) });
     expect(await verify(plan, store)).toMatchObject({ ok: false, missing: [1] });
@@ -127,7 +176,7 @@ describe('dcae latents on one machine (tiny DC-AE, real onnxruntime)', () => {
     expect((await verify(plan, store)).ok).toBe(true);
     const tar = join(plan.output, 'shard-000001.tar');
     const bytes = await readFile(tar);
-    bytes[600] ^= 1;
+    bytes[600] = bytes[600]! ^ 1;
     await writeFile(tar, bytes);
     await writeFile(join(plan.output, '.tmp', 'shard-000000.tar.zombie.tmp'), 'x');
     const report = await verify(plan, store);

@@ -43,11 +43,20 @@ describe('S3 store (@aws-sdk/client-s3 against a local fake S3)', () => {
   it('runs a plan into a bucket with multipart uploads; concurrent attempts of one shard give one commit; verify passes', async () => {
     const dir = await tempDir();
     await imageFolder(join(dir, 'in'), 2, 2);
-    const plan = await makePlan({ model: TINY_MODEL, input: join(dir, 'in'), output: 's3://bucket/run', size: 64, shardSize: 2 });
+    const plan = await makePlan({
+      model: TINY_MODEL,
+      input: join(dir, 'in'),
+      output: 's3://bucket/run',
+      size: 64,
+      shardSize: 2,
+    });
     const store = new S3Store(plan.output, { client, partSize: 1024 });
     const model = tinyModel(plan);
     // Two attempts of shard 0 at once (duplicate delivery): exactly one commits.
-    const [a, b] = await Promise.all([processShard(plan, 0, { store, model }), processShard(plan, 0, { store, model })]);
+    const [a, b] = await Promise.all([
+      processShard(plan, 0, { store, model }),
+      processShard(plan, 0, { store, model }),
+    ]);
     expect([a.status, b.status].sort()).toEqual(['done', 'lost']);
     expect(a.record.sha256).toBe(b.record.sha256);
     await runShards(plan, [0, 1], { store, model });

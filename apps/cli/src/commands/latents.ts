@@ -48,7 +48,10 @@ const reporter = (opts: Flags, ctx: CommandContext): Reporter =>
 function defaultPlanPath(output: string, planOut: string | undefined): string {
   if (planOut !== undefined) return resolve(planOut);
   if (isS3Url(output)) {
-    throw new DcaeError('INVALID_ARGUMENT', 'An s3:// output needs --plan-out <local path> for the plan file (workers read it from there).');
+    throw new DcaeError(
+      'INVALID_ARGUMENT',
+      'An s3:// output needs --plan-out <local path> for the plan file (workers read it from there).',
+    );
   }
   return resolve(output, 'plan.json');
 }
@@ -56,11 +59,19 @@ function defaultPlanPath(output: string, planOut: string | undefined): string {
 async function writeNewPlan(plan: LatentPlan, path: string): Promise<void> {
   await writePlan(path, plan);
   // The dataset describes itself: a copy of the plan lives next to the shards.
-  if (isS3Url(plan.output)) await openStore(plan.output).putDerived('plan.json', new TextEncoder().encode(`${JSON.stringify(plan)}\n`));
+  if (isS3Url(plan.output))
+    await openStore(plan.output).putDerived(
+      'plan.json',
+      new TextEncoder().encode(`${JSON.stringify(plan)}\n`),
+    );
 }
 
 /** `dcae latents plan` (and the planning half of `dcae decode-shards`). */
-export async function runLatentsPlan(opts: LatentsPlanOptions, ctx: CommandContext, kind: 'encode' | 'decode' = 'encode'): Promise<string> {
+export async function runLatentsPlan(
+  opts: LatentsPlanOptions,
+  ctx: CommandContext,
+  kind: 'encode' | 'decode' = 'encode',
+): Promise<string> {
   const rep = reporter(opts, ctx);
   const plan = await makePlan({
     kind,
@@ -76,18 +87,34 @@ export async function runLatentsPlan(opts: LatentsPlanOptions, ctx: CommandConte
   });
   const path = defaultPlanPath(opts.output, opts.planOut);
   await writeNewPlan(plan, path);
-  const samples = plan.shards.reduce((a, s) => a + (s.source.kind === 'files' ? s.source.files.length : 0), 0);
+  const samples = plan.shards.reduce(
+    (a, s) => a + (s.source.kind === 'files' ? s.source.files.length : 0),
+    0,
+  );
   if (kind === 'encode') {
     rep.result(
       `wrote ${path}: run ${plan.runId}, ${plan.shards.length} shards (${plan.input.kind}${samples ? `, ${samples} images` : ''}), ${plan.size}² ${plan.dtype}, layout ${plan.layout}`,
-      { command: 'latents plan', plan: path, runId: plan.runId, shards: plan.shards.length, samples, input: plan.input.kind },
+      {
+        command: 'latents plan',
+        plan: path,
+        runId: plan.runId,
+        shards: plan.shards.length,
+        samples,
+        input: plan.input.kind,
+      },
     );
   }
   return path;
 }
 
 /** The model a shard runs: loaded lazily, once per process. */
-function modelOpener(plan: LatentPlan, device: DeviceChoice, threads: number | undefined, worker: 'process' | false, signal?: AbortSignal) {
+function modelOpener(
+  plan: LatentPlan,
+  device: DeviceChoice,
+  threads: number | undefined,
+  worker: 'process' | false,
+  signal?: AbortSignal,
+) {
   let opened: Promise<ShardModel & { close(): Promise<void> }> | undefined;
   const open = async () => {
     const runtime = createNodeRuntime({ devices: device === 'auto' ? 'auto' : [device], threads, worker });
@@ -100,8 +127,10 @@ function modelOpener(plan: LatentPlan, device: DeviceChoice, threads: number | u
       return {
         name: ae.name,
         scalingFactor: ae.scalingFactor,
-        encode: (x: Parameters<ShardModel['encode']>[0], o?: { signal?: AbortSignal }) => ae.encode(x, o?.signal ? { signal: o.signal } : {}),
-        decode: (x: Parameters<ShardModel['decode']>[0], o?: { signal?: AbortSignal }) => ae.decode(x, o?.signal ? { signal: o.signal } : {}),
+        encode: (x: Parameters<ShardModel['encode']>[0], o?: { signal?: AbortSignal }) =>
+          ae.encode(x, o?.signal ? { signal: o.signal } : {}),
+        decode: (x: Parameters<ShardModel['decode']>[0], o?: { signal?: AbortSignal }) =>
+          ae.decode(x, o?.signal ? { signal: o.signal } : {}),
         close: async () => {
           await ae.dispose();
           await runtime.dispose();
@@ -156,16 +185,28 @@ export async function runLatentsRun(opts: LatentsRunOptions, ctx: CommandContext
         const finished = counts.done + counts.committed + counts.lost;
         const rate = counts.samples / ((performance.now() - started) / 1000);
         rep.bar('shards', finished, partition.shards.length, 'steps', `${rate.toFixed(1)} samples/s`);
-        if (result.record.skipped.length > 0) rep.progress(`shard ${index}: ${result.record.skipped.length} inputs skipped (see its commit record)`);
+        if (result.record.skipped.length > 0)
+          rep.progress(
+            `shard ${index}: ${result.record.skipped.length} inputs skipped (see its commit record)`,
+          );
       },
     });
     const seconds = (performance.now() - started) / 1000;
     rep.result(
       [
         `run ${plan.runId}: ${counts.done} shards written, ${counts.committed} already committed, ${counts.lost} lost to another attempt; ${counts.samples} samples, ${counts.skipped} skipped, ${seconds.toFixed(1)} s`,
-        finalized ? `all ${finalized.shards} shards committed: wrote manifest.jsonl${plan.layout === 'wds' ? ' and wids-meta.json' : ''}` : 'not all shards of the plan are committed yet (other indexes?)',
+        finalized
+          ? `all ${finalized.shards} shards committed: wrote manifest.jsonl${plan.layout === 'wds' ? ' and wids-meta.json' : ''}`
+          : 'not all shards of the plan are committed yet (other indexes?)',
       ].join('\n'),
-      { command: 'latents run', runId: plan.runId, shards: partition.shards, ...counts, seconds, finalized: finalized ?? null },
+      {
+        command: 'latents run',
+        runId: plan.runId,
+        shards: partition.shards,
+        ...counts,
+        seconds,
+        finalized: finalized ?? null,
+      },
     );
   } finally {
     await opener.close();
@@ -181,12 +222,20 @@ export interface LatentsEnqueueOptions extends Flags {
 export async function runLatentsEnqueue(opts: LatentsEnqueueOptions, ctx: CommandContext): Promise<void> {
   const planPath = resolve(opts.plan);
   const plan = await readPlan(planPath);
-  const result = await enqueuePlan(planPath, plan, opts.redis, opts.attempts !== undefined ? { attempts: opts.attempts } : {});
-  reporter(opts, ctx).result(`run ${plan.runId}: ${result.added} jobs added, ${result.jobs - result.added} already queued`, {
-    command: 'latents enqueue',
-    runId: plan.runId,
-    ...result,
-  });
+  const result = await enqueuePlan(
+    planPath,
+    plan,
+    opts.redis,
+    opts.attempts !== undefined ? { attempts: opts.attempts } : {},
+  );
+  reporter(opts, ctx).result(
+    `run ${plan.runId}: ${result.added} jobs added, ${result.jobs - result.added} already queued`,
+    {
+      command: 'latents enqueue',
+      runId: plan.runId,
+      ...result,
+    },
+  );
 }
 
 export interface LatentsWorkerOptions extends Flags {
@@ -217,12 +266,16 @@ export async function runLatentsWorker(opts: LatentsWorkerOptions, ctx: CommandC
     concurrency: opts.concurrency ?? 1,
     lockDurationMs: lockMs,
     onEvent: (event) => {
-      if (event.type === 'completed') rep.progress(`shard ${event.index}: ${event.status} (attempt ${event.attemptsMade})`);
-      else if (event.type === 'failed') rep.progress(`shard ${event.index ?? '?'} failed (attempt ${event.attemptsMade}): ${event.reason}`);
+      if (event.type === 'completed')
+        rep.progress(`shard ${event.index}: ${event.status} (attempt ${event.attemptsMade})`);
+      else if (event.type === 'failed')
+        rep.progress(`shard ${event.index ?? '?'} failed (attempt ${event.attemptsMade}): ${event.reason}`);
       else rep.progress(`worker: ${event.reason}`);
     },
   });
-  rep.progress(`worker for run ${plan.runId} (concurrency ${opts.concurrency ?? 1}, device ${opts.device}, lock ${lockMs / 1000} s)`);
+  rep.progress(
+    `worker for run ${plan.runId} (concurrency ${opts.concurrency ?? 1}, device ${opts.device}, lock ${lockMs / 1000} s)`,
+  );
   const stop = new Promise<string>((resolveStop) => {
     ctx.signal.addEventListener('abort', () => resolveStop('signal'), { once: true });
     if (opts.exitWhenDone === true) {
@@ -249,9 +302,16 @@ export async function runLatentsWorker(opts: LatentsWorkerOptions, ctx: CommandC
   if (why === 'signal') return;
   const committed = (await store.listCommits()).filter((r) => r.runId === plan.runId).length;
   if (committed !== plan.shards.length) {
-    throw new DcaeError('RUN_FAILED', `The queue is drained but ${plan.shards.length - committed} of ${plan.shards.length} shards have no commit record (failed jobs); see \`dcae latents status\` and rerun enqueue or run.`);
+    throw new DcaeError(
+      'RUN_FAILED',
+      `The queue is drained but ${plan.shards.length - committed} of ${plan.shards.length} shards have no commit record (failed jobs); see \`dcae latents status\` and rerun enqueue or run.`,
+    );
   }
-  rep.result(`run ${plan.runId}: all ${plan.shards.length} shards committed`, { command: 'latents worker', runId: plan.runId, shards: plan.shards.length });
+  rep.result(`run ${plan.runId}: all ${plan.shards.length} shards committed`, {
+    command: 'latents worker',
+    runId: plan.runId,
+    shards: plan.shards.length,
+  });
 }
 
 export interface LatentsStatusOptions extends Flags {
@@ -267,7 +327,8 @@ export async function runLatentsStatus(opts: LatentsStatusOptions, ctx: CommandC
   const skipped = records.reduce((a, r) => a + r.skipped.length, 0);
   const times = records.map((r) => Date.parse(r.committedAt)).sort((a, b) => a - b);
   const spanS = times.length >= 2 ? (times.at(-1)! - times[0]!) / 1000 : 0;
-  const avgShardS = records.length > 0 ? records.reduce((a, r) => a + r.elapsedMs, 0) / records.length / 1000 : 0;
+  const avgShardS =
+    records.length > 0 ? records.reduce((a, r) => a + r.elapsedMs, 0) / records.length / 1000 : 0;
   const shardsPerS = spanS > 0 ? (records.length - 1) / spanS : avgShardS > 0 ? 1 / avgShardS : 0;
   const remaining = plan.shards.length - records.length;
   const etaS = shardsPerS > 0 ? remaining / shardsPerS : null;
@@ -279,7 +340,9 @@ export async function runLatentsStatus(opts: LatentsStatusOptions, ctx: CommandC
     `run ${plan.runId} ${bar} ${records.length}/${plan.shards.length} shards committed, ${samples} samples, ${skipped} skipped`,
     `throughput ${shardsPerS > 0 ? `${(shardsPerS * 60).toFixed(2)} shards/min` : '–'}, ${samples > 0 && spanS > 0 ? `${(samples / spanS).toFixed(1)} samples/s` : '–'}; ETA ${etaS === null ? '–' : `${Math.ceil(etaS)} s`}`,
     ...(queue
-      ? [`queue: ${queue.waiting} waiting, ${queue.active} active, ${queue.delayed} delayed (retry backoff), ${queue.completed} completed, ${queue.failed} failed`]
+      ? [
+          `queue: ${queue.waiting} waiting, ${queue.active} active, ${queue.delayed} delayed (retry backoff), ${queue.completed} completed, ${queue.failed} failed`,
+        ]
       : []),
   ];
   reporter(opts, ctx).result(lines.join('\n'), {
@@ -310,8 +373,11 @@ export async function runLatentsVerify(opts: LatentsVerifyOptions, ctx: CommandC
   ].join('\n');
   if (!report.ok) {
     ctx.io.stderr.write(`${text}\n`);
-    if (opts.json === true) ctx.io.stdout.write(`${JSON.stringify({ command: 'latents verify', ...report })}\n`);
-    throw new DcaeError('INTEGRITY', `verify failed for run ${plan.runId}: see the counts above.`, { detail: { ...report } });
+    if (opts.json === true)
+      ctx.io.stdout.write(`${JSON.stringify({ command: 'latents verify', ...report })}\n`);
+    throw new DcaeError('INTEGRITY', `verify failed for run ${plan.runId}: see the counts above.`, {
+      detail: { ...report },
+    });
   }
   reporter(opts, ctx).result(text, { command: 'latents verify', ...report });
 }
@@ -338,9 +404,16 @@ export interface DecodeShardsOptions extends Flags {
 
 /** `dcae decode-shards`: latent shards → PNG image shards (shard i → shard i), then run locally unless --plan-only. */
 export async function runDecodeShards(opts: DecodeShardsOptions, ctx: CommandContext): Promise<void> {
-  const planPath = await runLatentsPlan({ ...opts, ...(opts.batch !== undefined ? { batch: opts.batch } : {}) }, ctx, 'decode');
+  const planPath = await runLatentsPlan(
+    { ...opts, ...(opts.batch !== undefined ? { batch: opts.batch } : {}) },
+    ctx,
+    'decode',
+  );
   if (opts.planOnly === true) {
-    reporter(opts, ctx).result(`wrote ${planPath}; run it with dcae latents run|enqueue --plan ${planPath}`, { command: 'decode-shards', plan: planPath });
+    reporter(opts, ctx).result(`wrote ${planPath}; run it with dcae latents run|enqueue --plan ${planPath}`, {
+      command: 'decode-shards',
+      plan: planPath,
+    });
     return;
   }
   await runLatentsRun({ ...opts, plan: planPath }, ctx);

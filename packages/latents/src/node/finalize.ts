@@ -52,7 +52,9 @@ export function manifestLines(plan: LatentPlan, records: readonly CommitRecord[]
 }
 
 export async function finalize(plan: LatentPlan, store: ShardStore): Promise<FinalizeResult> {
-  const records = (await store.listCommits()).filter((r) => r.runId === plan.runId).sort((a, b) => a.shard - b.shard);
+  const records = (await store.listCommits())
+    .filter((r) => r.runId === plan.runId)
+    .sort((a, b) => a.shard - b.shard);
   const complete = records.length === plan.shards.length;
   const encoder = new TextEncoder();
   await store.putDerived('manifest.jsonl', encoder.encode(manifestLines(plan, records)));
@@ -140,13 +142,19 @@ export async function verify(plan: LatentPlan, store: ShardStore): Promise<Verif
         keysInTar.push(sample.key);
         const payload = plan.kind === 'encode' ? sample.files.get('npy') : sample.files.get('png');
         if (!payload || !sample.files.has('json')) {
-          corrupt.push({ shard: shard.index, reason: `sample ${sample.key} lacks its .${plan.kind === 'encode' ? 'npy' : 'png'} or .json` });
+          corrupt.push({
+            shard: shard.index,
+            reason: `sample ${sample.key} lacks its .${plan.kind === 'encode' ? 'npy' : 'png'} or .json`,
+          });
           continue;
         }
         if (plan.kind === 'encode') {
           const npy = parseNpy(payload, `${record.location}:${sample.key}.npy`);
           if (npy.dtype !== (plan.dtype === 'fp16' ? 'float16' : 'float32')) {
-            corrupt.push({ shard: shard.index, reason: `${sample.key}.npy is ${npy.dtype}, the plan says ${plan.dtype}` });
+            corrupt.push({
+              shard: shard.index,
+              reason: `${sample.key}.npy is ${npy.dtype}, the plan says ${plan.dtype}`,
+            });
           }
         }
       }
@@ -154,7 +162,10 @@ export async function verify(plan: LatentPlan, store: ShardStore): Promise<Verif
       corrupt.push({ shard: shard.index, reason: DcaeError.is(error) ? error.message : String(error) });
     }
     if (keysInTar.join('\n') !== record.keys.join('\n')) {
-      corrupt.push({ shard: shard.index, reason: `the tar holds ${keysInTar.length} keys, the commit record lists ${record.keys.length} (or in another order)` });
+      corrupt.push({
+        shard: shard.index,
+        reason: `the tar holds ${keysInTar.length} keys, the commit record lists ${record.keys.length} (or in another order)`,
+      });
     }
     for (const key of keysInTar) keyCount.set(key, (keyCount.get(key) ?? 0) + 1);
     samples += keysInTar.length;
@@ -167,12 +178,15 @@ export async function verify(plan: LatentPlan, store: ShardStore): Promise<Verif
     const ordered = [...records.values()].sort((a, b) => a.shard - b.shard);
     const manifest = await store.readObject('manifest.jsonl');
     if (!manifest) index.push('manifest.jsonl is missing (run `dcae latents finalize`)');
-    else if (new TextDecoder().decode(manifest) !== manifestLines(plan, ordered)) index.push('manifest.jsonl does not match the commit records (run `dcae latents finalize`)');
+    else if (new TextDecoder().decode(manifest) !== manifestLines(plan, ordered))
+      index.push('manifest.jsonl does not match the commit records (run `dcae latents finalize`)');
     if (plan.layout === 'wds') {
       const meta = await store.readObject('wids-meta.json');
       if (!meta) index.push('wids-meta.json is missing (run `dcae latents finalize`)');
       else {
-        const parsed = JSON.parse(new TextDecoder().decode(meta)) as { shardlist?: { url: string; nsamples: number }[] };
+        const parsed = JSON.parse(new TextDecoder().decode(meta)) as {
+          shardlist?: { url: string; nsamples: number }[];
+        };
         const expect = ordered.map((r) => `${r.location}:${r.nsamples}`).join(',');
         if ((parsed.shardlist ?? []).map((s) => `${s.url}:${s.nsamples}`).join(',') !== expect) {
           index.push('wids-meta.json does not match the commit records (run `dcae latents finalize`)');
@@ -181,7 +195,12 @@ export async function verify(plan: LatentPlan, store: ShardStore): Promise<Verif
     }
   }
   const ok =
-    missing.length === 0 && corrupt.length === 0 && shaMismatch.length === 0 && duplicateKeys.length === 0 && tempFiles.length === 0 && index.length === 0;
+    missing.length === 0 &&
+    corrupt.length === 0 &&
+    shaMismatch.length === 0 &&
+    duplicateKeys.length === 0 &&
+    tempFiles.length === 0 &&
+    index.length === 0;
   return {
     ok,
     shards: plan.shards.length,

@@ -18,7 +18,9 @@ export type {
   EnqueueOptions,
   ProcessorModel,
   QueueCounts,
+  ShardJob,
   ShardJobData,
+  ShardProcessor,
   StartWorkerOptions,
   WorkerEvent,
 } from './queue.js';

@@ -30,13 +30,20 @@ function envInt(env: NodeJS.ProcessEnv, name: string): number | undefined {
   return n;
 }
 
-export function resolvePartition(count: number, options: PartitionOptions, env: NodeJS.ProcessEnv = process.env): Partition {
-  const index =
-    options.index ?? envInt(env, 'JOB_COMPLETION_INDEX') ?? envInt(env, 'SLURM_ARRAY_TASK_ID');
+export function resolvePartition(
+  count: number,
+  options: PartitionOptions,
+  env: NodeJS.ProcessEnv = process.env,
+): Partition {
+  const index = options.index ?? envInt(env, 'JOB_COMPLETION_INDEX') ?? envInt(env, 'SLURM_ARRAY_TASK_ID');
   const rank = options.rank ?? (index === undefined ? envInt(env, 'RANK') : undefined);
   const world =
     options.world ??
-    (index !== undefined ? envInt(env, 'SLURM_ARRAY_TASK_COUNT') : rank !== undefined ? envInt(env, 'WORLD_SIZE') : undefined);
+    (index !== undefined
+      ? envInt(env, 'SLURM_ARRAY_TASK_COUNT')
+      : rank !== undefined
+        ? envInt(env, 'WORLD_SIZE')
+        : undefined);
   const all = Array.from({ length: count }, (_, i) => i);
   if (index === undefined && rank === undefined) {
     if (world !== undefined) throw new DcaeError('INVALID_ARGUMENT', '--world needs --rank or --index.');
@@ -48,9 +55,15 @@ export function resolvePartition(count: number, options: PartitionOptions, env: 
   }
   if (world === undefined) {
     if (who >= count) {
-      throw new DcaeError('INVALID_ARGUMENT', `Index ${who} is past the plan's ${count} shards (0..${count - 1}); give --world to stride.`);
+      throw new DcaeError(
+        'INVALID_ARGUMENT',
+        `Index ${who} is past the plan's ${count} shards (0..${count - 1}); give --world to stride.`,
+      );
     }
     return { shards: [who], description: `shard ${who}` };
   }
-  return { shards: all.filter((i) => i % world === who), description: `shards ${who}, ${who}+${world}, … (rank ${who} of ${world})` };
+  return {
+    shards: all.filter((i) => i % world === who),
+    description: `shards ${who}, ${who}+${world}, … (rank ${who} of ${world})`,
+  };
 }

@@ -46,7 +46,10 @@ export async function makePlan(options: MakePlanOptions): Promise<LatentPlan> {
   const kind = options.kind ?? 'encode';
   const root = resolve(options.input);
   const info = await stat(root).catch((cause: unknown) => {
-    throw new DcaeError('FILE_NOT_FOUND', `Input ${options.input} does not exist.`, { source: options.input, cause });
+    throw new DcaeError('FILE_NOT_FOUND', `Input ${options.input} does not exist.`, {
+      source: options.input,
+      cause,
+    });
   });
   const shardSize = options.shardSize ?? 1000;
   if (!Number.isInteger(shardSize) || shardSize < 1) {
@@ -65,9 +68,13 @@ export async function makePlan(options: MakePlanOptions): Promise<LatentPlan> {
 
   if (info.isFile()) {
     if (!root.endsWith('.tar')) {
-      throw new DcaeError('UNSUPPORTED_FORMAT', `Input ${options.input} is a file but not a .tar shard; give a folder or a .tar.`, {
-        source: options.input,
-      });
+      throw new DcaeError(
+        'UNSUPPORTED_FORMAT',
+        `Input ${options.input} is a file but not a .tar shard; give a folder or a .tar.`,
+        {
+          source: options.input,
+        },
+      );
     }
     inputRoot = join(root, '..');
     inputKind = kind === 'encode' ? 'webdataset' : 'latent-shards';
@@ -77,16 +84,22 @@ export async function makePlan(options: MakePlanOptions): Promise<LatentPlan> {
     const tars = files.filter((f) => f.endsWith('.tar'));
     if (kind === 'decode' || tars.length > 0) {
       if (tars.length === 0) {
-        throw new DcaeError('FILE_NOT_FOUND', `No .tar latent shards in ${options.input}.`, { source: options.input });
+        throw new DcaeError('FILE_NOT_FOUND', `No .tar latent shards in ${options.input}.`, {
+          source: options.input,
+        });
       }
       inputKind = kind === 'encode' ? 'webdataset' : 'latent-shards';
       shards = tarShards(tars);
     } else {
       const images = files.filter(isImage);
       if (images.length === 0) {
-        throw new DcaeError('FILE_NOT_FOUND', `No images (${IMAGE_EXTENSIONS.join(', ')}) and no .tar shards in ${options.input}.`, {
-          source: options.input,
-        });
+        throw new DcaeError(
+          'FILE_NOT_FOUND',
+          `No images (${IMAGE_EXTENSIONS.join(', ')}) and no .tar shards in ${options.input}.`,
+          {
+            source: options.input,
+          },
+        );
       }
       // ImageNet-style class folders: every image sits exactly one folder deep.
       const classFolders = images.every((p) => p.split('/').length === 2);
@@ -113,7 +126,10 @@ export async function makePlan(options: MakePlanOptions): Promise<LatentPlan> {
     }
   }
   if (layout === 'npy-tree' && kind === 'decode') {
-    throw new DcaeError('INVALID_ARGUMENT', '--layout npy-tree is for encode plans; decode-shards writes image tars.');
+    throw new DcaeError(
+      'INVALID_ARGUMENT',
+      '--layout npy-tree is for encode plans; decode-shards writes image tars.',
+    );
   }
   const body = {
     version: PLAN_VERSION,
@@ -130,7 +146,8 @@ export async function makePlan(options: MakePlanOptions): Promise<LatentPlan> {
     shards,
   } as const;
   const runId = createHash('sha256').update(JSON.stringify(body)).digest('hex').slice(0, 16);
-  return { ...body, runId } as LatentPlan;
+  const plan: LatentPlan = { ...body, runId };
+  return plan;
 }
 
 export async function writePlan(path: string, plan: LatentPlan): Promise<void> {
@@ -141,7 +158,11 @@ export async function writePlan(path: string, plan: LatentPlan): Promise<void> {
 /** Reads and checks a plan file (version, runId matches the content, shards numbered 0..n-1). */
 export async function readPlan(path: string): Promise<LatentPlan> {
   const text = await readFile(path, 'utf8').catch((cause: unknown) => {
-    throw new DcaeError('FILE_NOT_FOUND', `Plan ${path} cannot be read; create it with \`dcae latents plan\`.`, { source: path, cause });
+    throw new DcaeError(
+      'FILE_NOT_FOUND',
+      `Plan ${path} cannot be read; create it with \`dcae latents plan\`.`,
+      { source: path, cause },
+    );
   });
   let plan: LatentPlan;
   try {
@@ -150,18 +171,26 @@ export async function readPlan(path: string): Promise<LatentPlan> {
     throw new DcaeError('CONFIG_NOT_JSON', `Plan ${path} is not JSON.`, { source: path, cause });
   }
   if (plan?.version !== PLAN_VERSION || !Array.isArray(plan.shards) || typeof plan.runId !== 'string') {
-    throw new DcaeError('CONFIG_VALUE', `Plan ${path} is not a version ${PLAN_VERSION} latent plan.`, { source: path });
+    throw new DcaeError('CONFIG_VALUE', `Plan ${path} is not a version ${PLAN_VERSION} latent plan.`, {
+      source: path,
+    });
   }
   const { runId, ...body } = plan;
   const expected = createHash('sha256').update(JSON.stringify(body)).digest('hex').slice(0, 16);
   if (expected !== runId) {
-    throw new DcaeError('CONFIG_VALUE', `Plan ${path} was edited: its runId ${runId} does not match its content (${expected}). Re-plan instead of editing.`, {
-      source: path,
-    });
+    throw new DcaeError(
+      'CONFIG_VALUE',
+      `Plan ${path} was edited: its runId ${runId} does not match its content (${expected}). Re-plan instead of editing.`,
+      {
+        source: path,
+      },
+    );
   }
-  plan.shards.forEach((s, i) => {
+  plan.shards.forEach((s: PlanShard, i) => {
     if (s.index !== i || s.name !== shardName(i)) {
-      throw new DcaeError('CONFIG_VALUE', `Plan ${path}: shard ${i} is numbered ${s.index} (${s.name}).`, { source: path });
+      throw new DcaeError('CONFIG_VALUE', `Plan ${path}: shard ${i} is numbered ${s.index} (${s.name}).`, {
+        source: path,
+      });
     }
   });
   return plan;

@@ -1,5 +1,5 @@
 import { Queue, Worker } from 'bullmq';
-import type { Job, SandboxedJob } from 'bullmq';
+import type { Job } from 'bullmq';
 import { DcaeError } from '@dcae/core';
 import type { LatentPlan } from '../plan-types.js';
 import { finalize } from './finalize.js';
@@ -119,8 +119,18 @@ export interface StartWorkerOptions {
 }
 
 export type WorkerEvent =
-  | { readonly type: 'completed'; readonly index: number; readonly status: string; readonly attemptsMade: number }
-  | { readonly type: 'failed'; readonly index: number | undefined; readonly reason: string; readonly attemptsMade: number }
+  | {
+      readonly type: 'completed';
+      readonly index: number;
+      readonly status: string;
+      readonly attemptsMade: number;
+    }
+  | {
+      readonly type: 'failed';
+      readonly index: number | undefined;
+      readonly reason: string;
+      readonly attemptsMade: number;
+    }
   | { readonly type: 'error'; readonly reason: string };
 
 /**
@@ -136,14 +146,25 @@ export function startWorker(options: StartWorkerOptions): Worker<ShardJobData> {
     concurrency: options.concurrency ?? 1,
     useWorkerThreads: false,
     lockDuration: options.lockDurationMs ?? 60_000,
-    stalledInterval: options.stalledIntervalMs ?? Math.max(1000, Math.floor((options.lockDurationMs ?? 60_000) / 2)),
+    stalledInterval:
+      options.stalledIntervalMs ?? Math.max(1000, Math.floor((options.lockDurationMs ?? 60_000) / 2)),
     maxStalledCount: options.maxStalledCount ?? 2,
   });
   worker.on('completed', (job: Job<ShardJobData>, result: { status?: string } | undefined) =>
-    options.onEvent?.({ type: 'completed', index: job.data.index, status: result?.status ?? '?', attemptsMade: job.attemptsMade }),
+    options.onEvent?.({
+      type: 'completed',
+      index: job.data.index,
+      status: result?.status ?? '?',
+      attemptsMade: job.attemptsMade,
+    }),
   );
   worker.on('failed', (job: Job<ShardJobData> | undefined, error: Error) =>
-    options.onEvent?.({ type: 'failed', index: job?.data.index, reason: error.message, attemptsMade: job?.attemptsMade ?? 0 }),
+    options.onEvent?.({
+      type: 'failed',
+      index: job?.data.index,
+      reason: error.message,
+      attemptsMade: job?.attemptsMade ?? 0,
+    }),
   );
   worker.on('error', (error: Error) => options.onEvent?.({ type: 'error', reason: error.message }));
   return worker;
@@ -153,6 +174,14 @@ export interface ProcessorModel extends ShardModel {
   close?(): Promise<void>;
 }
 
+/** What a sandboxed processor receives (a subset of BullMQ's SandboxedJob). */
+export interface ShardJob {
+  readonly data: ShardJobData;
+  updateProgress(progress: number): unknown;
+}
+
+export type ShardProcessor = (job: ShardJob) => Promise<unknown>;
+
 /**
  * The body of a sandboxed processor file: `export default createShardProcessor(openModel)`. The
  * child process keeps the plan, store and model open between jobs (BullMQ reuses children), so a
@@ -160,7 +189,7 @@ export interface ProcessorModel extends ShardModel {
  */
 export function createShardProcessor(
   openModel: (plan: LatentPlan) => Promise<ProcessorModel>,
-): (job: SandboxedJob<ShardJobData>) => Promise<unknown> {
+): ShardProcessor {
   const plans = new Map<string, Promise<LatentPlan>>();
   const stores = new Map<string, ShardStore>();
   const models = new Map<string, Promise<ProcessorModel>>();
@@ -184,7 +213,8 @@ export function createShardProcessor(
       },
       onProgress: (done) => void job.updateProgress(done),
     });
-    const complete = (await store.listCommits()).filter((r) => r.runId === plan.runId).length === plan.shards.length;
+    const complete =
+      (await store.listCommits()).filter((r) => r.runId === plan.runId).length === plan.shards.length;
     if (complete) await finalize(plan, store);
     const { keys: _keys, skipped, files: _files, ...summary } = result.record;
     return { status: result.status, ...summary, skipped: skipped.length };

@@ -34,7 +34,8 @@ export interface S3StoreOptions {
 }
 
 export function s3ClientFromEnv(): S3Client {
-  const endpoint = process.env.DCAE_S3_ENDPOINT ?? process.env.AWS_ENDPOINT_URL_S3 ?? process.env.AWS_ENDPOINT_URL;
+  const endpoint =
+    process.env.DCAE_S3_ENDPOINT ?? process.env.AWS_ENDPOINT_URL_S3 ?? process.env.AWS_ENDPOINT_URL;
   return new S3Client({
     region: process.env.AWS_REGION ?? process.env.AWS_DEFAULT_REGION ?? 'us-east-1',
     ...(endpoint ? { endpoint } : {}),
@@ -88,7 +89,8 @@ export class S3Store implements ShardStore {
           const status = httpStatus(error);
           if (status === 412) {
             const existing = await this.hashObject(name);
-            if (!existing) throw new DcaeError('NETWORK', `${this.url}: 412 for ${key} but the object is missing.`);
+            if (!existing)
+              throw new DcaeError('NETWORK', `${this.url}: 412 for ${key} but the object is missing.`);
             return { won: false, ...existing };
           }
           if (status === 409 && attempt < 5) {
@@ -100,10 +102,14 @@ export class S3Store implements ShardStore {
       }
     } catch (cause) {
       if (DcaeError.is(cause)) throw cause;
-      throw new DcaeError('NETWORK', `Uploading ${key} to ${this.bucket} failed: ${(cause as Error).message}.`, {
-        source: `s3://${this.bucket}/${key}`,
-        cause,
-      });
+      throw new DcaeError(
+        'NETWORK',
+        `Uploading ${key} to ${this.bucket} failed: ${(cause as Error).message}.`,
+        {
+          source: `s3://${this.bucket}/${key}`,
+          cause,
+        },
+      );
     } finally {
       await rm(join(temp.path, '..'), { recursive: true, force: true });
     }
@@ -117,11 +123,15 @@ export class S3Store implements ShardStore {
     } finally {
       await handle.close();
     }
-    await this.#client.send(new PutObjectCommand({ Bucket: this.bucket, Key: key, Body: body, IfNoneMatch: '*' }));
+    await this.#client.send(
+      new PutObjectCommand({ Bucket: this.bucket, Key: key, Body: body, IfNoneMatch: '*' }),
+    );
   }
 
   async #multipart(key: string, path: string, size: number): Promise<void> {
-    const created = await this.#client.send(new CreateMultipartUploadCommand({ Bucket: this.bucket, Key: key }));
+    const created = await this.#client.send(
+      new CreateMultipartUploadCommand({ Bucket: this.bucket, Key: key }),
+    );
     const uploadId = created.UploadId!;
     try {
       const parts: { ETag: string; PartNumber: number }[] = [];
@@ -132,7 +142,13 @@ export class S3Store implements ShardStore {
           const chunk = Buffer.alloc(length);
           await handle.read(chunk, 0, length, offset);
           const part = await this.#client.send(
-            new UploadPartCommand({ Bucket: this.bucket, Key: key, UploadId: uploadId, PartNumber: n, Body: chunk }),
+            new UploadPartCommand({
+              Bucket: this.bucket,
+              Key: key,
+              UploadId: uploadId,
+              PartNumber: n,
+              Body: chunk,
+            }),
           );
           parts.push({ ETag: part.ETag!, PartNumber: n });
         }
@@ -179,7 +195,9 @@ export class S3Store implements ShardStore {
 
   async readCommit(shardName: string): Promise<CommitRecord | undefined> {
     const bytes = await this.readObject(`commits/${shardName}.json`);
-    return bytes === undefined ? undefined : parseCommit(new TextDecoder().decode(bytes), `${this.url}/commits/${shardName}.json`);
+    return bytes === undefined
+      ? undefined
+      : parseCommit(new TextDecoder().decode(bytes), `${this.url}/commits/${shardName}.json`);
   }
 
   async listCommits(): Promise<CommitRecord[]> {
@@ -187,7 +205,11 @@ export class S3Store implements ShardStore {
     let token: string | undefined;
     do {
       const page = await this.#client.send(
-        new ListObjectsV2Command({ Bucket: this.bucket, Prefix: this.#key('commits/'), ContinuationToken: token }),
+        new ListObjectsV2Command({
+          Bucket: this.bucket,
+          Prefix: this.#key('commits/'),
+          ContinuationToken: token,
+        }),
       );
       for (const object of page.Contents ?? []) if (object.Key?.endsWith('.json')) keys.push(object.Key);
       token = page.IsTruncated === true ? page.NextContinuationToken : undefined;
@@ -203,7 +225,9 @@ export class S3Store implements ShardStore {
 
   async openObject(name: string): Promise<Readable | undefined> {
     try {
-      const out = await this.#client.send(new GetObjectCommand({ Bucket: this.bucket, Key: this.#key(name) }));
+      const out = await this.#client.send(
+        new GetObjectCommand({ Bucket: this.bucket, Key: this.#key(name) }),
+      );
       return out.Body as Readable;
     } catch (error) {
       if (httpStatus(error) === 404) return undefined;
@@ -242,7 +266,13 @@ export class S3Store implements ShardStore {
     let removed = 0;
     for (const upload of out.Uploads ?? []) {
       await this.#client
-        .send(new AbortMultipartUploadCommand({ Bucket: this.bucket, Key: upload.Key!, UploadId: upload.UploadId! }))
+        .send(
+          new AbortMultipartUploadCommand({
+            Bucket: this.bucket,
+            Key: upload.Key!,
+            UploadId: upload.UploadId!,
+          }),
+        )
         .then(() => removed++)
         .catch(() => undefined);
     }

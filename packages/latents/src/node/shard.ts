@@ -64,9 +64,21 @@ async function* inputSamples(plan: LatentPlan, shard: PlanShard): AsyncGenerator
       if (file.className !== undefined) meta.class = file.className;
       const treePath = `${file.className !== undefined ? `${file.className}/` : ''}${stem}.npy`;
       try {
-        yield { key: file.key, source: file.path, image: await readFile(join(root, file.path)), meta, treePath };
+        yield {
+          key: file.key,
+          source: file.path,
+          image: await readFile(join(root, file.path)),
+          meta,
+          treePath,
+        };
       } catch (cause) {
-        yield { key: file.key, source: file.path, meta, treePath, error: { code: 'FILE_READ', reason: (cause as Error).message } };
+        yield {
+          key: file.key,
+          source: file.path,
+          meta,
+          treePath,
+          error: { code: 'FILE_READ', reason: (cause as Error).message },
+        };
       }
     }
     return;
@@ -107,7 +119,15 @@ async function* inputSamples(plan: LatentPlan, shard: PlanShard): AsyncGenerator
         }
       }
       if (seen.has(key)) {
-        yield { key, source: `${shard.source.path}:${sample.key}`, meta, error: { code: 'DUPLICATE_KEY', reason: `key ${sample.key} appears twice in the input shard; the first one is kept` } };
+        yield {
+          key,
+          source: `${shard.source.path}:${sample.key}`,
+          meta,
+          error: {
+            code: 'DUPLICATE_KEY',
+            reason: `key ${sample.key} appears twice in the input shard; the first one is kept`,
+          },
+        };
         continue;
       }
       seen.add(key);
@@ -116,15 +136,34 @@ async function* inputSamples(plan: LatentPlan, shard: PlanShard): AsyncGenerator
       const payload = plan.kind === 'encode' ? image : latent;
       if (!payload) {
         const wanted = plan.kind === 'encode' ? IMAGE_EXTS.join('/') : 'npy';
-        yield { key, source: `${shard.source.path}:${sample.key}`, meta, error: { code: 'UNSUPPORTED_FORMAT', reason: `no .${wanted} member (found ${[...sample.files.keys()].map((e) => `.${e}`).join(', ') || 'nothing'})` } };
+        yield {
+          key,
+          source: `${shard.source.path}:${sample.key}`,
+          meta,
+          error: {
+            code: 'UNSUPPORTED_FORMAT',
+            reason: `no .${wanted} member (found ${[...sample.files.keys()].map((e) => `.${e}`).join(', ') || 'nothing'})`,
+          },
+        };
         continue;
       }
-      yield { key, source: `${shard.source.path}:${sample.key}`, meta, treePath: `${rawKey.replace(/[^A-Za-z0-9_-]/g, '_')}.npy`, ...(plan.kind === 'encode' ? { image } : { latent }) };
+      yield {
+        key,
+        source: `${shard.source.path}:${sample.key}`,
+        meta,
+        treePath: `${rawKey.replace(/[^A-Za-z0-9_-]/g, '_')}.npy`,
+        ...(plan.kind === 'encode' ? { image } : { latent }),
+      };
     }
   } catch (cause) {
     // A damaged input tar: keep what was read, record the rest as skipped; the shard still commits.
     const error = DcaeError.is(cause) ? cause : writeError(cause, tarPath);
-    yield { key: '(rest of tar)', source: shard.source.path, meta: {}, error: { code: error.code, reason: error.message } };
+    yield {
+      key: '(rest of tar)',
+      source: shard.source.path,
+      meta: {},
+      error: { code: error.code, reason: error.message },
+    };
   }
 }
 
@@ -153,7 +192,10 @@ function stack(items: readonly HostTensor<'float32'>[]): HostTensor<'float32'> {
 export async function processShard(plan: LatentPlan, index: number, ctx: ShardContext): Promise<ShardResult> {
   const shard = plan.shards[index];
   if (!shard) {
-    throw new DcaeError('INVALID_ARGUMENT', `Shard ${index} is not in the plan (it has ${plan.shards.length}: 0..${plan.shards.length - 1}).`);
+    throw new DcaeError(
+      'INVALID_ARGUMENT',
+      `Shard ${index} is not in the plan (it has ${plan.shards.length}: 0..${plan.shards.length - 1}).`,
+    );
   }
   const { store } = ctx;
   const existing = await store.readCommit(shard.name);
@@ -177,9 +219,17 @@ export async function processShard(plan: LatentPlan, index: number, ctx: ShardCo
   };
 
   // Prepared samples → output members, batch by batch.
-  async function* outputs(): AsyncGenerator<{ sample: InputSample; data: Uint8Array; json: Record<string, unknown> }> {
+  async function* outputs(): AsyncGenerator<{
+    sample: InputSample;
+    data: Uint8Array;
+    json: Record<string, unknown>;
+  }> {
     let batch: Prepared[] = [];
-    const flush = async function* (): AsyncGenerator<{ sample: InputSample; data: Uint8Array; json: Record<string, unknown> }> {
+    const flush = async function* (): AsyncGenerator<{
+      sample: InputSample;
+      data: Uint8Array;
+      json: Record<string, unknown>;
+    }> {
       if (batch.length === 0) return;
       const items = batch;
       batch = [];
@@ -197,7 +247,9 @@ export async function processShard(plan: LatentPlan, index: number, ctx: ShardCo
             continue;
           }
           const data =
-            plan.dtype === 'fp16' ? encodeNpy('float16', shape, float32ArrayToFloat16(scaled)) : encodeNpy('float32', shape, scaled);
+            plan.dtype === 'fp16'
+              ? encodeNpy('float16', shape, float32ArrayToFloat16(scaled))
+              : encodeNpy('float32', shape, scaled);
           yield {
             sample: items[i]!.sample,
             data,
@@ -227,7 +279,13 @@ export async function processShard(plan: LatentPlan, index: number, ctx: ShardCo
           yield {
             sample: items[i]!.sample,
             data: await encodeImage(image, 'png'),
-            json: { key: items[i]!.sample.key, ...items[i]!.sample.meta, width: image.width, height: image.height, model: model.name },
+            json: {
+              key: items[i]!.sample.key,
+              ...items[i]!.sample.meta,
+              width: image.width,
+              height: image.height,
+              model: model.name,
+            },
           };
         }
       }
@@ -248,14 +306,26 @@ export async function processShard(plan: LatentPlan, index: number, ctx: ShardCo
           prepared = { sample, tensor: imageToTensor(image), crop };
         } else {
           const npy = parseNpy(sample.latent!, sample.source);
-          const values = npy.dtype === 'float16' ? float16ArrayToFloat32(npy.data as Uint16Array) : (npy.data as Float32Array);
+          const values =
+            npy.dtype === 'float16'
+              ? float16ArrayToFloat32(npy.data as Uint16Array)
+              : (npy.data as Float32Array);
           const info = (sample.meta.latent ?? {}) as { scaled?: boolean; scalingFactor?: number | null };
-          const factor = info.scaled === true && typeof info.scalingFactor === 'number' ? info.scalingFactor : 1;
+          const factor =
+            info.scaled === true && typeof info.scalingFactor === 'number' ? info.scalingFactor : 1;
           const unscaled = new Float32Array(values.length);
           for (let j = 0; j < values.length; j++) unscaled[j] = values[j]! / factor;
-          prepared = { sample, tensor: { dtype: 'float32', shape: [1, ...npy.shape.slice(npy.shape.length === 4 ? 1 : 0)], data: unscaled } };
+          prepared = {
+            sample,
+            tensor: {
+              dtype: 'float32',
+              shape: [1, ...npy.shape.slice(npy.shape.length === 4 ? 1 : 0)],
+              data: unscaled,
+            },
+          };
         }
-        if (batch.length > 0 && batch[0]!.tensor.shape.join() !== prepared.tensor.shape.join()) yield* flush();
+        if (batch.length > 0 && batch[0]!.tensor.shape.join() !== prepared.tensor.shape.join())
+          yield* flush();
         batch.push(prepared);
         if (batch.length >= plan.batchSize) yield* flush();
       } catch (cause) {
@@ -313,7 +383,11 @@ export async function processShard(plan: LatentPlan, index: number, ctx: ShardCo
       files.push({ path, sha256: published.sha256, bytes: published.bytes });
     }
     const listing = files.map((f) => `${f.path} ${f.sha256}\n`).join('');
-    result = { won: true, sha256: sha256Bytes(new TextEncoder().encode(listing)), bytes: files.reduce((a, f) => a + f.bytes, 0) };
+    result = {
+      won: true,
+      sha256: sha256Bytes(new TextEncoder().encode(listing)),
+      bytes: files.reduce((a, f) => a + f.bytes, 0),
+    };
   }
   const record: CommitRecord = {
     version: 1,
@@ -340,7 +414,9 @@ export async function processShard(plan: LatentPlan, index: number, ctx: ShardCo
   };
   // When we lost the data race the canonical tar is the winner's: describe it, not ours (a GPU
   // may not produce identical bytes twice); its keys are the same plan keys in the same order.
-  const committed = await store.commit(result.won ? record : { ...record, sha256: result.sha256, bytes: result.bytes });
+  const committed = await store.commit(
+    result.won ? record : { ...record, sha256: result.sha256, bytes: result.bytes },
+  );
   await store.sweepTemps(shard.name);
   return { status: result.won ? 'done' : 'lost', record: committed.record };
 }

@@ -53,7 +53,9 @@ export interface PublishResult {
 
 /** `host-pid-random`, no dots (it becomes part of temp file names). */
 export function newAttemptId(): string {
-  const host = hostname().replace(/[^A-Za-z0-9-]/g, '-').slice(0, 40);
+  const host = hostname()
+    .replace(/[^A-Za-z0-9-]/g, '-')
+    .slice(0, 40);
   return `${host}-${process.pid}-${randomBytes(4).toString('hex')}`;
 }
 
@@ -66,12 +68,19 @@ export function writeError(cause: unknown, path: string): DcaeError {
   if (DcaeError.is(cause)) return cause;
   const code = (cause as NodeJS.ErrnoException).code;
   if (code === 'ENOSPC' || code === 'EDQUOT') {
-    return new DcaeError('DISK_FULL', `No space left writing ${path}; free space on that volume and rerun (committed shards are kept).`, {
-      source: path,
-      cause,
-    });
+    return new DcaeError(
+      'DISK_FULL',
+      `No space left writing ${path}; free space on that volume and rerun (committed shards are kept).`,
+      {
+        source: path,
+        cause,
+      },
+    );
   }
-  return new DcaeError('OUTPUT_UNWRITABLE', `Cannot write ${path}: ${(cause as Error).message}.`, { source: path, cause });
+  return new DcaeError('OUTPUT_UNWRITABLE', `Cannot write ${path}: ${(cause as Error).message}.`, {
+    source: path,
+    cause,
+  });
 }
 
 export async function sha256File(path: string): Promise<{ sha256: string; bytes: number }> {
@@ -162,7 +171,8 @@ export class PosixStore implements ShardStore {
     const result = await this.publish(temp, `${COMMIT_DIR}/${record.name}.json`);
     if (result.won) return { won: true, record };
     const existing = await this.readCommit(record.name);
-    if (!existing) throw new DcaeError('FILE_READ', `Commit record of ${record.name} vanished while reading it.`);
+    if (!existing)
+      throw new DcaeError('FILE_READ', `Commit record of ${record.name} vanished while reading it.`);
     return { won: false, record: existing };
   }
 
@@ -237,7 +247,9 @@ export class PosixStore implements ShardStore {
     const dir = join(this.root, TEMP_DIR);
     const names = await readdir(dir).catch(() => [] as string[]);
     return names
-      .filter((n) => shardName === undefined || n.startsWith(`${shardName}.`) || n.startsWith(`${shardName}~`))
+      .filter(
+        (n) => shardName === undefined || n.startsWith(`${shardName}.`) || n.startsWith(`${shardName}~`),
+      )
       .map((n) => join(dir, n));
   }
 
@@ -269,10 +281,14 @@ export function parseCommit(text: string, source: string): CommitRecord {
   try {
     value = JSON.parse(text);
   } catch (cause) {
-    throw new DcaeError('CONFIG_NOT_JSON', `Commit record ${source} is not JSON; it is damaged (delete it to redo that shard).`, {
-      source,
-      cause,
-    });
+    throw new DcaeError(
+      'CONFIG_NOT_JSON',
+      `Commit record ${source} is not JSON; it is damaged (delete it to redo that shard).`,
+      {
+        source,
+        cause,
+      },
+    );
   }
   const record = value as Partial<CommitRecord>;
   if (
@@ -283,7 +299,11 @@ export function parseCommit(text: string, source: string): CommitRecord {
     typeof record.shard !== 'number' ||
     !Array.isArray(record.keys)
   ) {
-    throw new DcaeError('CONFIG_VALUE', `Commit record ${source} lacks version 1, shard, sha256 or keys; it is damaged.`, { source });
+    throw new DcaeError(
+      'CONFIG_VALUE',
+      `Commit record ${source} lacks version 1, shard, sha256 or keys; it is damaged.`,
+      { source },
+    );
   }
   return record as CommitRecord;
 }

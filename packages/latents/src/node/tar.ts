@@ -16,7 +16,15 @@ export interface TarEntry {
   readonly data: Uint8Array;
 }
 
-const FIXED = { mode: 0o644, uid: 0, gid: 0, uname: '', gname: '', mtime: new Date(0), type: 'file' } as const;
+const FIXED = {
+  mode: 0o644,
+  uid: 0,
+  gid: 0,
+  uname: '',
+  gname: '',
+  mtime: new Date(0),
+  type: 'file',
+} as const;
 
 export interface TarWriteResult {
   readonly sha256: string;
@@ -49,8 +57,10 @@ export async function writeTar(file: FileHandle, entries: AsyncIterable<TarEntry
     for await (const entry of entries) {
       if (sinkError !== undefined) break;
       await new Promise<void>((resolve, reject) => {
-        pack.entry({ ...FIXED, name: entry.name, size: entry.data.length }, Buffer.from(entry.data.buffer, entry.data.byteOffset, entry.data.byteLength), (error) =>
-          error ? reject(error) : resolve(),
+        pack.entry(
+          { ...FIXED, name: entry.name, size: entry.data.length },
+          Buffer.from(entry.data.buffer, entry.data.byteOffset, entry.data.byteLength),
+          (error) => (error ? reject(error) : resolve()),
         );
       });
     }
