@@ -268,13 +268,36 @@ describe.skipIf(!hasRedis)('BullMQ on a real Redis', () => {
   it('2: SIGSTOP a worker past its lock, SIGCONT it: the zombie finishes late and loses', async () => {
     const p = await plan('zombie');
     await runCli(['latents', 'enqueue', '--plan', p, '--redis', redis.url]);
-    const a = worker(p);
+    // A has no --exit-when-done: after SIGCONT it finishes its shard, then a SIGTERM stops it gracefully.
+    const a = spawnCli([
+      'latents',
+      'worker',
+      '--plan',
+      p,
+      '--redis',
+      redis.url,
+      '--device',
+      'cpu',
+      '--threads',
+      '1',
+      '--lock-duration',
+      '2',
+    ]);
     await until('worker A to be mid-shard', async () => (await temps(p)).length > 0);
     a.signal('SIGSTOP');
     const b = worker(p);
-    expect(await finished(b), b.output()).toBe(0); // B also took over A's stalled shard
+    expect(await finished(b), b.output()).toBe(0); // B took over A's stalled shard and did the rest
+    const before = await readFile(join(p, '..', 'commits', 'shard-000000.json'), 'utf8');
     a.signal('SIGCONT');
+    await until(
+      'the zombie to finish its shard late',
+      () => /Missing lock for job \S+\. moveToFinished/.test(a.output()),
+      30_000,
+    );
+    process.kill(a.child.pid!, 'SIGTERM');
     expect(await finished(a), a.output()).toBe(0);
+    expect(a.output()).not.toMatch(/: done \(/); // the zombie committed nothing
+    expect(await readFile(join(p, '..', 'commits', 'shard-000000.json'), 'utf8')).toBe(before);
     await verifyOk(p);
   });
 
