@@ -235,5 +235,17 @@ describe('dcae latents on one machine (tiny DC-AE, real onnxruntime)', () => {
     expect(report.ok).toBe(false);
     expect(report.shaMismatch).toEqual([1]);
     expect(report.tempFiles).toHaveLength(1);
+    // Another plan (another runId) into the same folder is refused, never mixed in.
+    const other = await makePlan({
+      model: TINY_MODEL,
+      input,
+      output: plan.output,
+      size: 64,
+      shardSize: 1,
+      dtype: 'fp16',
+    });
+    await expect(processShard(other, 0, { store, model: tinyModel(other) })).rejects.toMatchObject({
+      code: 'OUTPUT_EXISTS',
+    });
   });
 });

@@ -282,8 +282,7 @@ export async function runLatentsWorker(opts: LatentsWorkerOptions, ctx: CommandC
       let drainedChecks = 0;
       const tick = async (): Promise<void> => {
         try {
-          const committed = (await store.listCommits()).filter((r) => r.runId === plan.runId).length;
-          if (committed === plan.shards.length) return resolveStop('done');
+          if ((await store.countCommits()) === plan.shards.length) return resolveStop('done');
           const c = await queueCounts(plan, opts.redis);
           drainedChecks = c.waiting + c.active + c.delayed === 0 ? drainedChecks + 1 : 0;
           if (drainedChecks >= 3) return resolveStop('drained');
@@ -300,7 +299,7 @@ export async function runLatentsWorker(opts: LatentsWorkerOptions, ctx: CommandC
   await worker.close(why === 'signal' ? false : true);
   if (why === 'done') await finalize(plan, store);
   if (why === 'signal') return;
-  const committed = (await store.listCommits()).filter((r) => r.runId === plan.runId).length;
+  const committed = await store.countCommits();
   if (committed !== plan.shards.length) {
     throw new DcaeError(
       'RUN_FAILED',

@@ -213,9 +213,8 @@ export function createShardProcessor(
       },
       onProgress: (done) => void job.updateProgress(done),
     });
-    const complete =
-      (await store.listCommits()).filter((r) => r.runId === plan.runId).length === plan.shards.length;
-    if (complete) await finalize(plan, store);
+    // The last shard to commit writes the index (a cheap count first; finalize reads the records).
+    if ((await store.countCommits()) === plan.shards.length) await finalize(plan, store);
     const { keys: _keys, skipped, files: _files, ...summary } = result.record;
     return { status: result.status, ...summary, skipped: skipped.length };
   };

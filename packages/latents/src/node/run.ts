@@ -36,7 +36,7 @@ export async function runShards(
     results.push(result);
     options.onShard?.(index, result);
   }
-  const committed = (await options.store.listCommits()).filter((r) => r.runId === plan.runId).length;
+  const committed = await options.store.countCommits();
   const finalized = committed === plan.shards.length ? await finalize(plan, options.store) : undefined;
   return { results, finalized };
 }

@@ -200,6 +200,27 @@ export class S3Store implements ShardStore {
       : parseCommit(new TextDecoder().decode(bytes), `${this.url}/commits/${shardName}.json`);
   }
 
+  async countCommits(): Promise<number> {
+    return (await this.#commitKeys()).length;
+  }
+
+  async #commitKeys(): Promise<string[]> {
+    const keys: string[] = [];
+    let token: string | undefined;
+    do {
+      const page = await this.#client.send(
+        new ListObjectsV2Command({
+          Bucket: this.bucket,
+          Prefix: this.#key('commits/'),
+          ContinuationToken: token,
+        }),
+      );
+      for (const object of page.Contents ?? []) if (object.Key?.endsWith('.json')) keys.push(object.Key);
+      token = page.IsTruncated === true ? page.NextContinuationToken : undefined;
+    } while (token);
+    return keys;
+  }
+
   async listCommits(): Promise<CommitRecord[]> {
     const keys: string[] = [];
     let token: string | undefined;

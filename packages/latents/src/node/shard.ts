@@ -199,6 +199,13 @@ export async function processShard(plan: LatentPlan, index: number, ctx: ShardCo
   }
   const { store } = ctx;
   const existing = await store.readCommit(shard.name);
+  if (existing && existing.runId !== plan.runId) {
+    throw new DcaeError(
+      'OUTPUT_EXISTS',
+      `${store.url} already holds ${shard.name} of another run (${existing.runId}; this plan is ${plan.runId}): write each plan to its own output folder or prefix.`,
+      { source: store.url },
+    );
+  }
   if (existing) {
     await store.sweepTemps(shard.name);
     return { status: 'committed', record: existing };

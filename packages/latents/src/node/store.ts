@@ -26,6 +26,8 @@ export interface ShardStore {
   commit(record: CommitRecord): Promise<{ readonly won: boolean; readonly record: CommitRecord }>;
   readCommit(shardName: string): Promise<CommitRecord | undefined>;
   listCommits(): Promise<CommitRecord[]>;
+  /** How many commit records exist (a listing only, no reads: cheap enough to call after every shard). */
+  countCommits(): Promise<number>;
   /** Streams an object, or undefined when it does not exist. */
   openObject(name: string): Promise<Readable | undefined>;
   /** sha256 and size of an object, or undefined. */
@@ -193,6 +195,11 @@ export class PosixStore implements ShardStore {
       records.push(parseCommit(await readFile(join(dir, name), 'utf8'), join(dir, name)));
     }
     return records;
+  }
+
+  async countCommits(): Promise<number> {
+    const names = await readdir(join(this.root, COMMIT_DIR)).catch(() => [] as string[]);
+    return names.filter((n) => n.endsWith('.json')).length;
   }
 
   async openObject(name: string): Promise<Readable | undefined> {
