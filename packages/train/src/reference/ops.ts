@@ -261,28 +261,34 @@ function conv2d(x: RefTensor, w: RefTensor, b: RefTensor | undefined, a: ConvAtt
   const wo = Math.floor((wd + pl + pr - dw * (kw - 1) - 1) / sw) + 1;
   if (cg * g !== c) throw new Error(`Conv: ${c} input channels, weight expects ${cg}×${g}`);
   const out = new Float64Array(n * o * ho * wo);
+  // Valid output ranges per kernel tap, so the inner loop runs without bounds checks.
+  const range = (k: number, d: number, s: number, p: number, size: number, outSize: number): [number, number] => {
+    const off = k * d - p;
+    const lo = Math.max(0, Math.ceil(-off / s));
+    const hi = Math.min(outSize, Math.floor((size - 1 - off) / s) + 1);
+    return [lo, Math.max(lo, hi)];
+  };
   for (let bi = 0; bi < n; bi++)
     for (let oc = 0; oc < o; oc++) {
       const gi = Math.floor(oc / og);
-      const bias = b ? b.data[oc]! : 0;
-      for (let y = 0; y < ho; y++)
-        for (let xx = 0; xx < wo; xx++) {
-          let acc = bias;
-          for (let ic = 0; ic < cg; ic++) {
-            const xc = (bi * c + gi * cg + ic) * h;
-            const wc = (oc * cg + ic) * kh;
-            for (let i = 0; i < kh; i++) {
-              const yy = y * sh - pt + i * dh;
-              if (yy < 0 || yy >= h) continue;
-              for (let j = 0; j < kw; j++) {
-                const xj = xx * sw - pl + j * dw;
-                if (xj < 0 || xj >= wd) continue;
-                acc += x.data[(xc + yy) * wd + xj]! * w.data[(wc + i) * kw + j]!;
-              }
+      const ob = (bi * o + oc) * ho * wo;
+      if (b) out.fill(b.data[oc]!, ob, ob + ho * wo);
+      for (let ic = 0; ic < cg; ic++) {
+        const xb = (bi * c + gi * cg + ic) * h * wd;
+        for (let i = 0; i < kh; i++) {
+          const [y0, y1] = range(i, dh, sh, pt, h, ho);
+          for (let j = 0; j < kw; j++) {
+            const wv = w.data[((oc * cg + ic) * kh + i) * kw + j]!;
+            if (wv === 0) continue;
+            const [x0, x1] = range(j, dw, sw, pl, wd, wo);
+            for (let y = y0; y < y1; y++) {
+              const xrow = xb + (y * sh - pt + i * dh) * wd - pl + j * dw;
+              const orow = ob + y * wo;
+              for (let xx = x0; xx < x1; xx++) out[orow + xx] += wv * x.data[xrow + xx * sw]!;
             }
           }
-          out[((bi * o + oc) * ho + y) * wo + xx] = acc;
         }
+      }
     }
   return { shape: [n, o, ho, wo], data: out };
 }
