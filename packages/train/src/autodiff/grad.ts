@@ -99,12 +99,12 @@ export class Emit {
 type Grads = (string | undefined)[];
 type Rule = (e: Emit, node: IrNode, dy: readonly (string | undefined)[], need: readonly boolean[]) => Grads;
 
-const unsupported = (node: IrNode, why = ''): never => {
+function unsupported(node: IrNode, why = ''): never {
   throw new DcaeError(
     'GRADIENT_UNSUPPORTED',
     `No gradient for ${node.op} (node ${node.name})${why ? `: ${why}` : ''}. Freeze the weights before it (--trainable) or see docs/training.md for the supported ops.`,
   );
-};
+}
 
 function convRule(e: Emit, node: IrNode, dy: readonly (string | undefined)[], need: readonly boolean[]): Grads {
   const [x, w] = node.inputs as [string, string];
@@ -444,7 +444,7 @@ export function grad(g: IrGraph, loss: string, wrt: readonly string[]): GradResu
     const dy = node.outputs.map(gradOf);
     if (dy.every((d) => d === undefined)) continue;
     const rule = RULES[node.op];
-    if (!rule) unsupported(node);
+    if (rule === undefined) return unsupported(node);
     if (node.outputs.length === 1 && dy[0] === undefined) continue;
     const dx = rule(e, node, dy, need);
     differentiated.push(node);

@@ -86,7 +86,7 @@ function reduce(
     for (let ax = 0; ax < rank; ax++) if (!axes.has(ax)) o += counter[ax]! * outStrides[ax]!;
     const v = x.data[k]!;
     if (kind === 'max') out[o] = Math.max(out[o]!, v);
-    else out[o] += kind === 'sumsq' ? v * v : v;
+    else out[o] = out[o]! + (kind === 'sumsq' ? v * v : v);
     for (let ax = rank - 1; ax >= 0; ax--) {
       if (++counter[ax]! < x.shape[ax]!) break;
       counter[ax] = 0;
@@ -94,7 +94,7 @@ function reduce(
   }
   if (kind === 'mean') {
     const n = x.data.length / Math.max(1, out.length);
-    for (let i = 0; i < out.length; i++) out[i] /= n;
+    for (let i = 0; i < out.length; i++) out[i] = out[i]! / n;
   }
   const shape = keepdims ? outFull : x.shape.filter((_, i) => !axes.has(i));
   return { shape, data: out };
@@ -284,12 +284,50 @@ function conv2d(x: RefTensor, w: RefTensor, b: RefTensor | undefined, a: ConvAtt
             for (let y = y0; y < y1; y++) {
               const xrow = xb + (y * sh - pt + i * dh) * wd - pl + j * dw;
               const orow = ob + y * wo;
-              for (let xx = x0; xx < x1; xx++) out[orow + xx] += wv * x.data[xrow + xx * sw]!;
+              for (let xx = x0; xx < x1; xx++) out[orow + xx] = out[orow + xx]! + wv * x.data[xrow + xx * sw]!;
             }
           }
         }
       }
     }
+  return { shape: [n, o, ho, wo], data: out };
+}
+
+/** ConvTranspose (2-D): the adjoint of conv2d — every input pixel scatters through the kernel. */
+function convTranspose2d(x: RefTensor, w: RefTensor, b: RefTensor | undefined, a: ConvAttrs, outputPadding: readonly number[]): RefTensor {
+  const [n, ci, h, wd] = x.shape as [number, number, number, number];
+  const [, og, kh, kw] = w.shape as [number, number, number, number];
+  const g = a.group;
+  const cig = ci / g;
+  const o = og * g;
+  const [sh, sw] = a.strides as [number, number];
+  const [dh, dw] = a.dilations as [number, number];
+  const [pt, pl, pb, pr] = a.pads as [number, number, number, number];
+  const ho = sh * (h - 1) + outputPadding[0]! + (kh - 1) * dh + 1 - pt - pb;
+  const wo = sw * (wd - 1) + outputPadding[1]! + (kw - 1) * dw + 1 - pl - pr;
+  const out = new Float64Array(n * o * ho * wo);
+  for (let bi = 0; bi < n; bi++)
+    for (let c = 0; c < ci; c++) {
+      const gi = Math.floor(c / cig);
+      for (let y = 0; y < h; y++)
+        for (let xx = 0; xx < wd; xx++) {
+          const v = x.data[((bi * ci + c) * h + y) * wd + xx]!;
+          if (v === 0) continue;
+          for (let oc = 0; oc < og; oc++) {
+            const ob = (bi * o + gi * og + oc) * ho;
+            for (let i = 0; i < kh; i++) {
+              const yy = y * sh - pt + i * dh;
+              if (yy < 0 || yy >= ho) continue;
+              for (let j = 0; j < kw; j++) {
+                const xj = xx * sw - pl + j * dw;
+                if (xj < 0 || xj >= wo) continue;
+                out[(ob + yy) * wo + xj] = out[(ob + yy) * wo + xj]! + v * w.data[((c * og + oc) * kh + i) * kw + j]!;
+              }
+            }
+          }
+        }
+    }
+  if (b) for (let i = 0; i < out.length; i++) out[i] = out[i]! + b.data[Math.floor(i / (ho * wo)) % o]!;
   return { shape: [n, o, ho, wo], data: out };
 }
 
@@ -440,9 +478,9 @@ export function evalOp(op: string, inputs: readonly (RefTensor | undefined)[], a
     case 'Pow':
       return [binary(A, b!, (x, y) => x ** y)];
     case 'Max':
-      return [inputs.slice(1).reduce((acc, t) => binary(acc, t!, Math.max), A)];
+      return [inputs.slice(1).reduce<RefTensor>((acc, t) => binary(acc, t!, Math.max), A)];
     case 'Min':
-      return [inputs.slice(1).reduce((acc, t) => binary(acc, t!, Math.min), A)];
+      return [inputs.slice(1).reduce<RefTensor>((acc, t) => binary(acc, t!, Math.min), A)];
     case 'Equal':
       return [binary(A, b!, (x, y) => (x === y ? 1 : 0))];
     case 'Greater':
@@ -496,6 +534,8 @@ export function evalOp(op: string, inputs: readonly (RefTensor | undefined)[], a
       if (A.shape.length !== 4) throw new Error('Conv: only 2-D convolutions are implemented');
       return [conv2d(A, b!, c, convAttrs(attrs, b!.shape.slice(2)))];
     }
+    case 'ConvTranspose':
+      return [convTranspose2d(A, b!, c, convAttrs(attrs, b!.shape.slice(2)), attrInts(attrs, 'output_padding') ?? [0, 0])];
     case 'MatMul':
       return [matmul(A, b!)];
     case 'Gemm': {
@@ -638,7 +678,7 @@ export function evalOp(op: string, inputs: readonly (RefTensor | undefined)[], a
       return [binary(scaled, { shape: bshape, data: c!.data }, (x, s) => x + s)];
     }
     case 'BatchNormalization': {
-      const [scale, bias, mean, variance] = inputs.slice(1) as RefTensor[];
+      const [scale, bias, mean, variance] = inputs.slice(1) as [RefTensor, RefTensor, RefTensor, RefTensor];
       const eps = attrFloat(attrs, 'epsilon', 1e-5);
       const ch = A.shape[1]!;
       const inner = size(A.shape.slice(2));

@@ -1,11 +1,13 @@
 import type { HostTensor } from '@dcae/core';
 import { DcaeError, formatShape } from '@dcae/core';
 import { serializeModel } from '@dcae/core/onnx';
+import type { OnnxModel } from '@dcae/core/onnx';
 import type { RuntimeV1, SessionV1 } from '@dcae/core/runtime';
 import { Emit, grad } from '../autodiff/grad.js';
 import { buildDcAeForward, matchTrainable } from '../ir/dcae.js';
 import { buildLoss } from '../losses/index.js';
-import { ADAM_STATE, checkOptimizerSpec, emitOptimizer } from '../optim/index.js';
+import { checkOptimizerSpec, emitOptimizer } from '../optim/index.js';
+import type { IrGraph, IrNode } from '../ir/graph.js';
 import type { OptimizerState, StepResult, TrainStepOptions, TrainStepRunner } from './types.js';
 
 /**
@@ -43,9 +45,23 @@ function checkBatch(batch: HostTensor, expected: readonly number[], what: string
     );
 }
 
-export async function createTrainStepRunner(runtime: RuntimeV1, options: TrainStepOptions): Promise<TrainStepRunnerWithStats> {
+/** The training-step graph of `options`, before serialisation (also what the tests and the bench inspect). */
+export interface TrainStepGraph {
+  readonly g: IrGraph;
+  readonly model: OnnxModel;
+  readonly trainableKeys: readonly string[];
+  readonly frozenKeys: readonly string[];
+  readonly termNames: readonly string[];
+  /** IR value per model output name. */
+  readonly outputs: ReadonlyMap<string, string>;
+  readonly statePrefixes: readonly string[];
+  /** Forward nodes that emitted backward nodes. */
+  readonly differentiated: readonly IrNode[];
+  readonly stats: Omit<TrainGraphStats, 'modelBytes' | 'buildMs' | 'sessionMs'>;
+}
+
+export function buildTrainStep(options: TrainStepOptions): TrainStepGraph {
   checkOptimizerSpec(options.optimizer);
-  const started = performance.now();
   const { config } = options;
   const fwd = buildDcAeForward(config, options.weights, { batch: options.batch, height: options.height, width: options.width });
   const { g } = fwd;
@@ -79,10 +95,34 @@ export async function createTrainStepRunner(runtime: RuntimeV1, options: TrainSt
     }
   }
   const model = g.toModel({ name: 'dcae_train_step', outputs, outputNames, inputWeights: trainable, metadata: { trainable: String(trainableKeys.length) } });
-  const bytes = serializeModel(model);
+  return {
+    g,
+    model,
+    trainableKeys,
+    frozenKeys,
+    termNames,
+    outputs: new Map(outputNames.map((n, i) => [n, outputs[i]!])),
+    statePrefixes: opt.statePrefixes,
+    differentiated,
+    stats: { forwardNodes, lossNodes, backwardNodes, optimizerNodes, differentiatedNodes: differentiated.length },
+  };
+}
+
+/** Host-side AdamW bias corrections for step t (1-based), fed as float32 scalars. */
+export function biasCorrections(betas: readonly [number, number], t: number): { bias_correction1: number; bias_correction2: number } {
+  return { bias_correction1: 1 - betas[0] ** t, bias_correction2: 1 - betas[1] ** t };
+}
+
+export async function createTrainStepRunner(runtime: RuntimeV1, options: TrainStepOptions): Promise<TrainStepRunnerWithStats> {
+  const started = performance.now();
+  const { config } = options;
+  const built = buildTrainStep(options);
+  const { trainableKeys, frozenKeys, termNames } = built;
+  const bytes = serializeModel(built.model);
   const buildMs = performance.now() - started;
   const session = await runtime.createSession(bytes);
   const sessionMs = performance.now() - started - buildMs;
+  const opt = { statePrefixes: built.statePrefixes };
 
   const current = new Map<string, HostTensor>(options.weights);
   let state = new Map<string, HostTensor>();
@@ -108,16 +148,7 @@ export async function createTrainStepRunner(runtime: RuntimeV1, options: TrainSt
   const runner: TrainStepRunnerWithStats = {
     trainableKeys,
     frozenKeys,
-    stats: {
-      forwardNodes,
-      lossNodes,
-      backwardNodes,
-      optimizerNodes,
-      modelBytes: bytes.byteLength,
-      differentiatedNodes: differentiated.length,
-      buildMs,
-      sessionMs,
-    },
+    stats: { ...built.stats, modelBytes: bytes.byteLength, buildMs, sessionMs },
     async step(batch, { lr, signal }): Promise<StepResult> {
       alive();
       checkBatch(batch, batchShape, 'The training batch');
@@ -127,8 +158,9 @@ export async function createTrainStepRunner(runtime: RuntimeV1, options: TrainSt
       const scalar = (v: number): HostTensor => ({ dtype: 'float32', shape: [], data: Float32Array.of(v) });
       const feeds: Record<string, HostTensor> = { sample: batch, lr: scalar(lr) };
       if (options.optimizer.kind === 'adamw') {
-        feeds.bias_correction1 = scalar(1 - b1 ** t);
-        feeds.bias_correction2 = scalar(1 - b2 ** t);
+        const bc = biasCorrections([b1, b2], t);
+        feeds.bias_correction1 = scalar(bc.bias_correction1);
+        feeds.bias_correction2 = scalar(bc.bias_correction2);
       }
       for (const key of trainableKeys) feeds[key] = current.get(key)!;
       for (const [name, tensor] of state) feeds[name] = tensor;
@@ -209,6 +241,5 @@ export async function createTrainStepRunner(runtime: RuntimeV1, options: TrainSt
       reconstructCache.clear();
     },
   };
-  void ADAM_STATE;
   return runner;
 }
