@@ -43,12 +43,17 @@ export class IrGraph {
   readonly inputs: string[] = [];
   readonly outputs: string[] = [];
   readonly #used = new Set<string>();
+  readonly #next = new Map<string, number>();
   readonly #refCache = new Map<string, RefTensor>();
+  /** Small constants by dtype, shape and values: each distinct one is stored once. */
+  readonly #constCache = new Map<string, string>();
 
   /** `base`, or `base_1`, `base_2`… (unique across values and nodes). */
   fresh(base: string): string {
     let name = base;
-    for (let i = 1; this.#used.has(name); i++) name = `${base}_${i}`;
+    let i = this.#next.get(base) ?? 1;
+    while (this.#used.has(name)) name = `${base}_${i++}`;
+    this.#next.set(base, i);
     this.#used.add(name);
     return name;
   }
@@ -87,7 +92,14 @@ export class IrGraph {
       const shape = typeof value === 'number' ? [] : [list.length];
       tensor = toHost({ shape, data: Float64Array.from(list) }, dtype);
     } else tensor = value as HostTensor;
+    let key: string | undefined;
+    if (tensor.data.length <= 16) {
+      key = `${tensor.dtype}|${tensor.shape.join(',')}|${Array.from(tensor.data as ArrayLike<number | bigint>, String).join(',')}`;
+      const hit = this.#constCache.get(key);
+      if (hit) return hit;
+    }
     const name = this.fresh(base);
+    if (key) this.#constCache.set(key, name);
     this.values.set(name, { name, dtype: tensor.dtype, shape: [...tensor.shape] });
     this.consts.set(name, tensor);
     return name;
