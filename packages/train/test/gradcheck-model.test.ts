@@ -21,11 +21,17 @@ async function checkModel(dir: string, size: [number, number], loss: LossWeights
   const stats = new Set(fwd.statisticKeys);
   const keys = fwd.usedKeys.filter((k) => !stats.has(k)).filter((_, i) => FULL || i % 6 === offset);
   const sample = imageBatch([1, 3, size[0], size[1]], 7);
-  const result = await gradCheck(runtime, fwd.g, l.total, keys, new Map([['sample', sample]]), { mode: 'direction' });
+  const result = await gradCheck(runtime, fwd.g, l.total, keys, new Map([['sample', sample]]), {
+    mode: 'direction',
+  });
   const worst = [...result.tensors].sort((a, b) => b.worstRelative - a.worstRelative);
-  console.log(`${dir} ${Object.keys(loss).join('+')} ${size.join('x')}: ${keys.length} tensors, worst ${worst[0]!.worstRelative.toExponential(2)} (${worst[0]!.name}); loss ORT ${result.loss} vs f64 ${result.referenceLoss}`);
+  console.log(
+    `${dir} ${Object.keys(loss).join('+')} ${size.join('x')}: ${keys.length} tensors, worst ${worst[0]!.worstRelative.toExponential(2)} (${worst[0]!.name}); loss ORT ${result.loss} vs f64 ${result.referenceLoss}`,
+  );
   if (FULL) for (const t of worst) console.log(`  ${t.worstRelative.toExponential(2)}  ${t.name}`);
-  expect(Math.abs(result.loss - result.referenceLoss)).toBeLessThan(1e-4 * Math.max(1, Math.abs(result.referenceLoss)));
+  expect(Math.abs(result.loss - result.referenceLoss)).toBeLessThan(
+    1e-4 * Math.max(1, Math.abs(result.referenceLoss)),
+  );
   for (const t of result.tensors) expect(t.worstRelative, t.name).toBeLessThan(bound);
 }
 

@@ -30,12 +30,17 @@ export function loadFixture(dir: string): Fixture {
   const weights = new Map<string, HostTensor>();
   for (const name of file.header.tensors.keys()) weights.set(name, file.tensor(name));
   const inputPath = `${base}input.safetensors`;
-  const sample = existsSync(inputPath) ? parseSafetensors(new Uint8Array(readFileSync(inputPath))).tensor('sample') : undefined;
+  const sample = existsSync(inputPath)
+    ? parseSafetensors(new Uint8Array(readFileSync(inputPath))).tensor('sample')
+    : undefined;
   return { config, weights, sample };
 }
 
 /** A deterministic batch in [-1, 1] (smooth colour ramps plus noise, like a photo crop). */
-export function imageBatch(shape: readonly [number, number, number, number], seed: number): HostTensor<'float32'> {
+export function imageBatch(
+  shape: readonly [number, number, number, number],
+  seed: number,
+): HostTensor<'float32'> {
   const [b, c, h, w] = shape;
   const rng = createRng(seed);
   const data = new Float32Array(b * c * h * w);
@@ -46,7 +51,8 @@ export function imageBatch(shape: readonly [number, number, number, number], see
       const ph = rng.uniform() * 6;
       for (let y = 0; y < h; y++)
         for (let x = 0; x < w; x++) {
-          const v = 0.7 * Math.sin((fx * x) / w * Math.PI + (fy * y) / h * Math.PI + ph) + 0.2 * rng.normal();
+          const v =
+            0.7 * Math.sin(((fx * x) / w) * Math.PI + ((fy * y) / h) * Math.PI + ph) + 0.2 * rng.normal();
           data[((n * c + ch) * h + y) * w + x] = Math.max(-1, Math.min(1, v));
         }
     }

@@ -30,17 +30,26 @@ function options(fx: typeof tinyIn, over: Partial<TrainStepOptions>): TrainStepO
 }
 
 /** The whole step graph (forward, backward, optimizer) run in float64 by the reference interpreter. */
-function referenceStep(opts: TrainStepOptions, batch: HostTensor, scalars: Record<string, number>): Map<string, RefTensor> {
+function referenceStep(
+  opts: TrainStepOptions,
+  batch: HostTensor,
+  scalars: Record<string, number>,
+): Map<string, RefTensor> {
   const built = buildTrainStep(opts);
   const feeds = new Map<string, RefTensor>([['sample', fromHost(batch)]]);
-  for (const [k, v] of Object.entries(scalars)) feeds.set(k, { shape: [], data: Float64Array.of(Math.fround(v)) });
+  for (const [k, v] of Object.entries(scalars))
+    feeds.set(k, { shape: [], data: Float64Array.of(Math.fround(v)) });
   for (const key of built.trainableKeys)
     for (const prefix of built.statePrefixes) {
       const w = opts.weights.get(key)!;
       feeds.set(`${prefix}${key}`, { shape: w.shape, data: new Float64Array(w.data.length) });
     }
   const names = [...built.outputs.keys()];
-  const values = runReference(built.g, feeds, names.map((n) => built.outputs.get(n)!));
+  const values = runReference(
+    built.g,
+    feeds,
+    names.map((n) => built.outputs.get(n)!),
+  );
   return new Map(names.map((n) => [n, values.get(built.outputs.get(n)!)!]));
 }
 
@@ -71,7 +80,9 @@ describe('createTrainStepRunner', () => {
       worst = Math.max(worst, diff / Math.max(1, scale));
       if (maxDiff(ort, tinyIn.weights.get(key)!.data as Float32Array).diff > 0) changed++;
     }
-    console.log(`SGD step: ${runner.trainableKeys.length} tensors, ${changed} changed, worst |Δ| vs float64 ${worst.toExponential(2)}`);
+    console.log(
+      `SGD step: ${runner.trainableKeys.length} tensors, ${changed} changed, worst |Δ| vs float64 ${worst.toExponential(2)}`,
+    );
     expect(worst).toBeLessThan(1e-4);
     expect(changed).toBeGreaterThan(runner.trainableKeys.length * 0.9);
     await runner.dispose();
@@ -88,7 +99,9 @@ describe('createTrainStepRunner', () => {
     const runner = await createTrainStepRunner(runtime, opts);
     const result = await runner.step(batch, { lr });
     const ref = referenceStep(opts, batch, { lr, ...biasCorrections([0.9, 0.999], 1) });
-    expect(Math.abs(result.gradNorm! - ref.get('grad_norm')!.data[0]!)).toBeLessThan(1e-4 * ref.get('grad_norm')!.data[0]!);
+    expect(Math.abs(result.gradNorm! - ref.get('grad_norm')!.data[0]!)).toBeLessThan(
+      1e-4 * ref.get('grad_norm')!.data[0]!,
+    );
     expect(result.gradNorm!).toBeGreaterThan(0.05); // clipping was active
     let worst = 0;
     for (const key of runner.trainableKeys) {
@@ -102,8 +115,18 @@ describe('createTrainStepRunner', () => {
 
   it('frozen weights stay bit-identical and phase globs differentiate only the trainable path', async () => {
     const phase3 = ['decoder.norm_out.*', 'decoder.conv_out.*'];
-    const runner = await createTrainStepRunner(runtime, options(tinyIn, { trainable: phase3, optimizer: { kind: 'adamw' } }));
-    expect(runner.trainableKeys).toEqual(['decoder.norm_out.weight', 'decoder.norm_out.bias', 'decoder.conv_out.conv.weight', 'decoder.conv_out.conv.bias'].filter((k) => runner.trainableKeys.includes(k)));
+    const runner = await createTrainStepRunner(
+      runtime,
+      options(tinyIn, { trainable: phase3, optimizer: { kind: 'adamw' } }),
+    );
+    expect(runner.trainableKeys).toEqual(
+      [
+        'decoder.norm_out.weight',
+        'decoder.norm_out.bias',
+        'decoder.conv_out.conv.weight',
+        'decoder.conv_out.conv.bias',
+      ].filter((k) => runner.trainableKeys.includes(k)),
+    );
     const batch = imageBatch([2, 3, 32, 32], 13);
     for (let i = 0; i < 2; i++) await runner.step(batch, { lr: 1e-2 });
     const after = runner.weights();
@@ -115,11 +138,16 @@ describe('createTrainStepRunner', () => {
     const built = buildTrainStep(options(tinyIn, { trainable: ['encoder.conv_out.*', 'decoder.conv_in.*'] }));
     const names = built.differentiated.map((n) => n.name);
     expect(names.some((n) => n.startsWith('/encoder/conv_out'))).toBe(true);
-    expect(names.filter((n) => n.startsWith('/encoder/down_blocks') || n.startsWith('/encoder/conv_in'))).toEqual([]);
+    expect(
+      names.filter((n) => n.startsWith('/encoder/down_blocks') || n.startsWith('/encoder/conv_in')),
+    ).toEqual([]);
   });
 
   it('restoring the optimizer state continues the same trajectory', async () => {
-    const opts = options(tinyIn, { trainable: ['decoder.*'], optimizer: { kind: 'adamw', weightDecay: 0.01 } });
+    const opts = options(tinyIn, {
+      trainable: ['decoder.*'],
+      optimizer: { kind: 'adamw', weightDecay: 0.01 },
+    });
     const batches = [14, 15, 16].map((s) => imageBatch([2, 3, 32, 32], s));
     const straight = await createTrainStepRunner(runtime, opts);
     for (const b of batches) await straight.step(b, { lr: 1e-3 });
@@ -131,7 +159,9 @@ describe('createTrainStepRunner', () => {
     await resumed.step(batches[2]!, { lr: 1e-3 });
     for (const key of straight.trainableKeys)
       expect(resumed.weights().get(key)!.data, key).toEqual(straight.weights().get(key)!.data);
-    expect(() => resumed.restoreOptimizerState({ step: 1, tensors: new Map() })).toThrow(/optimizer state does not match/);
+    expect(() => resumed.restoreOptimizerState({ step: 1, tensors: new Map() })).toThrow(
+      /optimizer state does not match/,
+    );
     const recon = await resumed.reconstruct(imageBatch([1, 3, 64, 32], 3));
     expect(recon.shape).toEqual([1, 3, 64, 32]);
     await Promise.all([straight.dispose(), first.dispose(), resumed.dispose()]);
@@ -147,13 +177,24 @@ describe('createTrainStepRunner', () => {
       }
       return 'none';
     };
-    expect(await code(() => buildTrainStep(options(tinyIn, { loss: { perceptual: 1 } })))).toBe('PERCEPTUAL_WEIGHTS_MISSING');
-    expect(await code(() => buildTrainStep(options(tinyIn, { trainable: ['decoder.nope.*'] })))).toBe('INVALID_ARGUMENT');
+    expect(await code(() => buildTrainStep(options(tinyIn, { loss: { perceptual: 1 } })))).toBe(
+      'PERCEPTUAL_WEIGHTS_MISSING',
+    );
+    expect(await code(() => buildTrainStep(options(tinyIn, { trainable: ['decoder.nope.*'] })))).toBe(
+      'INVALID_ARGUMENT',
+    );
     expect(await code(() => buildTrainStep(options(tinyIn, { height: 40 })))).toBe('INPUT_SIZE');
-    expect(await code(() => buildTrainStep(options(tinyIn, { optimizer: { kind: 'adamw', betas: [1.2, 0.9] } })))).toBe('INVALID_ARGUMENT');
-    const runner = await createTrainStepRunner(runtime, options(tinyIn, { trainable: ['decoder.conv_out.*'] }));
+    expect(
+      await code(() => buildTrainStep(options(tinyIn, { optimizer: { kind: 'adamw', betas: [1.2, 0.9] } }))),
+    ).toBe('INVALID_ARGUMENT');
+    const runner = await createTrainStepRunner(
+      runtime,
+      options(tinyIn, { trainable: ['decoder.conv_out.*'] }),
+    );
     expect(await code(runner.step(imageBatch([1, 3, 32, 32], 1), { lr: 1 }))).toBe('SHAPE_MISMATCH');
-    expect(await code(runner.step(imageBatch([2, 3, 32, 32], 1), { lr: Number.NaN }))).toBe('INVALID_ARGUMENT');
+    expect(await code(runner.step(imageBatch([2, 3, 32, 32], 1), { lr: Number.NaN }))).toBe(
+      'INVALID_ARGUMENT',
+    );
     await runner.dispose();
   });
 });

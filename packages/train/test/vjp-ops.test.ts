@@ -22,7 +22,9 @@ async function check(build: (g: IrGraph) => { y: string; params: string[] }, bou
   const { y, params } = build(g);
   const loss = withLoss(g, y, 99);
   const result = await gradCheck(runtime, g, loss, params, new Map(), { coords: 4 });
-  expect(Math.abs(result.loss - result.referenceLoss)).toBeLessThan(1e-3 * Math.max(1, Math.abs(result.referenceLoss)));
+  expect(Math.abs(result.loss - result.referenceLoss)).toBeLessThan(
+    1e-3 * Math.max(1, Math.abs(result.referenceLoss)),
+  );
   for (const t of result.tensors) expect(t.worstRelative, t.name).toBeLessThan(bound);
   return result;
 }
@@ -70,11 +72,17 @@ describe('VJP rules vs float64 finite differences', () => {
     await check((g) => {
       const x = g.addWeight('x', randomTensor([2, 3, 5], 4));
       const silu = g.op1('Mul', [x, g.op1('Sigmoid', [x])]);
-      const gelu = g.op1('Mul', [g.op1('Mul', [x, g.constant(0.5)]), g.op1('Add', [g.constant(1), g.op1('Erf', [g.op1('Mul', [x, g.constant(Math.SQRT1_2)])])])]);
+      const gelu = g.op1('Mul', [
+        g.op1('Mul', [x, g.constant(0.5)]),
+        g.op1('Add', [g.constant(1), g.op1('Erf', [g.op1('Mul', [x, g.constant(Math.SQRT1_2)])])]),
+      ]);
       const sp = g.op1('Softplus', [x]);
       const e = g.op1('Log', [g.op1('Add', [g.op1('Exp', [x]), g.constant(1)])]);
       const r = g.op1('Relu', [x]);
-      return { y: g.op1('Add', [g.op1('Add', [g.op1('Add', [silu, gelu]), g.op1('Mul', [sp, e])]), r]), params: [x] };
+      return {
+        y: g.op1('Add', [g.op1('Add', [g.op1('Add', [silu, gelu]), g.op1('Mul', [sp, e])]), r]),
+        params: [x],
+      };
     });
   });
 
@@ -91,11 +99,21 @@ describe('VJP rules vs float64 finite differences', () => {
   it('reductions, Reshape, Expand, Unsqueeze, Squeeze', async () => {
     await check((g) => {
       const x = g.addWeight('x', randomTensor([2, 6, 3, 3], 7));
-      const mean = g.op1('ReduceMean', [g.op1('Reshape', [x, g.constant([2, 3, 2, 3, 3], 'int64')]), g.constant([2], 'int64')], { keepdims: int(0) });
+      const mean = g.op1(
+        'ReduceMean',
+        [g.op1('Reshape', [x, g.constant([2, 3, 2, 3, 3], 'int64')]), g.constant([2], 'int64')],
+        { keepdims: int(0) },
+      );
       const sum = g.op1('ReduceSum', [x, g.constant([1], 'int64')], { keepdims: int(1) });
-      const e = g.op1('Expand', [g.op1('Unsqueeze', [mean, g.constant([2], 'int64')]), g.constant([1, 1, 2, 1, 1], 'int64')]);
+      const e = g.op1('Expand', [
+        g.op1('Unsqueeze', [mean, g.constant([2], 'int64')]),
+        g.constant([1, 1, 2, 1, 1], 'int64'),
+      ]);
       const r = g.op1('Reshape', [e, g.constant([2, 6, 3, 3], 'int64')]);
-      const s = g.op1('Squeeze', [g.op1('Unsqueeze', [sum, g.constant([0], 'int64')]), g.constant([0], 'int64')]);
+      const s = g.op1('Squeeze', [
+        g.op1('Unsqueeze', [sum, g.constant([0], 'int64')]),
+        g.constant([0], 'int64'),
+      ]);
       return { y: g.op1('Mul', [r, s]), params: [x] };
     });
   });
@@ -103,11 +121,29 @@ describe('VJP rules vs float64 finite differences', () => {
   it('Pad, Slice, Concat, Split', async () => {
     await check((g) => {
       const x = g.addWeight('x', randomTensor([1, 4, 5, 3], 8));
-      const p = g.op1('Pad', [x, g.constant([0, 1, 0, 0, 0, 0, 2, 1], 'int64'), g.constant(1)], { mode: { kind: 'string', value: 'constant' } });
-      const s = g.op1('Slice', [p, g.constant([1, 2], 'int64'), g.constant([4, 6], 'int64'), g.constant([1, 2], 'int64')]);
+      const p = g.op1('Pad', [x, g.constant([0, 1, 0, 0, 0, 0, 2, 1], 'int64'), g.constant(1)], {
+        mode: { kind: 'string', value: 'constant' },
+      });
+      const s = g.op1('Slice', [
+        p,
+        g.constant([1, 2], 'int64'),
+        g.constant([4, 6], 'int64'),
+        g.constant([1, 2], 'int64'),
+      ]);
       const [a, b] = g.op('Split', [x, g.constant([1, 3], 'int64')], { axis: int(1) }, 2) as [string, string];
       const c = g.op1('Concat', [b, a, g.op1('Mul', [a, a])], { axis: int(1) });
-      return { y: g.op1('Add', [g.op1('ReduceSum', [s, g.constant([1, 2], 'int64')], { keepdims: int(1) }), g.op1('Slice', [c, g.constant([0, 1], 'int64'), g.constant([1, 2], 'int64'), g.constant([2, 3], 'int64')])]), params: [x] };
+      return {
+        y: g.op1('Add', [
+          g.op1('ReduceSum', [s, g.constant([1, 2], 'int64')], { keepdims: int(1) }),
+          g.op1('Slice', [
+            c,
+            g.constant([0, 1], 'int64'),
+            g.constant([1, 2], 'int64'),
+            g.constant([2, 3], 'int64'),
+          ]),
+        ]),
+        params: [x],
+      };
     });
   });
 
@@ -122,7 +158,11 @@ describe('VJP rules vs float64 finite differences', () => {
         mode: { kind: 'string', value: 'nearest' },
         nearest_mode: { kind: 'string', value: 'floor' },
       });
-      const w = g.op1('Where', [g.op1('Greater', [up, g.constant(0.1)]), up, g.op1('Mul', [up, g.constant(3)])]);
+      const w = g.op1('Where', [
+        g.op1('Greater', [up, g.constant(0.1)]),
+        up,
+        g.op1('Mul', [up, g.constant(3)]),
+      ]);
       return { y: w, params: [x] };
     });
   });

@@ -69,7 +69,8 @@ export class IrGraph {
   }
 
   addInput(name: string, dtype: DType, shape: readonly number[]): string {
-    if (this.#used.has(name)) throw new DcaeError('GRAPH_INVALID', `Training graph already has a value "${name}".`);
+    if (this.#used.has(name))
+      throw new DcaeError('GRAPH_INVALID', `Training graph already has a value "${name}".`);
     this.#used.add(name);
     this.values.set(name, { name, dtype, shape: [...shape] });
     this.inputs.push(name);
@@ -77,7 +78,8 @@ export class IrGraph {
   }
 
   addWeight(name: string, tensor: HostTensor): string {
-    if (this.#used.has(name)) throw new DcaeError('GRAPH_INVALID', `Training graph already has a value "${name}".`);
+    if (this.#used.has(name))
+      throw new DcaeError('GRAPH_INVALID', `Training graph already has a value "${name}".`);
     this.#used.add(name);
     this.values.set(name, { name, dtype: tensor.dtype, shape: [...tensor.shape] });
     this.weights.set(name, tensor);
@@ -85,7 +87,11 @@ export class IrGraph {
   }
 
   /** A constant; numbers are float32 unless `dtype` says otherwise. */
-  constant(value: HostTensor | number | readonly number[], dtype: DType = 'float32', base = '/train/Constant'): string {
+  constant(
+    value: HostTensor | number | readonly number[],
+    dtype: DType = 'float32',
+    base = '/train/Constant',
+  ): string {
     let tensor: HostTensor;
     if (typeof value === 'number' || Array.isArray(value)) {
       const list = typeof value === 'number' ? [value] : (value as readonly number[]);
@@ -117,7 +123,13 @@ export class IrGraph {
   }
 
   /** Adds a node (or folds it into a constant) and returns its output names. */
-  op(op: string, inputs: readonly (string | undefined)[], attrs: Record<string, AttributeValue> = {}, outputs = 1, base?: string): string[] {
+  op(
+    op: string,
+    inputs: readonly (string | undefined)[],
+    attrs: Record<string, AttributeValue> = {},
+    outputs = 1,
+    base?: string,
+  ): string[] {
     const known: (KnownValue | undefined)[] = inputs.map((name) => {
       if (!name) return undefined;
       const v = this.value(name);
@@ -131,9 +143,14 @@ export class IrGraph {
       inferred.every((v) => size(v.shape) <= FOLD_LIMIT) &&
       op !== 'Resize';
     if (foldable) {
-      const refs = op === 'Shape' || op === 'Size' ? [{ shape: known[0]!.shape, data: new Float64Array(size(known[0]!.shape)) }] : known.map((k) => k?.value);
+      const refs =
+        op === 'Shape' || op === 'Size'
+          ? [{ shape: known[0]!.shape, data: new Float64Array(size(known[0]!.shape)) }]
+          : known.map((k) => k?.value);
       const results = evalOp(op, refs, attrs);
-      return results.map((r, i) => this.constant(toHost(r, inferred[i]!.dtype), inferred[i]!.dtype, `${prefix}_folded`));
+      return results.map((r, i) =>
+        this.constant(toHost(r, inferred[i]!.dtype), inferred[i]!.dtype, `${prefix}_folded`),
+      );
     }
     const name = this.fresh(prefix);
     const outs = inferred.map((v, i) => {
@@ -146,7 +163,12 @@ export class IrGraph {
   }
 
   /** `op` with a single output. */
-  op1(op: string, inputs: readonly (string | undefined)[], attrs: Record<string, AttributeValue> = {}, base?: string): string {
+  op1(
+    op: string,
+    inputs: readonly (string | undefined)[],
+    attrs: Record<string, AttributeValue> = {},
+    base?: string,
+  ): string {
     return this.op(op, inputs, attrs, 1, base)[0]!;
   }
 
@@ -155,7 +177,13 @@ export class IrGraph {
    * graph inputs; every other weight used becomes an inline initializer. Nodes that do not feed an
    * output are dropped.
    */
-  toModel(options: { name: string; outputs: readonly string[]; outputNames?: readonly string[]; inputWeights?: ReadonlySet<string>; metadata?: Record<string, string> }): OnnxModel {
+  toModel(options: {
+    name: string;
+    outputs: readonly string[];
+    outputNames?: readonly string[];
+    inputWeights?: ReadonlySet<string>;
+    metadata?: Record<string, string>;
+  }): OnnxModel {
     const producer = new Map<string, IrNode>();
     for (const n of this.nodes) for (const o of n.outputs) producer.set(o, n);
     const live = new Set<string>();
@@ -173,10 +201,17 @@ export class IrGraph {
     }
     const nodes: OnnxNode[] = this.nodes
       .filter((n) => liveNodes.has(n))
-      .map((n) => ({ name: n.name, opType: n.op, inputs: n.inputs, outputs: n.outputs, attributes: n.attrs }));
+      .map((n) => ({
+        name: n.name,
+        opType: n.op,
+        inputs: n.inputs,
+        outputs: n.outputs,
+        attributes: n.attrs,
+      }));
     const initializers: OnnxInitializer[] = [];
     const graphInputs = this.inputs.filter((n) => live.has(n)).map((n) => this.value(n));
-    for (const [name, tensor] of this.consts) if (live.has(name)) initializers.push({ name, data: { kind: 'inline', tensor } });
+    for (const [name, tensor] of this.consts)
+      if (live.has(name)) initializers.push({ name, data: { kind: 'inline', tensor } });
     for (const [name, tensor] of this.weights) {
       if (!live.has(name)) continue;
       if (options.inputWeights?.has(name)) graphInputs.push(this.value(name));
@@ -189,7 +224,14 @@ export class IrGraph {
       const wanted = outputNames[i]!;
       const direct = v === wanted && producer.has(v) && !seen.has(v);
       seen.add(v);
-      if (!direct) nodes.push({ name: `/output/${wanted}/Identity`, opType: 'Identity', inputs: [v], outputs: [wanted], attributes: {} });
+      if (!direct)
+        nodes.push({
+          name: `/output/${wanted}/Identity`,
+          opType: 'Identity',
+          inputs: [v],
+          outputs: [wanted],
+          attributes: {},
+        });
       const info = this.value(v);
       return { name: wanted, dtype: info.dtype, shape: info.shape };
     });
@@ -200,7 +242,13 @@ export class IrGraph {
       inputs: graphInputs.map((v) => ({ name: v.name, dtype: v.dtype, shape: v.shape })),
       outputs,
     };
-    return { graph, opset: ONNX_OPSET, irVersion: ONNX_IR_VERSION, producer: 'dcae-train', metadata: { ...options.metadata } };
+    return {
+      graph,
+      opset: ONNX_OPSET,
+      irVersion: ONNX_IR_VERSION,
+      producer: 'dcae-train',
+      metadata: { ...options.metadata },
+    };
   }
 }
 
@@ -225,7 +273,10 @@ export function importModel(g: IrGraph, model: OnnxModel, options: ImportOptions
   const alias = new Map<string, string>(options.inputs);
   for (const init of model.graph.initializers) {
     if (init.data.kind !== 'inline')
-      throw new DcaeError('GRAPH_INVALID', `Training graphs need inline weights; ${init.name} is external data.`);
+      throw new DcaeError(
+        'GRAPH_INVALID',
+        `Training graphs need inline weights; ${init.name} is external data.`,
+      );
     if (options.isWeight(init.name)) {
       if (!g.weights.has(init.name)) g.addWeight(init.name, init.data.tensor);
       alias.set(init.name, init.name);
@@ -234,7 +285,11 @@ export function importModel(g: IrGraph, model: OnnxModel, options: ImportOptions
   const resolve = (name: string): string => {
     if (name === '') return '';
     const r = alias.get(name);
-    if (r === undefined) throw new DcaeError('GRAPH_INVALID', `Import of ${model.graph.name}: value "${name}" is used before it is defined.`);
+    if (r === undefined)
+      throw new DcaeError(
+        'GRAPH_INVALID',
+        `Import of ${model.graph.name}: value "${name}" is used before it is defined.`,
+      );
     return r;
   };
   const visit = (nodes: readonly OnnxNode[]): void => {
@@ -242,9 +297,14 @@ export function importModel(g: IrGraph, model: OnnxModel, options: ImportOptions
       const inputs = node.inputs.map(resolve);
       if (node.opType === 'If') {
         const cond = g.constValue(inputs[0]!);
-        if (!cond) throw new DcaeError('GRAPH_INVALID', `${node.name}: an If whose condition depends on data cannot be trained (static graphs only).`);
+        if (!cond)
+          throw new DcaeError(
+            'GRAPH_INVALID',
+            `${node.name}: an If whose condition depends on data cannot be trained (static graphs only).`,
+          );
         const branch = node.attributes[cond.data[0] ? 'then_branch' : 'else_branch'];
-        if (branch?.kind !== 'graph') throw new DcaeError('GRAPH_INVALID', `${node.name}: If without branch graph.`);
+        if (branch?.kind !== 'graph')
+          throw new DcaeError('GRAPH_INVALID', `${node.name}: If without branch graph.`);
         visit(branch.value.nodes);
         node.outputs.forEach((o, i) => alias.set(o, resolve(branch.value.outputs[i]!.name)));
         continue;
@@ -253,12 +313,18 @@ export function importModel(g: IrGraph, model: OnnxModel, options: ImportOptions
         alias.set(node.outputs[0]!, inputs[0]!);
         continue;
       }
-      if (node.opType === 'Cast' && g.value(inputs[0]!).dtype === 'float32' && node.attributes.to?.kind === 'int' && node.attributes.to.value === 1) {
+      if (
+        node.opType === 'Cast' &&
+        g.value(inputs[0]!).dtype === 'float32' &&
+        node.attributes.to?.kind === 'int' &&
+        node.attributes.to.value === 1
+      ) {
         alias.set(node.outputs[0]!, inputs[0]!);
         continue;
       }
       const rewritten = options.rewrite?.(node, inputs, g);
-      const outs = rewritten ?? g.op(node.opType, inputs, { ...node.attributes }, node.outputs.length, node.name);
+      const outs =
+        rewritten ?? g.op(node.opType, inputs, { ...node.attributes }, node.outputs.length, node.name);
       node.outputs.forEach((o, i) => alias.set(o, outs[i]!));
     }
   };

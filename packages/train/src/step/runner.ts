@@ -63,7 +63,11 @@ export interface TrainStepGraph {
 export function buildTrainStep(options: TrainStepOptions): TrainStepGraph {
   checkOptimizerSpec(options.optimizer);
   const { config } = options;
-  const fwd = buildDcAeForward(config, options.weights, { batch: options.batch, height: options.height, width: options.width });
+  const fwd = buildDcAeForward(config, options.weights, {
+    batch: options.batch,
+    height: options.height,
+    width: options.width,
+  });
   const { g } = fwd;
   const statistics = new Set(fwd.statisticKeys);
   const candidates = fwd.usedKeys.filter((k) => !statistics.has(k));
@@ -73,7 +77,13 @@ export function buildTrainStep(options: TrainStepOptions): TrainStepGraph {
   const forwardNodes = g.nodes.length;
 
   const e = new Emit(g);
-  const loss = buildLoss(e, fwd.output, fwd.input, options.loss, options.perceptualWeights ? { perceptualWeights: options.perceptualWeights } : {});
+  const loss = buildLoss(
+    e,
+    fwd.output,
+    fwd.input,
+    options.loss,
+    options.perceptualWeights ? { perceptualWeights: options.perceptualWeights } : {},
+  );
   const lossNodes = g.nodes.length - forwardNodes;
   const { grads, backwardNodes, differentiated } = grad(g, loss.total, trainableKeys);
   const beforeOpt = g.nodes.length;
@@ -85,7 +95,11 @@ export function buildTrainStep(options: TrainStepOptions): TrainStepGraph {
   const optimizerNodes = g.nodes.length - beforeOpt;
   const termNames = [...loss.terms.keys()];
   const outputs: string[] = [loss.total, ...termNames.map((t) => loss.terms.get(t)!), opt.gradNorm];
-  const outputNames: string[] = [STEP_OUTPUTS.loss, ...termNames.map((t) => `term.${t}`), STEP_OUTPUTS.gradNorm];
+  const outputNames: string[] = [
+    STEP_OUTPUTS.loss,
+    ...termNames.map((t) => `term.${t}`),
+    STEP_OUTPUTS.gradNorm,
+  ];
   for (const key of trainableKeys) {
     outputs.push(opt.newWeights.get(key)!);
     outputNames.push(`new.${key}`);
@@ -94,7 +108,13 @@ export function buildTrainStep(options: TrainStepOptions): TrainStepGraph {
       outputNames.push(`new.${prefix}${key}`);
     }
   }
-  const model = g.toModel({ name: 'dcae_train_step', outputs, outputNames, inputWeights: trainable, metadata: { trainable: String(trainableKeys.length) } });
+  const model = g.toModel({
+    name: 'dcae_train_step',
+    outputs,
+    outputNames,
+    inputWeights: trainable,
+    metadata: { trainable: String(trainableKeys.length) },
+  });
   return {
     g,
     model,
@@ -104,16 +124,28 @@ export function buildTrainStep(options: TrainStepOptions): TrainStepGraph {
     outputs: new Map(outputNames.map((n, i) => [n, outputs[i]!])),
     statePrefixes: opt.statePrefixes,
     differentiated,
-    stats: { forwardNodes, lossNodes, backwardNodes, optimizerNodes, differentiatedNodes: differentiated.length },
+    stats: {
+      forwardNodes,
+      lossNodes,
+      backwardNodes,
+      optimizerNodes,
+      differentiatedNodes: differentiated.length,
+    },
   };
 }
 
 /** Host-side AdamW bias corrections for step t (1-based), fed as float32 scalars. */
-export function biasCorrections(betas: readonly [number, number], t: number): { bias_correction1: number; bias_correction2: number } {
+export function biasCorrections(
+  betas: readonly [number, number],
+  t: number,
+): { bias_correction1: number; bias_correction2: number } {
   return { bias_correction1: 1 - betas[0] ** t, bias_correction2: 1 - betas[1] ** t };
 }
 
-export async function createTrainStepRunner(runtime: RuntimeV1, options: TrainStepOptions): Promise<TrainStepRunnerWithStats> {
+export async function createTrainStepRunner(
+  runtime: RuntimeV1,
+  options: TrainStepOptions,
+): Promise<TrainStepRunnerWithStats> {
   const started = performance.now();
   const { config } = options;
   const built = buildTrainStep(options);
@@ -139,10 +171,14 @@ export async function createTrainStepRunner(runtime: RuntimeV1, options: TrainSt
   let stepCount = 0;
   const [b1, b2] = options.optimizer.betas ?? [0.9, 0.999];
   const batchShape = [options.batch, config.inChannels, options.height, options.width];
-  const reconstructCache = new Map<string, { session: SessionV1; output: string; inputs: readonly string[] }>();
+  const reconstructCache = new Map<
+    string,
+    { session: SessionV1; output: string; inputs: readonly string[] }
+  >();
   let disposed = false;
   const alive = (): void => {
-    if (disposed) throw new DcaeError('SESSION_DISPOSED', 'This train-step runner was disposed; create a new one.');
+    if (disposed)
+      throw new DcaeError('SESSION_DISPOSED', 'This train-step runner was disposed; create a new one.');
   };
 
   const runner: TrainStepRunnerWithStats = {
@@ -188,16 +224,22 @@ export async function createTrainStepRunner(runtime: RuntimeV1, options: TrainSt
     restoreOptimizerState(restored: OptimizerState): void {
       alive();
       if (!Number.isInteger(restored.step) || restored.step < 0)
-        throw new DcaeError('INVALID_ARGUMENT', `Optimizer state step ${restored.step} is not an integer ≥ 0.`);
+        throw new DcaeError(
+          'INVALID_ARGUMENT',
+          `Optimizer state step ${restored.step} is not an integer ≥ 0.`,
+        );
       const expected = zeroState();
       const problems: string[] = [];
       for (const [name, zero] of expected) {
         const t = restored.tensors.get(name);
         if (!t) problems.push(`missing ${name} ${formatShape(zero.shape)}`);
         else if (t.dtype !== 'float32' || formatShape(t.shape) !== formatShape(zero.shape))
-          problems.push(`${name}: expected float32 ${formatShape(zero.shape)}, got ${t.dtype} ${formatShape(t.shape)}`);
+          problems.push(
+            `${name}: expected float32 ${formatShape(zero.shape)}, got ${t.dtype} ${formatShape(t.shape)}`,
+          );
       }
-      for (const name of restored.tensors.keys()) if (!expected.has(name)) problems.push(`unexpected ${name}`);
+      for (const name of restored.tensors.keys())
+        if (!expected.has(name)) problems.push(`unexpected ${name}`);
       if (problems.length)
         throw new DcaeError(
           'WEIGHTS_MISMATCH',
@@ -210,15 +252,31 @@ export async function createTrainStepRunner(runtime: RuntimeV1, options: TrainSt
     async reconstruct(batch: HostTensor): Promise<HostTensor> {
       alive();
       if (batch.shape.length !== 4)
-        throw new DcaeError('SHAPE_MISMATCH', `reconstruct() takes [B, ${config.inChannels}, H, W]; got ${formatShape(batch.shape)}.`);
-      checkBatch(batch, [batch.shape[0]!, config.inChannels, batch.shape[2]!, batch.shape[3]!], 'The batch to reconstruct');
+        throw new DcaeError(
+          'SHAPE_MISMATCH',
+          `reconstruct() takes [B, ${config.inChannels}, H, W]; got ${formatShape(batch.shape)}.`,
+        );
+      checkBatch(
+        batch,
+        [batch.shape[0]!, config.inChannels, batch.shape[2]!, batch.shape[3]!],
+        'The batch to reconstruct',
+      );
       const key = batch.shape.join('x');
       let entry = reconstructCache.get(key);
       if (!entry) {
-        const f = buildDcAeForward(config, options.weights, { batch: batch.shape[0]!, height: batch.shape[2]!, width: batch.shape[3]! });
+        const f = buildDcAeForward(config, options.weights, {
+          batch: batch.shape[0]!,
+          height: batch.shape[2]!,
+          width: batch.shape[3]!,
+        });
         const used = new Set(f.usedKeys);
         const inputs = trainableKeys.filter((k) => used.has(k));
-        const m = f.g.toModel({ name: 'dcae_reconstruct', outputs: [f.output], outputNames: ['reconstruction'], inputWeights: new Set(inputs) });
+        const m = f.g.toModel({
+          name: 'dcae_reconstruct',
+          outputs: [f.output],
+          outputNames: ['reconstruction'],
+          inputWeights: new Set(inputs),
+        });
         entry = { session: await runtime.createSession(serializeModel(m)), output: 'reconstruction', inputs };
         // Keep at most a few shapes (eval and preview sizes).
         if (reconstructCache.size >= 4) {
