@@ -87,14 +87,27 @@ export const trainStep: Scenario = {
     const forwardGflop = (2 * batch * (macs.encoder + macs.decoder)) / 1e9;
     const stepGflop = 3 * forwardGflop;
 
-    context.log(`train-step: building the step graph (${(params / 1e6).toFixed(2)} M params, batch ${batch}, ${size}²)`);
+    context.log(
+      `train-step: building the step graph (${(params / 1e6).toFixed(2)} M params, batch ${batch}, ${size}²)`,
+    );
     const full = await createTrainStepRunner(runtime, options);
-    const head = await createTrainStepRunner(runtime, { ...options, trainable: ['decoder.norm_out.*', 'decoder.conv_out.*'] });
+    const head = await createTrainStepRunner(runtime, {
+      ...options,
+      trainable: ['decoder.norm_out.*', 'decoder.conv_out.*'],
+    });
     const runners: TrainStepRunnerWithStats[] = [full, head];
     const skipped: Skipped[] = [];
     const cases: BenchCase[] = [
-      { name: 'train step (all weights)', work: { amount: stepGflop, unit: 'GFLOP' }, run: () => full.step(batchTensor, { lr: 1e-4 }) },
-      { name: 'forward only', work: { amount: forwardGflop, unit: 'GFLOP' }, run: () => full.reconstruct(batchTensor) },
+      {
+        name: 'train step (all weights)',
+        work: { amount: stepGflop, unit: 'GFLOP' },
+        run: () => full.step(batchTensor, { lr: 1e-4 }),
+      },
+      {
+        name: 'forward only',
+        work: { amount: forwardGflop, unit: 'GFLOP' },
+        run: () => full.reconstruct(batchTensor),
+      },
       { name: 'train step (phase 3: decoder head)', run: () => head.step(batchTensor, { lr: 1e-4 }) },
     ];
     let gpuRuntime: RuntimeV1 | undefined;
@@ -104,11 +117,22 @@ export const trainStep: Scenario = {
         gpuRuntime = createNodeRuntime({ devices: ['webgpu'] });
         const gpu = await createTrainStepRunner(gpuRuntime, options);
         runners.push(gpu);
-        cases.push({ name: 'train step (all weights), webgpu EP', work: { amount: stepGflop, unit: 'GFLOP' }, run: () => gpu.step(batchTensor, { lr: 1e-4 }) });
+        cases.push({
+          name: 'train step (all weights), webgpu EP',
+          work: { amount: stepGflop, unit: 'GFLOP' },
+          run: () => gpu.step(batchTensor, { lr: 1e-4 }),
+        });
       } catch (error) {
-        skipped.push({ name: 'train step, webgpu EP', reason: `session failed: ${(error as Error).message.split('\n')[0]}` });
+        skipped.push({
+          name: 'train step, webgpu EP',
+          reason: `session failed: ${(error as Error).message.split('\n')[0]}`,
+        });
       }
-    } else skipped.push({ name: 'train step, webgpu EP', reason: webgpu?.reason ?? 'onnxruntime-node reports no webgpu device' });
+    } else
+      skipped.push({
+        name: 'train step, webgpu EP',
+        reason: webgpu?.reason ?? 'onnxruntime-node reports no webgpu device',
+      });
 
     try {
       const series = await context.compare(cases);
@@ -124,7 +148,15 @@ export const trainStep: Scenario = {
         { name: 'step GFLOP/s (median)', value: stepGflops, unit: 'GFLOP/s' },
         { name: 'runtime peak (best conv/matmul)', value: peak.peakGflops, unit: 'GFLOP/s' },
         { name: 'step share of peak', value: (100 * stepGflops) / peak.peakGflops, unit: '%' },
-        { name: 'step graph nodes', value: full.stats.forwardNodes + full.stats.lossNodes + full.stats.backwardNodes + full.stats.optimizerNodes, unit: 'nodes' },
+        {
+          name: 'step graph nodes',
+          value:
+            full.stats.forwardNodes +
+            full.stats.lossNodes +
+            full.stats.backwardNodes +
+            full.stats.optimizerNodes,
+          unit: 'nodes',
+        },
         { name: 'backward nodes', value: full.stats.backwardNodes, unit: 'nodes' },
         { name: 'phase-3 backward nodes', value: head.stats.backwardNodes, unit: 'nodes' },
         { name: 'step model size', value: full.stats.modelBytes / MB, unit: 'MB' },
@@ -138,7 +170,9 @@ export const trainStep: Scenario = {
         ratios: [
           { of: 'train step (all weights)', to: 'forward only' },
           { of: 'train step (phase 3: decoder head)', to: 'forward only' },
-          ...(cases.some((c) => c.name.endsWith('webgpu EP')) ? [{ of: 'train step (all weights), webgpu EP', to: 'train step (all weights)' }] : []),
+          ...(cases.some((c) => c.name.endsWith('webgpu EP'))
+            ? [{ of: 'train step (all weights), webgpu EP', to: 'train step (all weights)' }]
+            : []),
         ],
         figures,
         skipped,
