@@ -1,7 +1,10 @@
+import { buildSdVaeDecoderGraph, SD15_VAE_CONFIG } from '@dcae/autoencoder';
 import type { AttributeValue } from '@dcae/core/onnx';
+import { GraphBuilder } from '@dcae/core/onnx';
 import { createNodeRuntime } from '@dcae/runtime-adapters/node';
 import { afterAll, describe, expect, it } from 'vitest';
-import { IrGraph } from '../src/ir/graph.js';
+import { Emit } from '../src/autodiff/grad.js';
+import { IrGraph, importModel } from '../src/ir/graph.js';
 import { gradCheck } from '../src/reference/gradcheck.js';
 import { randomTensor } from './helpers.js';
 
@@ -165,5 +168,113 @@ describe('VJP rules vs float64 finite differences', () => {
       ]);
       return { y: w, params: [x] };
     });
+  });
+});
+
+describe('fused ops decomposed at import, and the SD-VAE graphs', () => {
+  it('LayerNormalization, InstanceNormalization (GroupNorm), BatchNormalization, Gemm, Sin/Cos, Max/Min, Tile', async () => {
+    const gb = new GraphBuilder({ name: 'fused' });
+    const m = gb.root;
+    const x = gb.input('x', 'float32', [2, 6, 4]);
+    const w = (name: string, shape: number[], seed: number, scale = 1) =>
+      gb.initializer(name, { kind: 'inline', tensor: randomTensor(shape, seed, scale) });
+    const ln = m.layerNorm(x, w('ln.weight', [4], 1), w('ln.bias', [4], 2));
+    const [inorm] = m.op(
+      'InstanceNormalization',
+      [m.reshape(ln, [2, 3, 8]), w('in.weight', [3], 3), w('in.bias', [3], 4)],
+      { epsilon: { kind: 'float', value: 1e-6 } },
+    );
+    const [bn] = m.op(
+      'BatchNormalization',
+      [
+        m.reshape(inorm!, [2, 3, 2, 4]),
+        w('bn.weight', [3], 5),
+        w('bn.bias', [3], 6),
+        w('bn.mean', [3], 7, 0.1),
+        gb.initializer('bn.var', {
+          kind: 'inline',
+          tensor: { dtype: 'float32', shape: [3], data: Float32Array.from([0.5, 1, 2]) },
+        }),
+      ],
+      {
+        epsilon: { kind: 'float', value: 1e-5 },
+      },
+    );
+    const flat = m.reshape(bn!, [6, 8]);
+    const gemm = m.gemm(flat, w('gemm.weight', [5, 8], 8, 0.3), w('gemm.bias', [5], 9), {
+      transB: true,
+      alpha: 0.7,
+      beta: 1.3,
+    });
+    const trig = m.add(m.op('Sin', [gemm])[0]!, m.op('Cos', [m.mul(gemm, gemm)])[0]!);
+    const mm = m.op('Max', [trig, m.op('Min', [gemm, w('clip', [5], 10)])[0]!])[0]!;
+    const y = m.tile(mm, [2, 1]);
+    gb.output(y, 'y', [12, 5]);
+    const g = new IrGraph();
+    const input = g.addInput('x', 'float32', [2, 6, 4]);
+    const outs = importModel(g, gb.build(), {
+      inputs: new Map([['x', input]]),
+      isWeight: (n) => !n.startsWith('/'),
+    });
+    expect(
+      g.nodes.some((n) =>
+        ['LayerNormalization', 'InstanceNormalization', 'BatchNormalization', 'Gemm'].includes(n.op),
+      ),
+    ).toBe(false);
+    const loss = withLoss(g, outs.get('y')!, 5);
+    const params = [...g.weights.keys()].filter((k) => k !== 'bn.mean' && k !== 'bn.var');
+    const result = await gradCheck(
+      runtime,
+      g,
+      loss,
+      [...params, input],
+      new Map([['x', randomTensor([2, 6, 4], 11)]]),
+      { coords: 4 },
+    );
+    for (const t of result.tensors) expect(t.worstRelative, t.name).toBeLessThan(2e-3);
+  });
+
+  it('SD-VAE (GroupNorm, mid-block softmax attention, nearest ×2) decoder gradients', async () => {
+    const config = {
+      ...SD15_VAE_CONFIG,
+      blockOutChannels: SD15_VAE_CONFIG.blockOutChannels.map((c) => c / 16),
+      layersPerBlock: 1,
+      normNumGroups: 4,
+    };
+    let seed = 100;
+    const weights = new Map<string, ReturnType<typeof randomTensor>>();
+    const model = buildSdVaeDecoderGraph(config, {
+      params: (key, shape) => {
+        const fan = shape.length > 1 ? shape.slice(1).reduce((a, b) => a * b, 1) : 0;
+        const t = fan ? randomTensor(shape, seed++, 1 / Math.sqrt(fan)) : randomTensor(shape, seed++, 0.1);
+        if (!fan && key.endsWith('weight'))
+          for (let i = 0; i < t.data.length; i++) t.data[i] = t.data[i]! + 1;
+        weights.set(key, t);
+        return { kind: 'inline', tensor: t };
+      },
+    });
+    const g = new IrGraph();
+    const z = g.addInput('latent_sample', 'float32', [1, config.latentChannels, 4, 4]);
+    const outs = importModel(g, model, {
+      inputs: new Map([['latent_sample', z]]),
+      isWeight: (n) => weights.has(n),
+    });
+    const e = new Emit(g);
+    const target = g.constant(randomTensor(g.shape(outs.get('sample')!), 3));
+    const d = e.sub(outs.get('sample')!, target);
+    const loss = e.reduceMean(e.mul(d, d), [0, 1, 2, 3], false);
+    const keys = [...weights.keys()].filter((_, i) => i % 5 === 0);
+    if (!keys.includes('decoder.up_blocks.0.resnets.0.norm1.weight'))
+      keys.push('decoder.up_blocks.0.resnets.0.norm1.weight');
+    const result = await gradCheck(
+      runtime,
+      g,
+      loss,
+      keys,
+      new Map([['latent_sample', randomTensor([1, config.latentChannels, 4, 4], 4)]]),
+      { mode: 'direction' },
+    );
+    expect(Math.abs(result.loss - result.referenceLoss)).toBeLessThan(1e-4);
+    for (const t of result.tensors) expect(t.worstRelative, t.name).toBeLessThan(1e-2);
   });
 });

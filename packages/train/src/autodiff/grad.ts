@@ -247,6 +247,24 @@ function reduceRule(e: Emit, node: IrNode, dy: readonly (string | undefined)[]):
   return [e.expand(d, xs)];
 }
 
+/** Max/Min of two inputs: the gradient goes to the selected input (to the first on ties). */
+function minMax(
+  e: Emit,
+  n: IrNode,
+  dy: readonly (string | undefined)[],
+  need: readonly boolean[],
+  cmp: 'Greater' | 'Less',
+): Grads {
+  if (n.inputs.length !== 2) unsupported(n, 'only two inputs');
+  const [a, b] = n.inputs as [string, string];
+  const pickA = e.g.op1('Not', [e.g.op1(cmp, [b, a])]);
+  const zero = e.f32(0);
+  return [
+    need[0] ? e.sumTo(e.g.op1('Where', [pickA, dy[0]!, zero]), e.shape(a)) : undefined,
+    need[1] ? e.sumTo(e.g.op1('Where', [pickA, zero, dy[0]!]), e.shape(b)) : undefined,
+  ];
+}
+
 const RULES: Record<string, Rule> = {
   Identity: (_e, _n, dy) => [dy[0]],
   Cast: (_e, _n, dy) => [dy[0]],
@@ -319,6 +337,25 @@ const RULES: Record<string, Rule> = {
       undefined,
       need[1] ? e.sumTo(e.g.op1('Where', [c, dy[0]!, zero]), e.shape(a)) : undefined,
       need[2] ? e.sumTo(e.g.op1('Where', [c, zero, dy[0]!]), e.shape(b)) : undefined,
+    ];
+  },
+  Sin: (e, n, dy) => [e.mul(dy[0]!, e.g.op1('Cos', [n.inputs[0]!]))],
+  Cos: (e, n, dy) => [e.neg(e.mul(dy[0]!, e.g.op1('Sin', [n.inputs[0]!])))],
+  Max: (e, n, dy, need) => minMax(e, n, dy, need, 'Greater'),
+  Min: (e, n, dy, need) => minMax(e, n, dy, need, 'Less'),
+  Tile: (e, n, dy) => {
+    const x = n.inputs[0]!;
+    const xs = e.shape(x);
+    const reps = e.g.constValue(n.inputs[1]!);
+    if (!reps) unsupported(n, 'repeats must be constant');
+    // [r0·d0, r1·d1, …] → [r0, d0, r1, d1, …], summed over the r axes.
+    const split = xs.flatMap((d, i) => [reps.data[i]!, d]);
+    return [
+      e.reduceSum(
+        e.reshape(dy[0]!, split),
+        xs.map((_, i) => 2 * i),
+        false,
+      ),
     ];
   },
   Conv: convRule,

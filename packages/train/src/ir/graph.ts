@@ -262,6 +262,119 @@ export interface ImportOptions {
    * undefined to add the node as it is. Inputs are already resolved to IR names.
    */
   readonly rewrite?: (node: OnnxNode, inputs: readonly string[], g: IrGraph) => string[] | undefined;
+  /**
+   * Rewrite the fused normalisations (LayerNormalization, InstanceNormalization, eval-mode
+   * BatchNormalization) and Gemm into primitive ops, so that autodiff covers them with the
+   * elementwise and reduction rules. @defaultValue true
+   */
+  readonly decompose?: boolean;
+}
+
+const attrNumber = (node: OnnxNode, name: string, fallback: number): number => {
+  const a = node.attributes[name];
+  return a && (a.kind === 'int' || a.kind === 'float') ? a.value : fallback;
+};
+
+/** (x − mean) / √(var + ε) over `axes` (keepdims), in primitive ops. */
+function normalise(g: IrGraph, x: string, axes: readonly number[], eps: number, base: string): string {
+  const ax = g.constant(axes, 'int64');
+  const keep = { keepdims: { kind: 'int' as const, value: 1 } };
+  const centred = g.op1(
+    'Sub',
+    [x, g.op1('ReduceMean', [x, ax], keep, `${base}/ReduceMean`)],
+    {},
+    `${base}/Sub`,
+  );
+  const variance = g.op1(
+    'ReduceMean',
+    [g.op1('Mul', [centred, centred], {}, `${base}/Mul`), ax],
+    keep,
+    `${base}/ReduceMean`,
+  );
+  const std = g.op1(
+    'Sqrt',
+    [g.op1('Add', [variance, g.constant(eps)], {}, `${base}/Add`)],
+    {},
+    `${base}/Sqrt`,
+  );
+  return g.op1('Div', [centred, std], {}, `${base}/Div`);
+}
+
+/** Primitive-op form of fused ops that have no VJP rule of their own (see `ImportOptions.decompose`). */
+function decompose(node: OnnxNode, inputs: readonly string[], g: IrGraph): string[] | undefined {
+  const base = node.name;
+  const rank = (v: string): number => g.shape(v).length;
+  const perChannel = (v: string, r: number): string =>
+    g.op1(
+      'Reshape',
+      [v, g.constant([g.shape(v)[0]!, ...Array.from({ length: r - 2 }, () => 1)], 'int64')],
+      {},
+      `${base}/Reshape`,
+    );
+  switch (node.opType) {
+    case 'LayerNormalization': {
+      const [x, scale, bias] = inputs as [string, string, string | undefined];
+      const r = rank(x);
+      const raw = attrNumber(node, 'axis', -1);
+      const axis = raw < 0 ? raw + r : raw;
+      const axes = Array.from({ length: r - axis }, (_, i) => axis + i);
+      let y = g.op1(
+        'Mul',
+        [normalise(g, x, axes, attrNumber(node, 'epsilon', 1e-5), base), scale],
+        {},
+        `${base}/Scale`,
+      );
+      if (bias) y = g.op1('Add', [y, bias], {}, `${base}/Shift`);
+      return [y];
+    }
+    case 'InstanceNormalization': {
+      const [x, scale, bias] = inputs as [string, string, string];
+      const r = rank(x);
+      const y = normalise(
+        g,
+        x,
+        Array.from({ length: r - 2 }, (_, i) => i + 2),
+        attrNumber(node, 'epsilon', 1e-5),
+        base,
+      );
+      return [
+        g.op1(
+          'Add',
+          [g.op1('Mul', [y, perChannel(scale, r)], {}, `${base}/Scale`), perChannel(bias, r)],
+          {},
+          `${base}/Shift`,
+        ),
+      ];
+    }
+    case 'BatchNormalization': {
+      if (attrNumber(node, 'training_mode', 0) !== 0) return undefined;
+      const [x, scale, bias, mean, variance] = inputs as [string, string, string, string, string];
+      const r = rank(x);
+      const inv = g.op1('Reciprocal', [
+        g.op1('Sqrt', [g.op1('Add', [variance, g.constant(attrNumber(node, 'epsilon', 1e-5))])]),
+      ]);
+      const centred = g.op1('Sub', [x, perChannel(mean, r)], {}, `${base}/Sub`);
+      const scaled = g.op1('Mul', [centred, perChannel(g.op1('Mul', [scale, inv]), r)], {}, `${base}/Scale`);
+      return [g.op1('Add', [scaled, perChannel(bias, r)], {}, `${base}/Shift`)];
+    }
+    case 'Gemm': {
+      const [a, b, c] = inputs as [string, string, string | undefined];
+      const t = (v: string, flag: string): string =>
+        attrNumber(node, flag, 0)
+          ? g.op1('Transpose', [v], { perm: { kind: 'ints', value: [1, 0] } }, `${base}/Transpose`)
+          : v;
+      let y = g.op1('MatMul', [t(a, 'transA'), t(b, 'transB')], {}, `${base}/MatMul`);
+      const alpha = attrNumber(node, 'alpha', 1);
+      if (alpha !== 1) y = g.op1('Mul', [y, g.constant(alpha)]);
+      if (c) {
+        const beta = attrNumber(node, 'beta', 1);
+        y = g.op1('Add', [y, beta === 1 ? c : g.op1('Mul', [c, g.constant(beta)])], {}, `${base}/Add`);
+      }
+      return [y];
+    }
+    default:
+      return undefined;
+  }
 }
 
 /**
@@ -322,7 +435,9 @@ export function importModel(g: IrGraph, model: OnnxModel, options: ImportOptions
         alias.set(node.outputs[0]!, inputs[0]!);
         continue;
       }
-      const rewritten = options.rewrite?.(node, inputs, g);
+      const rewritten =
+        options.rewrite?.(node, inputs, g) ??
+        (options.decompose === false ? undefined : decompose(node, inputs, g));
       const outs =
         rewritten ?? g.op(node.opType, inputs, { ...node.attributes }, node.outputs.length, node.name);
       node.outputs.forEach((o, i) => alias.set(o, outs[i]!));
