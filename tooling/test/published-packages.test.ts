@@ -58,6 +58,8 @@ it('finds the public packages', () => {
     '@dcae/cli',
     '@dcae/core',
     '@dcae/diffusion',
+    '@dcae/hub',
+    '@dcae/latents',
     '@dcae/runtime-adapters',
     '@dcae/train',
   ]);

@@ -3,6 +3,7 @@ import { join } from 'node:path';
 import { DcaeError, openPth } from '@dcae/core';
 import type { HostTensor } from '@dcae/core';
 import { fileSource, writeSafetensorsFile } from '@dcae/core/node';
+import { exportOnnx } from '@dcae/autoencoder/node';
 import { openModel } from '../model.js';
 import type { CommonOptions } from '../options.js';
 import { formatMs } from '../reporter.js';
@@ -32,7 +33,7 @@ export async function runConvert(options: ConvertOptions, { io, signal }: Comman
     try {
       const temp = join(await outputs.makeTempDir(dir), 'export');
       await reporter.step('export', `exporting ONNX graphs to ${options.output}`, () =>
-        model.autoencoder.exportOnnx(temp),
+        exportOnnx(model.autoencoder, temp),
       );
       signal.throwIfAborted();
       const files: { name: string; bytes: number }[] = [];

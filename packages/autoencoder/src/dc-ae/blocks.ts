@@ -1,6 +1,7 @@
 import type { DType } from '@dcae/core';
 import type { Module, Value } from '@dcae/core/onnx';
 import type { DcAeActivation, DcAeNormType } from './config.js';
+import { activation, conv2d, weight } from '../base/layers.js';
 
 /**
  * DC-AE building blocks as ONNX subgraphs. Each mirrors the diffusers module of the same name
@@ -17,41 +18,9 @@ import type { DcAeActivation, DcAeNormType } from './config.js';
 const NORM_EPS = 1e-5;
 const ATTENTION_EPS = 1e-15;
 
-interface Conv2dSpec {
-  readonly kernel: number;
-  readonly stride?: number;
-  readonly groups?: number;
-  /** @defaultValue true */
-  readonly bias?: boolean;
-}
-
-/** The checkpoint tensor `<m>.<name>` in `dtype`: cast when the checkpoint stores another float type. */
-function weight(m: Module, name: string, shape: readonly number[], dtype: DType): Value {
-  const w = m.param(name, shape);
-  return w.dtype === dtype ? w : m.cast(w, dtype);
-}
-
 /** `x` as `dtype`, without a node when it already is. */
 function as(m: Module, x: Value, dtype: DType): Value {
   return x.dtype === dtype ? x : m.cast(x, dtype);
-}
-
-/** `nn.Conv2d(inC, outC, k, stride, padding=k//2, groups)` with weights `<m>.weight` / `<m>.bias`. */
-export function conv2d(
-  m: Module,
-  x: Value,
-  inChannels: number,
-  outChannels: number,
-  spec: Conv2dSpec,
-): Value {
-  const { kernel: k, stride = 1, groups = 1, bias = true } = spec;
-  const p = Math.floor(k / 2);
-  const w = weight(m, 'weight', [outChannels, inChannels / groups, k, k], x.dtype);
-  return m.conv(x, w, bias ? weight(m, 'bias', [outChannels], x.dtype) : undefined, {
-    strides: [stride, stride],
-    pads: [p, p, p, p],
-    group: groups,
-  });
 }
 
 /** A bias-free `nn.Linear` weight [out, in] applied per pixel, as a 1×1 conv. */
@@ -63,20 +32,6 @@ function linearAsConv(m: Module, x: Value, inFeatures: number, outFeatures: numb
     1,
   ]);
   return m.conv(x, w, bias ? weight(m, 'bias', [outFeatures], x.dtype) : undefined);
-}
-
-/** diffusers `get_activation`. */
-export function activation(m: Module, x: Value, act: DcAeActivation): Value {
-  switch (act) {
-    case 'relu':
-      return m.relu(x);
-    case 'silu':
-      return m.silu(x);
-    case 'gelu':
-      return m.gelu(x, 'none');
-    case 'mish':
-      return m.mul(x, m.tanh(m.op('Softplus', [x])[0]!));
-  }
 }
 
 /**

@@ -1,5 +1,6 @@
+import { conv2d } from '../base/layers.js';
 import type { Module, Value } from '@dcae/core/onnx';
-import { channelAverage, conv2d, dcDownBlock, efficientVitBlock, resBlock } from './blocks.js';
+import { channelAverage, dcDownBlock, efficientVitBlock, resBlock } from './blocks.js';
 import type { DcAeConfig } from './config.js';
 
 /** Called with each stage's output, for debug graphs that expose intermediates. */

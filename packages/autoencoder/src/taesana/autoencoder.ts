@@ -1,21 +1,13 @@
-import { DcaeError, float16ArrayToFloat32, float32ArrayToFloat16, formatShape, openPth } from '@dcae/core';
-import type { HostTensor, PthFile } from '@dcae/core';
-import { serializeModel } from '@dcae/core/onnx';
-import type { InitializerData, OnnxModel, ParamResolver } from '@dcae/core/onnx';
-import type {
-  Autoencoder as DcAeAutoencoder,
-  AutoencoderPart,
-  AutoencoderSummary,
-  BuildGraphOptions,
-  ExecutionOptions,
-  LoadAutoencoderOptions,
-  RunCallOptions,
-} from '../dc-ae/autoencoder.js';
-import type { GraphDType } from '../dc-ae/graph.js';
-import type { OnnxExportFile, OnnxExportOptions } from '../dc-ae/onnx-export.js';
-import type { RunPlan } from '../dc-ae/tiling.js';
-import type { ModelFiles } from '../model-files.js';
-import { checkParts, PartRunner, throwIfAborted } from '../shared/runner.js';
+import { DcaeError, formatShape, openPth } from '@dcae/core';
+import type { SafetensorsFile } from '@dcae/core';
+import type { ModelFiles } from '@dcae/hub';
+import { PartModel } from '../base/autoencoder.js';
+import type { AutoencoderPart } from '../base/io.js';
+import type { PartWeights } from '../base/part-graph.js';
+import { checkParts, throwIfAborted } from '../base/runner.js';
+import type { PlanOptions, RunPlan } from '../base/tiling.js';
+import type { AutoencoderDType, BaseAutoencoder, BaseLoadOptions } from '../base/types.js';
+import type { BoundTensor } from '../base/weights.js';
 import { buildTaesanaDecoderGraph, buildTaesanaEncoderGraph } from './graph.js';
 import {
   TAESANA_COMPRESSION,
@@ -44,25 +36,18 @@ export const TAESANA_CONFIG: TaesanaConfig = {
   latentScale: TAESANA_LATENT_SCALE,
 };
 
-export interface TaesanaSummary extends Omit<AutoencoderSummary, 'format'> {
-  readonly format: 'pth';
-}
-
 /**
- * A loaded TAESANA (tiny autoencoder for Sana's f32c32 latents): the DC-AE model's interface over
- * `taesana_encoder.pth` / `taesana_decoder.pth`. Its API is dcae's: images in [-1, 1], latents
+ * A loaded TAESANA (tiny autoencoder for Sana's f32c32 latents) over `taesana_encoder.pth` /
+ * `taesana_decoder.pth`, one weights file per part. Its API is dcae's: images in [-1, 1], latents
  * unscaled in the DC-AE f32c32-sana space (`scalingFactor` 0.41407 is Sana's), so it decodes what
  * `dc-ae-f32c32-sana-*` encodes, approximately and much faster. Whole images only (no tiling); no
- * adaptive channels.
+ * adaptive channels; `format` is `pth`.
  */
-export interface TaesanaAutoencoder extends Omit<
-  DcAeAutoencoder,
-  'architecture' | 'config' | 'format' | 'summary'
-> {
-  readonly architecture: 'taesana';
-  readonly config: TaesanaConfig;
-  readonly format: 'pth';
-  summary(): TaesanaSummary;
+export type TaesanaAutoencoder = BaseAutoencoder<'taesana', TaesanaConfig>;
+
+/** What `loadTaesana` takes: the shared load options (a DC-AE `config` is refused). */
+export interface LoadTaesanaOptions extends BaseLoadOptions {
+  readonly config?: unknown;
 }
 
 /** True when a folder's files say TAESANA: `taesana_encoder.pth` and/or `taesana_decoder.pth`. */
@@ -70,29 +55,15 @@ export function isTaesanaFolder(names: readonly string[]): boolean {
   return names.includes(TAESANA_FILES.encoder) || names.includes(TAESANA_FILES.decoder);
 }
 
-interface BoundPart {
-  readonly file: PthFile;
-  readonly weightsFile: string;
-  /** Graph key (`encoder.4.conv.0.weight`) → external data into the .pth. */
-  readonly params: ReadonlyMap<string, InitializerData & { kind: 'external' }>;
-}
-
 /**
- * Loads a TAESANA folder: opens each `.pth` present through the safe reader (no pickle code runs;
- * docs/pth-reader.md) and binds every tensor strictly against the layer list. Parts default to the
- * files present; asking for a part whose file is missing is MODEL_NOT_FOUND.
+ * Loads a TAESANA folder: opens each `.pth` present through core's safe reader (no pickle code
+ * runs; docs/pth-reader.md) and binds every tensor strictly against the layer list. Parts default
+ * to the files present; asking for a part whose file is missing is MODEL_NOT_FOUND. Sessions read
+ * each part's weights as external data of its own `.pth`.
  */
-export async function loadTaesana(
-  files: ModelFiles,
-  options: LoadAutoencoderOptions,
-): Promise<TaesanaAutoencoder> {
+export async function loadTaesana(files: ModelFiles, options: LoadTaesanaOptions): Promise<TaesanaAutoencoder> {
   const { signal, onProgress } = options;
-  if (options.dtype !== undefined && options.dtype !== 'fp32' && options.dtype !== 'fp16') {
-    throw new DcaeError(
-      'INVALID_ARGUMENT',
-      `dtype must be 'fp32' or 'fp16'; got ${JSON.stringify(options.dtype)}.`,
-    );
-  }
+  const dtype = checkDType(options.dtype);
   if (options.config !== undefined || options.keyPrefix !== undefined) {
     throw new DcaeError(
       'UNSUPPORTED',
@@ -112,34 +83,65 @@ export async function loadTaesana(
     }
   }
   throwIfAborted(signal);
-  onProgress?.({ stage: 'load', model: files.name, done: 0, total: 2 });
-  const bound = new Map<AutoencoderPart, BoundPart>();
+  const name = files.name;
+  onProgress?.({ stage: 'load', model: name, done: 0, total: 2 });
+  const byPart: Partial<Record<AutoencoderPart, PartWeights>> = {};
   try {
     for (const part of parts) {
-      bound.set(part, await bindPart(files, part));
+      byPart[part] = await bindPart(files, part);
       throwIfAborted(signal);
     }
-    onProgress?.({ stage: 'load', model: files.name, done: 1, total: 2 });
-    const model = new TaesanaModel(files, bound, options);
-    onProgress?.({ stage: 'load', model: files.name, done: 2, total: 2 });
+    onProgress?.({ stage: 'load', model: name, done: 1, total: 2 });
+    const encoder = taesanaParameters(TAESANA_ENCODER);
+    const decoder = taesanaParameters(TAESANA_DECODER);
+    const model = new PartModel(
+      {
+        architecture: 'taesana',
+        name,
+        format: 'pth',
+        config: TAESANA_CONFIG,
+        dtype,
+        scalingFactor: TAESANA_LATENT_SCALE,
+        shiftFactor: undefined,
+        spatialCompressionRatio: TAESANA_COMPRESSION,
+        inChannels: TAESANA_CONFIG.inChannels,
+        latentChannels: TAESANA_LATENT_CHANNELS,
+        parameters: { encoder, decoder, total: encoder + decoder },
+        weights: { byPart },
+        isEncoderKey: (key) => key.startsWith('encoder.'),
+        plan: (operation, shape, planOptions) => planTaesana(name, operation, shape, planOptions),
+        adaptiveChannelsRefusal: 'TAESANA was not trained with a structured (ordered) latent.',
+      },
+      { ...options, externalData: (weightsFile) => files.externalDataLocation(weightsFile) },
+    );
+    onProgress?.({ stage: 'load', model: name, done: 2, total: 2 });
     return model;
   } catch (error) {
-    await Promise.all([...bound.values()].map((b) => b.file.close()));
+    await Promise.all(Object.values(byPart).map((w) => w.file.close()));
     throw error;
   }
 }
 
-/** Opens `taesana_<part>.pth` and checks its state_dict against the layer list: same keys, shapes, float dtypes. */
-async function bindPart(files: ModelFiles, part: AutoencoderPart): Promise<BoundPart> {
+function checkDType(dtype: unknown): AutoencoderDType {
+  if (dtype === undefined || dtype === 'fp32' || dtype === 'fp16') return dtype ?? 'fp32';
+  throw new DcaeError('INVALID_ARGUMENT', `dtype must be 'fp32' or 'fp16'; got ${JSON.stringify(dtype)}.`);
+}
+
+/**
+ * Opens `taesana_<part>.pth` and checks its state_dict against the layer list (same keys, shapes,
+ * float dtypes); the binding names each tensor `<part>.<key>`, located in the .pth file.
+ */
+async function bindPart(files: ModelFiles, part: AutoencoderPart): Promise<PartWeights> {
   const weightsFile = TAESANA_FILES[part];
   const source = `${files.name}/${weightsFile}`;
-  const file = await openPth(await files.byteSource(weightsFile));
+  const pth = await openPth(await files.byteSource(weightsFile));
+  let file: SafetensorsFile;
   try {
     const expected = taesanaStateDict(part === 'encoder' ? TAESANA_ENCODER : TAESANA_DECODER);
     const problems: string[] = [];
-    for (const key of file.tensors.keys()) if (!expected.has(key)) problems.push(`unused ${key}`);
+    for (const key of pth.tensors.keys()) if (!expected.has(key)) problems.push(`unused ${key}`);
     for (const [key, shape] of expected) {
-      const info = file.tensors.get(key);
+      const info = pth.tensors.get(key);
       if (info === undefined) problems.push(`missing ${key} ${formatShape(shape)}`);
       else if (formatShape(info.shape) !== formatShape(shape)) {
         problems.push(`shape ${key}: expected ${formatShape(shape)}, found ${formatShape(info.shape)}`);
@@ -154,200 +156,72 @@ async function bindPart(files: ModelFiles, part: AutoencoderPart): Promise<Bound
         { source, detail: { problems } },
       );
     }
-    const st = await file.asSafetensors();
-    const params = new Map<string, InitializerData & { kind: 'external' }>();
+    file = await pth.asSafetensors();
+    const tensors = new Map<string, BoundTensor>();
     for (const [key, shape] of expected) {
-      const info = st.tensorInfo(key);
-      params.set(`${part}.${key}`, {
-        kind: 'external',
-        dtype: info.dtype === 'F16' ? 'float16' : 'float32',
+      const info = file.tensorInfo(key);
+      const bound = `${part}.${key}`;
+      tensors.set(bound, {
+        key: bound,
+        name: key,
         shape,
-        location: weightsFile,
+        dtype: info.dtype === 'F16' ? 'float16' : 'float32',
         offset: info.begin,
         length: info.end - info.begin,
       });
     }
-    return { file, weightsFile, params };
+    return {
+      name: files.name,
+      weightsFile,
+      file,
+      binding: { format: 'pth', parts: [part], tensors, folds: [] },
+      build: (p, graphOptions) =>
+        (p === 'encoder' ? buildTaesanaEncoderGraph : buildTaesanaDecoderGraph)(graphOptions),
+    };
   } catch (error) {
-    await file.close();
+    await pth.close();
     throw error;
   }
 }
 
-class TaesanaModel implements TaesanaAutoencoder {
-  readonly architecture = 'taesana';
-  readonly name: string;
-  readonly format = 'pth';
-  readonly config = TAESANA_CONFIG;
-  readonly dtype: 'fp32' | 'fp16';
-  readonly parts: readonly AutoencoderPart[];
-  readonly scalingFactor = TAESANA_LATENT_SCALE;
-  readonly spatialCompressionRatio = TAESANA_COMPRESSION;
-  readonly latentChannels = TAESANA_LATENT_CHANNELS;
-  readonly adaptiveLatentChannels = false;
-  readonly #bound: ReadonlyMap<AutoencoderPart, BoundPart>;
-  readonly #defaults: ExecutionOptions;
-  readonly #runner: PartRunner;
-
-  constructor(
-    files: ModelFiles,
-    bound: ReadonlyMap<AutoencoderPart, BoundPart>,
-    options: LoadAutoencoderOptions,
-  ) {
-    this.name = files.name;
-    this.dtype = options.dtype ?? 'fp32';
-    this.parts = [...bound.keys()];
-    this.#bound = bound;
-    this.#runner = new PartRunner(this, {
-      ...options,
-      files,
-      weightsFile: (part) => TAESANA_FILES[part],
-      file: { close: async () => void (await Promise.all([...bound.values()].map((b) => b.file.close()))) },
-      adaptiveChannelsRefusal: 'TAESANA was not trained with a structured (ordered) latent.',
-      sessionGraph: async (part) => this.#graph(part, {}),
-    });
-    const { tiling, memoryBudgetBytes, batchSize } = options;
-    this.#defaults = { tiling, memoryBudgetBytes, batchSize };
-    this.planRun('decode', [1, this.latentChannels, 1, 1]);
+/**
+ * Whole images only (`tiling` 'auto' or 'never'); `batchSize` slices the batch (`'auto'`: all
+ * images in one run). `estimatedBytes`: the widest activation (64 channels at half resolution in
+ * the encoder, at full resolution in the decoder) × 3 live tensors.
+ */
+function planTaesana(
+  name: string,
+  operation: 'encode' | 'decode',
+  shape: readonly number[],
+  options: PlanOptions,
+): RunPlan {
+  const tiling = options.tiling ?? 'auto';
+  if (tiling !== 'auto' && tiling !== 'never') {
+    throw new DcaeError(
+      'UNSUPPORTED',
+      `${name} is a TAESANA, which runs whole images only; tiling ${JSON.stringify(tiling)} is not supported (use 'auto' or 'never').`,
+    );
   }
-
-  summary(): TaesanaSummary {
-    const encoder = taesanaParameters(TAESANA_ENCODER);
-    const decoder = taesanaParameters(TAESANA_DECODER);
-    const count = (part: AutoencoderPart): number => this.#bound.get(part)?.params.size ?? 0;
-    return {
-      name: this.name,
-      format: 'pth',
-      parameters: { encoder, decoder, total: encoder + decoder },
-      keys: {
-        checkpoint: count('encoder') + count('decoder'),
-        encoder: count('encoder'),
-        decoder: count('decoder'),
-      },
-      spatialCompressionRatio: this.spatialCompressionRatio,
-      latentChannels: this.latentChannels,
-      scalingFactor: this.scalingFactor,
-    };
+  const option = options.batchSize ?? 'auto';
+  if (option !== 'auto' && (!Number.isSafeInteger(option) || option < 1)) {
+    throw new DcaeError(
+      'INVALID_ARGUMENT',
+      `batchSize must be 'auto' or a whole number of images ≥ 1; got ${String(option)}.`,
+    );
   }
-
-  latentShape(height: number, width: number): [number, number, number] {
-    return this.#runner.latentShape(height, width);
-  }
-
-  encode(images: HostTensor<'float32'>, options: RunCallOptions = {}): Promise<HostTensor<'float32'>> {
-    return this.#runner.encode(images, options);
-  }
-
-  decode(latents: HostTensor<'float32'>, options: RunCallOptions = {}): Promise<HostTensor<'float32'>> {
-    return this.#runner.decode(latents, options);
-  }
-
-  /** Whole images only (`tiling` 'auto' or 'never'); `batchSize` slices the batch. */
-  planRun(operation: 'encode' | 'decode', shape: readonly number[], options: ExecutionOptions = {}): RunPlan {
-    const tiling = options.tiling ?? this.#defaults.tiling ?? 'auto';
-    if (tiling !== 'auto' && tiling !== 'never') {
-      throw new DcaeError(
-        'UNSUPPORTED',
-        `${this.name} is a TAESANA, which runs whole images only; tiling ${JSON.stringify(tiling)} is not supported (use 'auto' or 'never').`,
-      );
-    }
-    const option = options.batchSize ?? this.#defaults.batchSize ?? 'auto';
-    if (option !== 'auto' && (!Number.isSafeInteger(option) || option < 1)) {
-      throw new DcaeError(
-        'INVALID_ARGUMENT',
-        `batchSize must be 'auto' or a whole number of images ≥ 1; got ${String(option)}.`,
-      );
-    }
-    const [images, , h, w] = shape as [number, number, number, number];
-    const batchSize = option === 'auto' ? images : Math.min(images, option);
-    const f = operation === 'encode' ? 1 : this.spatialCompressionRatio;
-    const height = h * f;
-    const width = w * f;
-    // The widest activation: 64 channels at half resolution (encoder), or at full resolution (decoder).
-    const element = this.dtype === 'fp16' ? 2 : 4;
-    const perImage = element * 64 * height * width * (operation === 'encode' ? 0.25 : 1) * 3;
-    return {
-      operation,
-      height,
-      width,
-      tiles: undefined,
-      batchSize,
-      runs: Math.ceil(images / batchSize),
-      estimatedBytes: batchSize * perImage,
-    };
-  }
-
-  buildGraph(part: AutoencoderPart, options: BuildGraphOptions = {}): Promise<OnnxModel> {
-    return Promise.resolve(this.#graph(part, options));
-  }
-
-  #graph(part: AutoencoderPart, options: BuildGraphOptions & { params?: ParamResolver }): OnnxModel {
-    this.#runner.checkOpen();
-    this.#runner.checkPart(part);
-    const bound = this.#bound.get(part)!;
-    const params: ParamResolver =
-      options.params ??
-      ((key, shape) => {
-        const data = bound.params.get(key);
-        if (data === undefined || formatShape(data.shape) !== formatShape(shape)) {
-          throw new Error(`dcae internal error: TAESANA graph reads ${key} ${formatShape(shape)}, not bound`);
-        }
-        return data;
-      });
-    const build = part === 'encoder' ? buildTaesanaEncoderGraph : buildTaesanaDecoderGraph;
-    const dtype: GraphDType = options.dtype ?? (this.dtype === 'fp16' ? 'float16' : 'float32');
-    return build({
-      params,
-      dtype,
-      io: options.io,
-      intermediates: options.intermediates,
-      metadata: { model: this.name },
-    });
-  }
-
-  /** `encoder.onnx` / `decoder.onnx` with the weights inline, in the model's dtype (TAESANA is small). */
-  async onnxFiles(options: OnnxExportOptions = {}): Promise<OnnxExportFile[]> {
-    this.#runner.checkOpen();
-    const out: OnnxExportFile[] = [];
-    const dtype: GraphDType = this.dtype === 'fp16' ? 'float16' : 'float32';
-    for (const part of this.parts) {
-      const bound = this.#bound.get(part)!;
-      const inline = new Map<string, HostTensor>();
-      for (const [key, data] of bound.params) {
-        throwIfAborted(options.signal);
-        const tensor = await bound.file.readTensor(key.slice(part.length + 1));
-        inline.set(key, convert(tensor, dtype, data.shape));
-      }
-      const model = this.#graph(part, {
-        dtype,
-        io: options.io,
-        params: (key) => ({ kind: 'inline', tensor: inline.get(key)! }),
-      });
-      const bytes = serializeModel(model);
-      out.push({
-        name: `${part}.onnx`,
-        size: bytes.byteLength,
-        chunks: async function* () {
-          yield bytes;
-        },
-      });
-    }
-    return out;
-  }
-
-  dispose(): Promise<void> {
-    return this.#runner.dispose();
-  }
-}
-
-/** A float16 or float32 checkpoint tensor in the graph's dtype. */
-function convert(tensor: HostTensor, dtype: GraphDType, shape: readonly number[]): HostTensor {
-  if (tensor.dtype === 'float16' && dtype === 'float16') return { ...tensor, shape };
-  if (tensor.dtype === 'float32' && dtype === 'float32') return { ...tensor, shape };
-  const f32 =
-    tensor.dtype === 'float16'
-      ? float16ArrayToFloat32(tensor.data as Uint16Array)
-      : (tensor.data as Float32Array);
-  if (dtype === 'float32') return { dtype: 'float32', shape, data: f32 };
-  return { dtype: 'float16', shape, data: float32ArrayToFloat16(f32) };
+  const [images, , h, w] = shape as [number, number, number, number];
+  const batchSize = option === 'auto' ? images : Math.min(images, option);
+  const f = operation === 'encode' ? 1 : TAESANA_COMPRESSION;
+  const height = h * f;
+  const width = w * f;
+  const perImage = (options.elementBytes ?? 4) * 64 * height * width * (operation === 'encode' ? 0.25 : 1) * 3;
+  return {
+    operation,
+    height,
+    width,
+    tiles: undefined,
+    batchSize,
+    runs: Math.ceil(images / batchSize),
+    estimatedBytes: batchSize * perImage,
+  };
 }

@@ -1,8 +1,8 @@
 import { GraphBuilder } from '@dcae/core/onnx';
 import type { Module, OnnxModel, ParamResolver, Value } from '@dcae/core/onnx';
-import { conv2d } from '../dc-ae/blocks.js';
-import { DECODER_IO, ENCODER_IO } from '../dc-ae/graph.js';
-import type { GraphDType } from '../dc-ae/graph.js';
+import type { GraphDType } from '../base/io.js';
+import { DECODER_IO, ENCODER_IO } from '../base/io.js';
+import { conv2d } from '../base/layers.js';
 import type { TaesanaLayer } from './layers.js';
 import {
   TAESANA_COMPRESSION,
