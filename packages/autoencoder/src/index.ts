@@ -14,12 +14,25 @@ export type {
 } from './dc-ae/autoencoder.js';
 export {
   axisTiles,
+  checkTileGeometry,
+  CLI_TILE_FLAGS,
   DEFAULT_MEMORY_BUDGET_BYTES,
+  defaultOverlap,
   defaultTileGeometry,
   estimateActivationBytes,
   planRun,
+  TILE_STYLES,
 } from './dc-ae/tiling.js';
-export type { AxisTile, PlanOptions, RunPlan, TileGeometry, TilingOption } from './dc-ae/tiling.js';
+export type {
+  AxisTile,
+  PlanOptions,
+  ResolvedTileGeometry,
+  RunPlan,
+  TileGeometry,
+  TileOptionNames,
+  TileStyle,
+  TilingOption,
+} from './dc-ae/tiling.js';
 export { memoryModelFiles, detectModel } from './model-files.js';
 export type { DetectedModel, ModelFiles } from './model-files.js';
 export {

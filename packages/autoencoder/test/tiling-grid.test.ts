@@ -139,7 +139,7 @@ function tiledPlan(height: number, width: number, tileSize: number, stride: numb
     operation: 'decode',
     height,
     width,
-    tiles: { tileSize, stride, overlap: tileSize - stride, rows, columns },
+    tiles: { tileSize, stride, overlap: tileSize - stride, rows, columns, style: 'aligned' },
     batchSize: images,
     runs: rows * columns,
     estimatedBytes: 0,

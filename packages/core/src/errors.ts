@@ -96,6 +96,19 @@ export interface DcaeErrorOptions {
   readonly source?: string;
   /** Structured facts (expected/actual values, limits) for programs; the message repeats them for people. */
   readonly detail?: Readonly<Record<string, unknown>>;
+  /**
+   * What to do next, worded for each surface: `library` names options and functions and is
+   * appended to the message; `cli` names `dcae` flags and replaces it when the CLI reports the error.
+   */
+  readonly hint?: DcaeErrorHint;
+  /** The first part of the message as the CLI words it (flags instead of option names); default: the same. */
+  readonly cliMessage?: string;
+}
+
+/** The advice of an error for each surface (see {@link DcaeErrorOptions.hint}). */
+export interface DcaeErrorHint {
+  readonly library?: string;
+  readonly cli?: string;
 }
 
 export class DcaeError extends Error {
@@ -103,13 +116,25 @@ export class DcaeError extends Error {
   readonly code: DcaeErrorCode;
   readonly source: string | undefined;
   readonly detail: Readonly<Record<string, unknown>> | undefined;
+  /** What failed, without the library hint (`message` = `what` + ' ' + `hint.library`). */
+  readonly what: string;
+  readonly hint: DcaeErrorHint | undefined;
+  /** `what` worded for the CLI (flags instead of option names). */
+  readonly cliMessage: string;
 
   constructor(code: DcaeErrorCode, message: string, options: DcaeErrorOptions = {}) {
-    super(message, options.cause === undefined ? undefined : { cause: options.cause });
+    const library = options.hint?.library;
+    super(
+      library === undefined ? message : `${message} ${library}`,
+      options.cause === undefined ? undefined : { cause: options.cause },
+    );
     this.name = 'DcaeError';
     this.code = code;
     this.source = options.source;
     this.detail = options.detail;
+    this.what = message;
+    this.hint = options.hint;
+    this.cliMessage = options.cliMessage ?? message;
   }
 
   get category(): DcaeErrorCategory {

@@ -134,7 +134,14 @@ export function presetConfig(modelName: string, options: { source?: string } = {
   throw new DcaeError(
     'CONFIG_UNKNOWN_MODEL',
     `${options.source ?? 'config.json'}: unknown DC-AE model_name ${JSON.stringify(modelName)}. ` +
-      `Known: ${DC_AE_PRESET_NAMES.join(', ')}. For another architecture pass { config } to loadAutoencoder.`,
-    { source: options.source, detail: { modelName, known: DC_AE_PRESET_NAMES } },
+      `Known: ${DC_AE_PRESET_NAMES.join(', ')}.`,
+    {
+      source: options.source,
+      detail: { modelName, known: DC_AE_PRESET_NAMES },
+      hint: {
+        library: 'For another architecture pass { config } to loadAutoencoder.',
+        cli: 'use a released model (`dcae models`), or a diffusers-format folder whose config.json spells out the architecture',
+      },
+    },
   );
 }

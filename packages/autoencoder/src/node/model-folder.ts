@@ -80,9 +80,13 @@ export async function exportOnnx(
     if (clashes.length > 0) {
       throw new DcaeError(
         'OUTPUT_EXISTS',
-        `${directory} already has ${clashes.join(', ')}; pass { overwrite: true } to replace them.`,
+        `${directory} already has ${clashes.join(', ')}.`,
         {
           source: directory,
+          hint: {
+            library: 'Pass { overwrite: true } to replace them.',
+            cli: 'pass --force to replace them, or choose another output folder',
+          },
         },
       );
     }

@@ -200,11 +200,35 @@ export function checkParts(parts: readonly AutoencoderPart[] | undefined): reado
 
 /** `tensor` is float32 NCHW with `channels` channels, at least one image, and only finite values. */
 function checkInput(what: string, tensor: HostTensor<'float32'>, channels: number): void {
-  if (tensor?.dtype !== 'float32') {
+  const call = what === 'images' ? 'encode(images)' : 'decode(latents)';
+  const howTo =
+    what === 'images'
+      ? "Read an image with readImage(path) from '@dcae/autoencoder/node' and pass imageToTensor(image)."
+      : 'Pass the tensor encode() returned, or one read from a .safetensors file.';
+  const isObject = typeof tensor === 'object' && tensor !== null;
+  if (!isObject || !('dtype' in tensor) || !('shape' in tensor) || !('data' in tensor)) {
+    const got = !isObject
+      ? String(tensor)
+      : Array.isArray(tensor)
+        ? 'an array'
+        : `an object with keys ${JSON.stringify(Object.keys(tensor as object).slice(0, 5))}`;
     throw new DcaeError(
-      'DTYPE_UNSUPPORTED',
-      `${what} must be float32, found ${String(tensor?.dtype)}; convert with toFloat32().`,
+      'INVALID_ARGUMENT',
+      `${call}: ${what} must be a float32 tensor { dtype, shape, data } of shape [N, ${channels}, H, W]; got ${got}.`,
+      { hint: { library: howTo } },
     );
+  }
+  if (!Array.isArray(tensor.shape) || !ArrayBuffer.isView(tensor.data)) {
+    throw new DcaeError(
+      'INVALID_ARGUMENT',
+      `${call}: ${what}.shape must be an array of sizes and ${what}.data a typed array (Float32Array).`,
+      { hint: { library: howTo } },
+    );
+  }
+  if (tensor.dtype !== 'float32') {
+    throw new DcaeError('DTYPE_UNSUPPORTED', `${call}: ${what} must be float32, found ${String(tensor.dtype)}.`, {
+      hint: { library: 'Convert it with toFloat32() from @dcae/core.' },
+    });
   }
   checkHostTensor(tensor, what);
   const shape = tensor.shape;

@@ -57,8 +57,14 @@ async function refuseExisting(target: string): Promise<void> {
   if (existing !== undefined) {
     throw new DcaeError(
       'OUTPUT_EXISTS',
-      `${target} already exists; pass { overwrite: true } (in the CLI, --force) to replace it.`,
-      { source: target },
+      `${target} already exists.`,
+      {
+        source: target,
+        hint: {
+          library: 'Pass { overwrite: true } to replace it.',
+          cli: 'pass --force to overwrite it, or choose another output path',
+        },
+      },
     );
   }
 }

@@ -1,6 +1,6 @@
 import type { JsonValueKind } from '../config/json-scanner.js';
 import { JsonScanner, JsonSyntaxError, readJsonValue } from '../config/json-scanner.js';
-import type { DcaeErrorCode } from '../errors.js';
+import type { DcaeErrorCode, DcaeErrorHint } from '../errors.js';
 import { DcaeError, formatShape } from '../errors.js';
 import type { SafetensorsDType } from './dtype.js';
 import { SAFETENSORS_DTYPE_BITS, isSafetensorsDType } from './dtype.js';
@@ -63,8 +63,14 @@ export function withDefaultLimits(options: SafetensorsOptions): Required<Safeten
   return limits;
 }
 
-function fail(code: DcaeErrorCode, source: string, message: string, detail?: Record<string, unknown>): never {
-  throw new DcaeError(code, `${source}: ${message}`, { source, detail });
+function fail(
+  code: DcaeErrorCode,
+  source: string,
+  message: string,
+  detail?: Record<string, unknown>,
+  hint?: DcaeErrorHint,
+): never {
+  throw new DcaeError(code, `${source}: ${message}`, { source, detail, hint });
 }
 
 /** The header length N from the file's first 8 bytes (u64 little-endian), checked against the cap and the file size. */
@@ -86,9 +92,12 @@ export function readHeaderLength(
     fail(
       'HEADER_TOO_LARGE',
       source,
-      `header length is ${length} bytes, over the limit of ${limits.maxHeaderBytes}. ` +
-        'If the file is trusted and really has such a header, raise maxHeaderBytes.',
+      `header length is ${length} bytes, over the limit of ${limits.maxHeaderBytes}.`,
       { headerLength: length.toString(), maxHeaderBytes: limits.maxHeaderBytes },
+      {
+        library: 'If the file is trusted and really has such a header, raise maxHeaderBytes.',
+        cli: 'the file is damaged or not a safetensors file (real headers are a few MB at most); download or export it again',
+      },
     );
   }
   if (8n + length > BigInt(fileSize)) {
