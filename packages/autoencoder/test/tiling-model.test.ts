@@ -203,7 +203,14 @@ describe('one tile and automatic choice', () => {
     const small = await loadAutoencoder(fixturePath(NAME), { runtime, memoryBudgetBytes: budget });
     try {
       const plan = small.planRun('decode', z.shape);
-      expect(plan.tiles).toEqual({ tileSize: 512, stride: 448, overlap: 64, rows: 2, columns: 2 });
+      expect(plan.tiles).toEqual({
+        tileSize: 512,
+        stride: 448,
+        overlap: 64,
+        rows: 2,
+        columns: 2,
+        style: 'aligned',
+      });
       const runs: number[] = [];
       const decoded = await small.decode(z, {
         onProgress: (e) => e.stage === 'decode' && runs.push(e.done),
