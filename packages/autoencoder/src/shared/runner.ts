@@ -256,10 +256,16 @@ function checkImageSize(model: string, f: number, height: number, width: number)
   const up = (n: number): number => Math.min(MAX_SIDE, Math.max(f, Math.ceil(n / f) * f));
   throw new DcaeError(
     'INPUT_SIZE',
-    `${model} cannot encode ${height}×${width} (H×W) images: height and width must be multiples of ${f} ` +
-      `(at most ${MAX_SIDE}). Nearest valid sizes: ${down(height)}×${down(width)} (crop) or ` +
-      `${up(height)}×${up(width)} (pad); fitToMultiple(image, ${f}, 'crop' | 'pad') does either.`,
-    { detail: { height, width, multiple: f } },
+    `${model} cannot encode ${width}×${height} (W×H) images: width and height must be multiples of ${f} ` +
+      `(at most ${MAX_SIDE}). Nearest valid sizes: ${down(width)}×${down(height)} (crop) or ` +
+      `${up(width)}×${up(height)} (pad).`,
+    {
+      detail: { height, width, multiple: f },
+      hint: {
+        library: `fitToMultiple(image, ${f}, 'crop' | 'pad') does either.`,
+        cli: 'pass --fit crop (keep the top-left region) or --fit pad (pad and crop the result back)',
+      },
+    },
   );
 }
 
@@ -270,7 +276,7 @@ function checkLatentSize(model: string, f: number, height: number, width: number
   if (valid(height) && valid(width)) return;
   throw new DcaeError(
     'INPUT_SIZE',
-    `${model} cannot decode ${height}×${width} (h×w) latents: h and w must be 1 to ${max}.`,
+    `${model} cannot decode ${width}×${height} (w×h) latents: w and h must be 1 to ${max}.`,
     { detail: { height, width, max } },
   );
 }
