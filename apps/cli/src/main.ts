@@ -145,7 +145,12 @@ function buildProgram(io: MainOptions, onFlags: (flags: { debug: boolean; json: 
         '--scaled',
         'the latent is in diffusion space (multiplied by the scaling factor) although its metadata does not say so; divide by the scaling factor first',
       ),
-    { output: true, tiling: true, dtype: true },
+    {
+      output: true,
+      tiling: true,
+      dtype: true,
+      force: 'overwrite existing output files, and decode a latent whose metadata names another model',
+    },
   ).action(async (input: string, opts: Parameters<typeof runDecode>[1]) =>
     runDecode(input, opts, context(opts)),
   );

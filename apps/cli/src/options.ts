@@ -50,9 +50,12 @@ export function withCommonOptions(
     model = 'model folder (diffusers or original format), Hub id org/name[@revision] (see `dcae models`), or https URL',
     tiling = false,
     dtype = false,
+    force = 'overwrite existing output files',
   }: {
     output: boolean;
     model?: string;
+    /** The help of --force. */
+    force?: string;
     /** The command runs the autoencoder on images: --tile, --tile-size, --tile-overlap, --tile-style, --memory-budget. */
     tiling?: boolean;
     /** The command builds graphs whose precision --dtype chooses. */
@@ -75,7 +78,7 @@ export function withCommonOptions(
     command.addOption(
       new Option('--dtype <dtype>', 'compute precision').choices(['fp32', 'fp16']).default('fp32'),
     );
-  if (output) command.option('-f, --force', 'overwrite existing output files');
+  if (output) command.option('-f, --force', force);
   return command;
 }
 

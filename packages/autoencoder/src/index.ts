@@ -33,6 +33,22 @@ export type {
   TileStyle,
   TilingOption,
 } from './dc-ae/tiling.js';
+export {
+  formatLatentMetadata,
+  LATENT_FORMAT_VERSION,
+  LATENT_METADATA_KEYS,
+  latentForDecoder,
+  modelIdentity,
+  parseLatentMetadata,
+  sameModel,
+} from './latent-metadata.js';
+export type {
+  DecoderLatent,
+  LatentDecoderModel,
+  LatentForDecoderOptions,
+  LatentMetadata,
+  LatentSpace,
+} from './latent-metadata.js';
 export { memoryModelFiles, detectModel } from './model-files.js';
 export type { DetectedModel, ModelFiles } from './model-files.js';
 export {

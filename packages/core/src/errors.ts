@@ -50,6 +50,8 @@ export const DCAE_ERROR_CODES = {
   SHAPE_MISMATCH: 'tensor',
   INPUT_SIZE: 'tensor',
   INPUT_SHAPE_LIMIT: 'tensor',
+  /** A latent recorded for another model than the one asked to decode it. */
+  MODEL_MISMATCH: 'tensor',
   // runtimes
   RUNTIME_UNAVAILABLE: 'runtime',
   DEVICE_UNAVAILABLE: 'runtime',

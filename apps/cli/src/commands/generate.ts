@@ -12,7 +12,7 @@ import {
 import type { HostTensor } from '@dcae/core';
 import { fileSource } from '@dcae/core/node';
 import type { RuntimeV1 } from '@dcae/core/runtime';
-import { presetConfig, tensorToImages } from '@dcae/autoencoder';
+import { formatLatentMetadata, presetConfig, tensorToImages } from '@dcae/autoencoder';
 import type { RgbImage } from '@dcae/autoencoder';
 import { encodeImage, imageFormatFromPath, loadAutoencoder } from '@dcae/autoencoder/node';
 import type { NodeAutoencoder } from '@dcae/autoencoder/node';
@@ -476,10 +476,15 @@ function latentMetadata(
   generated: GenerateResult,
 ): Record<string, string> {
   const scalingFactor = plan.config.preset?.scalingFactor;
+  // The latent file contract (docs/latent-format.md): `dcae.model` is the autoencoder that decodes it.
   return {
-    'dcae.model': plan.config.preset?.name ?? basename(resolve(options.model)),
-    'dcae.latent_space': 'diffusion',
-    ...(scalingFactor === undefined ? {} : { 'dcae.scaling_factor': String(scalingFactor) }),
+    ...formatLatentMetadata({
+      ...(plan.config.preset ? { model: plan.config.preset.autoencoder } : {}),
+      space: 'diffusion',
+      ...(scalingFactor === undefined ? {} : { scalingFactor }),
+      dtype: 'fp32',
+    }),
+    'dcae.diffusion_model': plan.config.preset?.name ?? basename(resolve(options.model)),
     'dcae.classes': classes.join(','),
     'dcae.sampler': generated.sampler,
     ...(generated.steps === undefined ? {} : { 'dcae.steps': String(generated.steps) }),
