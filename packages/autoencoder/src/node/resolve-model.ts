@@ -64,6 +64,8 @@ export interface ResolvedModel {
 }
 
 const URL_SCHEME = /^[A-Za-z][A-Za-z0-9+.-]*:\/\//;
+/** The files a model URL may name directly (anything else names a folder). */
+const MODEL_FILE_NAME = /\/[^/]+\.(?:json|safetensors)$/i;
 const LOOPBACK = new Set(['127.0.0.1', 'localhost', '[::1]']);
 
 /**
@@ -121,6 +123,13 @@ function parseUrlSource(text: string, endpoint: string): ModelSource {
     });
   }
   if (url.pathname.endsWith('/')) return { kind: 'url', folderUrl: url.href, file: undefined };
+  // A last segment that is not a model file (config.json, *.safetensors) names the folder itself:
+  // `https://host/models/tiny` is the folder `https://host/models/tiny/`.
+  if (!MODEL_FILE_NAME.test(url.pathname)) {
+    const folder = new URL(url.href);
+    folder.pathname = `${url.pathname}/`;
+    return { kind: 'url', folderUrl: folder.href, file: undefined };
+  }
   const slash = url.pathname.lastIndexOf('/');
   let file: string;
   try {
