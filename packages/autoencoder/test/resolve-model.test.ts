@@ -61,6 +61,15 @@ describe('parseModelSource', () => {
       { kind: 'url', folderUrl: 'https://example.com/models/tiny/', file: 'model.safetensors' },
     ],
     ['http://127.0.0.1:8080/m/', { kind: 'url', folderUrl: 'http://127.0.0.1:8080/m/', file: undefined }],
+    // Without the trailing slash, a last segment that is no model file is the folder itself.
+    [
+      'https://example.com/models/tiny-sana-f32',
+      { kind: 'url', folderUrl: 'https://example.com/models/tiny-sana-f32/', file: undefined },
+    ],
+    [
+      'https://example.com/models/tiny/config.json',
+      { kind: 'url', folderUrl: 'https://example.com/models/tiny/', file: 'config.json' },
+    ],
     ['./org/name', { kind: 'folder', path: './org/name' }],
     ['/abs/org/name', { kind: 'folder', path: '/abs/org/name' }],
     ['~/models/x', { kind: 'folder', path: '~/models/x' }],
