@@ -5,6 +5,7 @@ import type { NodeAutoencoder } from '@dcae/autoencoder/node';
 import type { ExecutionOptions, TilingOption } from '@dcae/autoencoder';
 import type { RuntimeV1 } from '@dcae/core/runtime';
 import { createNodeRuntime } from '@dcae/runtime-adapters/node';
+import { requireAutoencoder } from './model-kind.js';
 import type { CommonOptions } from './options.js';
 import type { Reporter } from './reporter.js';
 
@@ -32,7 +33,9 @@ export async function openModel(
   options: CommonOptions,
   reporter: Reporter,
   signal: AbortSignal,
+  command: string,
 ): Promise<OpenModel> {
+  await requireAutoencoder(options.model, command);
   const runtime = startRuntime(options);
   try {
     const autoencoder = await reporter.step('load', `loading ${options.model}`, () =>

@@ -48,7 +48,7 @@ export async function runDecode(
     const paths = kind === 'safetensors' ? [options.output] : batchPaths(options.output, batch);
     for (const path of paths) await outputs.claim(path);
 
-    const model = await openModel(options, reporter, signal);
+    const model = await openModel(options, reporter, signal, 'decode');
     try {
       const ae = model.autoencoder;
       const prepared = latentForDecoder(latent, metadata, ae, {

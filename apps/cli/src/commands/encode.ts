@@ -34,7 +34,7 @@ export async function runEncode(
     const raw = await reporter.step('read', `reading ${input}`, () =>
       readSampleInput(input, options, signal),
     );
-    const model = await openModel(options, reporter, signal);
+    const model = await openModel(options, reporter, signal, 'encode');
     try {
       const ae = model.autoencoder;
       const { sample, fitted } = prepareSample(raw, options.fit, ae.spatialCompressionRatio);

@@ -36,6 +36,7 @@ import type {
 } from '@dcae/diffusion';
 import { loadDiffusionModel } from '@dcae/diffusion/node';
 import { modelFiles, startRuntime } from '../model.js';
+import { requireDiffusionModel } from '../model-kind.js';
 import type { CommonOptions } from '../options.js';
 import type { Reporter } from '../reporter.js';
 import { formatMs } from '../reporter.js';
@@ -253,6 +254,7 @@ async function planRun(
   classes: readonly number[],
   reporter: Reporter,
 ): Promise<RunPlan> {
+  await requireDiffusionModel(options.model);
   const config = await readModelConfig(options.model);
   const sampler = options.sampler ?? config.preset?.sampler ?? compatibleSamplers(config.backbone)[0]!;
   const backbone = readingFor(config.backbone, sampler);

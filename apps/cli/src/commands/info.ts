@@ -106,7 +106,7 @@ export async function runInfo(options: InfoOptions, { io, signal }: CommandConte
     return runOnnxInfo(options.model, options, { io, signal });
   const reporter = reporterFor(options, { io, signal });
   const devices = listNodeDevices();
-  const model = await openModel(options, reporter, signal);
+  const model = await openModel(options, reporter, signal, 'info');
   try {
     const ae = model.autoencoder;
     const f = ae.spatialCompressionRatio;

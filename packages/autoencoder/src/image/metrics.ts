@@ -39,6 +39,8 @@ export function psnr(reference: RgbImage, reconstruction: RgbImage): number {
 const SIGMA = 1.5;
 const RADIUS = Math.floor(3.5 * SIGMA + 0.5);
 const WINDOW = 2 * RADIUS + 1;
+/** The smallest width and height `ssim` accepts: its Gaussian window, 11 px. */
+export const SSIM_MIN_SIDE = WINDOW;
 const C1 = (0.01 * DATA_RANGE) ** 2;
 const C2 = (0.03 * DATA_RANGE) ** 2;
 
