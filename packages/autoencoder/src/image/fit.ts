@@ -59,17 +59,22 @@ export function fitToMultiple(image: RgbImage, multiple: number, mode: FitMode):
   if (width % multiple === 0 && height % multiple === 0) return { image, original, applied: 'none' };
 
   const sizes = fittedSizes(width, height, multiple);
-  const cropText = sizes.crop
-    ? `${sizes.crop.width}×${sizes.crop.height} (fit 'crop': keep the top-left region)`
-    : `no crop (a side is smaller than ${multiple})`;
-  const padText = `${sizes.pad.width}×${sizes.pad.height} (fit 'pad': extend the bottom/right edges, crop the result back to ${width}×${height})`;
-  if (mode === 'error' || (mode === 'crop' && !sizes.crop)) {
-    throw new DcaeError(
-      'INPUT_SIZE',
-      `Image is ${width}×${height}, but this model needs both sides to be multiples of ${multiple} ` +
-        `(its spatial compression ratio). Nearest valid sizes: ${cropText} or ${padText}.`,
-      { detail: { width, height, multiple, crop: sizes.crop, pad: sizes.pad } },
+  // The same sentence for both surfaces, naming the library's mode or the CLI's --fit flag.
+  const say = (fit: (mode: 'crop' | 'pad') => string): string => {
+    const cropText = sizes.crop
+      ? `${sizes.crop.width}×${sizes.crop.height} (${fit('crop')}: keep the top-left region)`
+      : `no crop (a side is smaller than ${multiple})`;
+    const padText = `${sizes.pad.width}×${sizes.pad.height} (${fit('pad')}: extend the bottom/right edges, crop the result back to ${width}×${height})`;
+    return (
+      `Image is ${width}×${height} (W×H), but this model needs both sides to be multiples of ${multiple} ` +
+      `(its spatial compression ratio). Nearest valid sizes: ${cropText} or ${padText}.`
     );
+  };
+  if (mode === 'error' || (mode === 'crop' && !sizes.crop)) {
+    throw new DcaeError('INPUT_SIZE', say((m) => `fit '${m}'`), {
+      detail: { width, height, multiple, crop: sizes.crop, pad: sizes.pad },
+      cliMessage: say((m) => `--fit ${m}`),
+    });
   }
   if (mode === 'crop') {
     const { width: w, height: h } = sizes.crop!;
