@@ -127,7 +127,7 @@ describe('the registry of released repos', () => {
     }
   });
 
-  it('takes architecture facts from the presets (spec §1.1: f, c, scaling factor)', () => {
+  it('takes architecture facts from the presets (docs/model-spec.md §1.1: f, c, scaling factor)', () => {
     expect(findKnownModel('mit-han-lab/dc-ae-f64c128-mix-1.0-diffusers')).toMatchObject({
       spatialCompressionRatio: 64,
       latentChannels: 128,

@@ -4,7 +4,7 @@
  * underlying `cause` when there is one.
  */
 export const DCAE_ERROR_CODES = {
-  // safetensors (reliability.md §9 A)
+  // safetensors (docs/reliability.md §9 A)
   HEADER_TOO_SMALL: 'safetensors',
   HEADER_TOO_LARGE: 'safetensors',
   HEADER_LENGTH_EXCEEDS_FILE: 'safetensors',
@@ -28,7 +28,7 @@ export const DCAE_ERROR_CODES = {
   TENSOR_NOT_FOUND: 'safetensors',
   // weights bound to a model
   WEIGHTS_MISMATCH: 'weights',
-  // JSON configs (reliability.md §9 D)
+  // JSON configs (docs/reliability.md §9 D)
   CONFIG_TOO_LARGE: 'config',
   CONFIG_TOO_DEEP: 'config',
   CONFIG_NOT_JSON: 'config',
@@ -75,7 +75,7 @@ export const DCAE_ERROR_CODES = {
   DISK_FULL: 'io',
   NON_FINITE_OUTPUT: 'io',
   UNSAFE_PATH: 'io',
-  // downloads and the Hub cache (reliability.md §9 DL)
+  // downloads and the Hub cache (docs/reliability.md §9 DL)
   NETWORK: 'io',
   HTTP_STATUS: 'io',
   INTEGRITY: 'io',

@@ -15,7 +15,7 @@ export interface DecodeOptions extends CommonOptions {
 
 /**
  * `dcae decode`: .safetensors `latent` (unscaled) → image(s) or .safetensors `sample`.
- * Images are quantised as spec §7.4 (round half up, clamped); a batch of N > 1 writes
+ * Images are quantised as docs/model-spec.md §7.4 (round half up, clamped); a batch of N > 1 writes
  * `name-0.ext` … `name-(N−1).ext`. A `sample` output is float32 and not clamped. When the latent
  * records `dcae.original_size` (encode --fit pad), the output is cropped back to that size.
  * The latent's metadata is honoured (docs/latent-format.md): a diffusion-space latent

@@ -21,7 +21,7 @@ export interface ReconstructOptions extends CommonOptions, ImageInputOptions {
 
 /**
  * `dcae reconstruct`: encode then decode, write the reconstruction and print PSNR and SSIM as
- * efficientvit's evaluator computes them (spec §6.1): both sides quantised to uint8 first
+ * efficientvit's evaluator computes them (docs/model-spec.md §6.1): both sides quantised to uint8 first
  * (an image input already is; a .safetensors `sample` is quantised like the output), PSNR and
  * SSIM per image, then the mean. With the default `--fit pad` the reconstruction is cropped back
  * to the input's size, so the metrics cover exactly the input's pixels.

@@ -4,7 +4,7 @@ import type { RgbImage } from './rgb-image.js';
 
 /**
  * How to make an image's sides multiples of the model's spatial compression ratio:
- * - `'crop'`: keep the top-left ⌊W/f⌋·f × ⌊H/f⌋·f region (what efficientvit's demos do, spec §7.5);
+ * - `'crop'`: keep the top-left ⌊W/f⌋·f × ⌊H/f⌋·f region (what efficientvit's demos do, docs/model-spec.md §7.5);
  * - `'pad'`: extend the bottom and right edges up to ⌈W/f⌉·f × ⌈H/f⌉·f by repeating the last
  *   column and row (edge replication: no artificial border for the model to reproduce), then crop
  *   the reconstruction back to the original size with `cropImage`;

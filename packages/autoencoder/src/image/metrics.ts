@@ -3,7 +3,7 @@ import { checkRgbImage } from './rgb-image.js';
 import type { RgbImage } from './rgb-image.js';
 
 /**
- * Reconstruction metrics as efficientvit's evaluator computes them (spec §6.1): both images are
+ * Reconstruction metrics as efficientvit's evaluator computes them (docs/model-spec.md §6.1): both images are
  * uint8 (quantise model outputs with `tensorToImages` first), data range 255.
  */
 
@@ -162,7 +162,7 @@ export interface ReconstructionMetrics extends ImageMetrics {
   readonly images: readonly ImageMetrics[];
 }
 
-/** PSNR and SSIM per image pair and their means over the images (spec §6.1: the mean of per-image PSNR, not the PSNR of the mean MSE). */
+/** PSNR and SSIM per image pair and their means over the images (docs/model-spec.md §6.1: the mean of per-image PSNR, not the PSNR of the mean MSE). */
 export function reconstructionMetrics(
   references: readonly RgbImage[],
   reconstructions: readonly RgbImage[],

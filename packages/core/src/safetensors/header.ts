@@ -24,7 +24,7 @@ export interface SafetensorsHeader {
   readonly dataLength: number;
 }
 
-/** Policy limits, stricter than the format where the format allows costly files (reliability.md §2.2). */
+/** Policy limits, stricter than the format where the format allows costly files (docs/reliability.md §2.2). */
 export interface SafetensorsOptions {
   /** Largest accepted header, in bytes. @defaultValue 100_000_000 (the reference reader's cap) */
   maxHeaderBytes?: number;
@@ -110,7 +110,7 @@ export function readHeaderLength(
   return Number(length);
 }
 
-/** Parses and validates the header JSON (bytes `8 .. 8 + N` of a `fileSize`-byte file) by the reference rules (reliability.md §2.1). */
+/** Parses and validates the header JSON (bytes `8 .. 8 + N` of a `fileSize`-byte file) by the reference rules (docs/reliability.md §2.1). */
 export function parseHeader(
   headerBytes: Uint8Array,
   fileSize: number,
