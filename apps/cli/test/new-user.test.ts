@@ -1,5 +1,5 @@
 import { execFile } from 'node:child_process';
-import { readdir, readFile, writeFile } from 'node:fs/promises';
+import { readdir, readFile, realpath, writeFile } from 'node:fs/promises';
 import { createServer } from 'node:net';
 import type { AddressInfo } from 'node:net';
 import { Writable } from 'node:stream';
@@ -316,6 +316,20 @@ describe('item 5: a mistyped local path that looks like a Hub id', () => {
     expectError(r, 'NETWORK', 3);
     expect(r.stderr).toMatch(/^error\[NETWORK\]: No local folder fixture\/dcae; as a Hub id: /m);
     expect(r.stderr).not.toContain('Retrying');
+  });
+});
+
+describe("README's CUDA command", () => {
+  it('names the install script dcae info points at, by a path that exists from the repository root', async () => {
+    const readme = await readFile(join(REPO, 'README.md'), 'utf8');
+    const command = /<!-- cuda-install -->\n```sh\n(node (\S+) --onnxruntime-node-install=cuda12)\n```/.exec(readme);
+    expect(command, 'README.md marks its CUDA command with <!-- cuda-install -->').not.toBeNull();
+    const script = await realpath(join(REPO, command![2]!));
+    const info = await runCli(['info', '-m', SANA]);
+    const printed = /Run `node (\S+) --onnxruntime-node-install=cuda12`/.exec(info.stdout)?.[1];
+    // Where the CUDA libraries are already installed, info prints no command; the path must still exist.
+    if (printed !== undefined) expect(await realpath(printed)).toBe(script);
+    expect(script).toMatch(/onnxruntime-node\/script\/install\.js$/);
   });
 });
 
