@@ -68,7 +68,8 @@ export function cliHints(error: DcaeError, command: string | undefined): string[
   const hints: string[] = [];
   const own = error.hint?.cli ?? HINTS[error.code];
   if (own !== undefined) hints.push(own);
-  if (error.category === 'usage') hints.push(`run \`dcae ${command === undefined ? '' : `${command} `}--help\``);
+  if (error.category === 'usage')
+    hints.push(`run \`dcae ${command === undefined ? '' : `${command} `}--help\``);
   return hints;
 }
 

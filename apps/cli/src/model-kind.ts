@@ -55,7 +55,9 @@ export async function requireAutoencoder(model: string, command: string): Promis
       `\`dcae ${command}\` runs autoencoders. Use \`dcae generate --model ${model}\` to sample images with it.`,
     {
       source: model,
-      hint: { cli: `pass a DC-AE folder or Hub id as --model (\`dcae models --kind autoencoder\` lists them)` },
+      hint: {
+        cli: `pass a DC-AE folder or Hub id as --model (\`dcae models --kind autoencoder\` lists them)`,
+      },
     },
   );
 }

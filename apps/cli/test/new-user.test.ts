@@ -160,7 +160,16 @@ describe('item 2: decode honours the latent metadata contract', () => {
     await writeFile(bare, serializeSafetensors({ latent: raw }));
     const plain = await runCli(['decode', '-m', SANA, bare, '-o', join(dir, 'a.safetensors'), '--json']);
     expect(JSON.parse(plain.stdout)).toMatchObject({ latentSpace: 'autoencoder', unscaledBy: null });
-    const scaled = await runCli(['decode', '-m', SANA, bare, '--scaled', '-o', join(dir, 'b.safetensors'), '--json']);
+    const scaled = await runCli([
+      'decode',
+      '-m',
+      SANA,
+      bare,
+      '--scaled',
+      '-o',
+      join(dir, 'b.safetensors'),
+      '--json',
+    ]);
     expect(JSON.parse(scaled.stdout)).toMatchObject({ latentSpace: 'diffusion', unscaledBy: 0.41407 });
     const a = await readTensor(join(dir, 'a.safetensors'), 'sample');
     const b = await readTensor(join(dir, 'b.safetensors'), 'sample');
@@ -205,7 +214,9 @@ describe('item 8: tile flags', () => {
       join(dir, 'l.safetensors'),
     ]);
     expectError(r, 'INVALID_ARGUMENT', 2);
-    expect(r.stderr).toContain('--tile-overlap must be a whole number of pixels from 0 to --tile-size − 1 (63); got 64.');
+    expect(r.stderr).toContain(
+      '--tile-overlap must be a whole number of pixels from 0 to --tile-size − 1 (63); got 64.',
+    );
     expect(r.stderr).not.toMatch(/tileSize|tiling\./);
     expect(r.stderr).not.toMatch(/error\[INVALID_ARGUMENT\]: overlap/);
     expect(r.stderr.trimEnd().split('\n').at(-1)).toBe('hint: run `dcae encode --help`');
@@ -216,7 +227,19 @@ describe('item 8: tile flags', () => {
     const input = join(SANA, 'input.safetensors');
     const run = async (style: string) => {
       const out = join(dir, `${style}.safetensors`);
-      const r = await runCli(['decode', '-q', '-m', SANA, input, '--tile-size', '64', '--tile-style', style, '-o', out]);
+      const r = await runCli([
+        'decode',
+        '-q',
+        '-m',
+        SANA,
+        input,
+        '--tile-size',
+        '64',
+        '--tile-style',
+        style,
+        '-o',
+        out,
+      ]);
       expect(r.code, r.stderr).toBe(0);
       return readTensor(out, 'sample');
     };
@@ -239,7 +262,9 @@ describe('hints: CLI errors name flags and end with the real command', () => {
   ])('%j → ends with hint: run `dcae %s --help`', async (args, command) => {
     const r = await runCli(args);
     expect(r.code, r.stderr).toBe(2);
-    expect(r.stderr.trimEnd().split('\n').at(-1)).toBe(`hint: run \`dcae ${command ? `${command} ` : ''}--help\``);
+    expect(r.stderr.trimEnd().split('\n').at(-1)).toBe(
+      `hint: run \`dcae ${command ? `${command} ` : ''}--help\``,
+    );
   });
 
   it('an unavailable device and an existing output get CLI advice (flags), not library options', async () => {
@@ -260,9 +285,18 @@ describe('hints: CLI errors name flags and end with the real command', () => {
 
   it('reconstruct of a 1×1 image fails on the SSIM precondition before running the model, without suggesting --fit', async () => {
     const dir = await tempDir();
-    const r = await runCli(['reconstruct', '-m', SANA, await writePhoto(dir, 1, 1), '-o', join(dir, 'o.png')]);
+    const r = await runCli([
+      'reconstruct',
+      '-m',
+      SANA,
+      await writePhoto(dir, 1, 1),
+      '-o',
+      join(dir, 'o.png'),
+    ]);
     expectError(r, 'INPUT_SIZE', 5);
-    expect(r.stderr).toContain('1×1; reconstruct measures SSIM, whose window needs at least 11×11 pixels. Nothing was run.');
+    expect(r.stderr).toContain(
+      '1×1; reconstruct measures SSIM, whose window needs at least 11×11 pixels. Nothing was run.',
+    );
     expect(r.stderr).not.toContain('--fit');
     expect(r.stderr).not.toMatch(/encoding|decoding/);
   });
@@ -273,9 +307,19 @@ describe('hints: CLI errors name flags and end with the real command', () => {
     expect(info.stderr).toContain('is a diffusion model');
     expect(info.stderr).toContain(`dcae generate --model ${DIT}`);
     expect(info.stderr).not.toContain('diffusion_pytorch_model.safetensors');
-    const generate = await runCli(['generate', '-m', SANA, '--class', '1', '-o', join(await tempDir(), 'x.png')]);
+    const generate = await runCli([
+      'generate',
+      '-m',
+      SANA,
+      '--class',
+      '1',
+      '-o',
+      join(await tempDir(), 'x.png'),
+    ]);
     expectError(generate, 'INVALID_ARGUMENT', 2);
-    expect(generate.stderr).toContain(`is an autoencoder, not a diffusion model; pass it as --autoencoder ${SANA}`);
+    expect(generate.stderr).toContain(
+      `is an autoencoder, not a diffusion model; pass it as --autoencoder ${SANA}`,
+    );
     expect(generate.stderr.split('\n').filter((l) => l.includes('unknown field'))).toEqual([]);
   });
 
@@ -322,7 +366,9 @@ describe('item 5: a mistyped local path that looks like a Hub id', () => {
 describe("README's CUDA command", () => {
   it('names the install script dcae info points at, by a path that exists from the repository root', async () => {
     const readme = await readFile(join(REPO, 'README.md'), 'utf8');
-    const command = /<!-- cuda-install -->\n```sh\n(node (\S+) --onnxruntime-node-install=cuda12)\n```/.exec(readme);
+    const command = /<!-- cuda-install -->\n```sh\n(node (\S+) --onnxruntime-node-install=cuda12)\n```/.exec(
+      readme,
+    );
     expect(command, 'README.md marks its CUDA command with <!-- cuda-install -->').not.toBeNull();
     const script = await realpath(join(REPO, command![2]!));
     const info = await runCli(['info', '-m', SANA]);
@@ -342,19 +388,41 @@ describe('the first five minutes: the README quick start, in order', () => {
       .split('\n')
       .map((line) => line.trim())
       .filter((line) => line.startsWith('npm run dcae -- '))
-      .map((line) => line.slice('npm run dcae -- '.length).replace(/\s+#.*$/, '').split(/\s+/));
-    expect(commands.map((c) => c[0])).toEqual(['info', 'reconstruct', 'encode', 'encode', 'decode', 'generate', 'models']);
+      .map((line) =>
+        line
+          .slice('npm run dcae -- '.length)
+          .replace(/\s+#.*$/, '')
+          .split(/\s+/),
+      );
+    expect(commands.map((c) => c[0])).toEqual([
+      'info',
+      'reconstruct',
+      'encode',
+      'encode',
+      'decode',
+      'generate',
+      'models',
+    ]);
 
     // The user's own photo: 100×70, not a multiple of 32.
     const dir = await tempDir();
     await writePhoto(dir, 100, 70);
     // As printed: the built `dcae`, run in the folder of the photo (fixtures/ is the repository's).
     const run = (args: string[]) =>
-      spawnCli(args.map((a) => (a.startsWith('fixtures/') ? join(REPO, a) : a)), { cwd: dir });
+      spawnCli(
+        args.map((a) => (a.startsWith('fixtures/') ? join(REPO, a) : a)),
+        { cwd: dir },
+      );
     const transcript: CliResult[] = [];
     for (const args of commands) transcript.push(await run(args));
     const [info, reconstruct, encodeStrict, encodePad, decode, generate, models] = transcript as [
-      CliResult, CliResult, CliResult, CliResult, CliResult, CliResult, CliResult,
+      CliResult,
+      CliResult,
+      CliResult,
+      CliResult,
+      CliResult,
+      CliResult,
+      CliResult,
     ];
 
     expect(info.code, info.stderr).toBe(0);
@@ -371,17 +439,25 @@ describe('the first five minutes: the README quick start, in order', () => {
 
     // encode refuses to guess: it names the sizes and both fixes.
     expectError(encodeStrict, 'INPUT_SIZE', 5);
-    expect(encodeStrict.stderr).toContain('Image is 100×70 (W×H), but this model needs both sides to be multiples of 32');
-    expect(encodeStrict.stderr).toContain('96×64 (--fit crop: keep the top-left region) or 128×96 (--fit pad:');
+    expect(encodeStrict.stderr).toContain(
+      'Image is 100×70 (W×H), but this model needs both sides to be multiples of 32',
+    );
+    expect(encodeStrict.stderr).toContain(
+      '96×64 (--fit crop: keep the top-left region) or 128×96 (--fit pad:',
+    );
     expect(encodeStrict.stderr).not.toContain("fit 'crop'");
     expect(hints(encodeStrict).join(' ')).toMatch(/--fit crop.*--fit pad/);
 
     expect(encodePad.code, encodePad.stderr).toBe(0);
-    expect(encodePad.stdout).toContain('wrote latent.safetensors: latent [1, 8, 3, 4] float32 (unscaled; scaling factor 0.41407)');
+    expect(encodePad.stdout).toContain(
+      'wrote latent.safetensors: latent [1, 8, 3, 4] float32 (unscaled; scaling factor 0.41407)',
+    );
     expect(encodePad.stdout).toContain('input 100×70 padded to 128×96');
 
     expect(decode.code, decode.stderr).toBe(0);
-    expect(decode.stdout).toContain('wrote decoded.png: 1 image of 100×70 (cropped to the size recorded by encode --fit pad)');
+    expect(decode.stdout).toContain(
+      'wrote decoded.png: 1 image of 100×70 (cropped to the size recorded by encode --fit pad)',
+    );
 
     expect(generate.code, generate.stderr).toBe(0);
     expect(generate.stdout).toMatch(/^wrote grid\.png: 1 image of 128×128/m);
@@ -390,6 +466,12 @@ describe('the first five minutes: the README quick start, in order', () => {
     expect(models.code, models.stderr).toBe(0);
     expect(models.stdout).toContain('mit-han-lab/dc-ae-f32c32-sana-1.1-diffusers');
 
-    expect((await readdir(dir)).sort()).toEqual(['decoded.png', 'grid.png', 'latent.safetensors', 'out.png', 'photo.png']);
+    expect((await readdir(dir)).sort()).toEqual([
+      'decoded.png',
+      'grid.png',
+      'latent.safetensors',
+      'out.png',
+      'photo.png',
+    ]);
   });
 });

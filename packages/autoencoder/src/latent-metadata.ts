@@ -92,12 +92,14 @@ export function parseLatentMetadata(
   const factor = get(k.scalingFactor);
   if (factor !== undefined) {
     const value = Number(factor);
-    if (factor.trim() === '' || !Number.isFinite(value) || value <= 0) bad(k.scalingFactor, factor, 'a positive number');
+    if (factor.trim() === '' || !Number.isFinite(value) || value <= 0)
+      bad(k.scalingFactor, factor, 'a positive number');
     out.scalingFactor = value;
   }
   const dtype = get(k.dtype);
   if (dtype !== undefined) {
-    if (dtype !== 'fp32' && dtype !== 'fp16' && dtype !== 'bf16') bad(k.dtype, dtype, '"fp32", "fp16" or "bf16"');
+    if (dtype !== 'fp32' && dtype !== 'fp16' && dtype !== 'bf16')
+      bad(k.dtype, dtype, '"fp32", "fp16" or "bf16"');
     out.dtype = dtype as LatentMetadata['dtype'];
   }
   const size = get(k.originalSize);
@@ -191,7 +193,8 @@ export function latentForDecoder(
         source,
         detail: { recorded: metadata.model, model: model.name },
         hint: {
-          library: 'Decode it with that model, or pass { allowModelMismatch: true } if the two are the same weights.',
+          library:
+            'Decode it with that model, or pass { allowModelMismatch: true } if the two are the same weights.',
           cli: `decode it with --model ${metadata.model}, or pass --force if the two are the same weights`,
         },
       });

@@ -161,7 +161,9 @@ describe('bad inputs to a loaded model', () => {
   it('checks its arguments at the API boundary: a missing or non-tensor argument says what to pass', async () => {
     const missing = await rejection(ae.encode(undefined as unknown as HostTensor<'float32'>));
     expect(missing.code).toBe('INVALID_ARGUMENT');
-    expect(missing.message).toMatch(/^encode\(images\): images must be a float32 tensor \{ dtype, shape, data \}/);
+    expect(missing.message).toMatch(
+      /^encode\(images\): images must be a float32 tensor \{ dtype, shape, data \}/,
+    );
     expect(missing.message).toContain('got undefined');
     expect(missing.message).toMatch(/readImage\(path\).*imageToTensor\(image\)/);
     expect(missing.message).not.toContain('toFloat32');

@@ -55,14 +55,21 @@ const at = (t: T64, n: number, c: number, y: number, x: number): number =>
   ((n * t.shape[1] + c) * t.shape[2] + y) * t.shape[3] + x;
 
 /** x[:, :, y0:y1, x0:x1] (clipped like a Python slice). */
-function slice(t: HostTensor<'float32'>, y0: number, y1: number, x0: number, x1: number): HostTensor<'float32'> {
+function slice(
+  t: HostTensor<'float32'>,
+  y0: number,
+  y1: number,
+  x0: number,
+  x1: number,
+): HostTensor<'float32'> {
   const [n, c, h, w] = t.shape as [number, number, number, number];
   const [ye, xe] = [Math.min(y1, h), Math.min(x1, w)];
   const out = new Float32Array(n * c * (ye - y0) * (xe - x0));
   let i = 0;
   for (let b = 0; b < n; b++)
     for (let k = 0; k < c; k++)
-      for (let y = y0; y < ye; y++) for (let x = x0; x < xe; x++) out[i++] = t.data[((b * c + k) * h + y) * w + x]!;
+      for (let y = y0; y < ye; y++)
+        for (let x = x0; x < xe; x++) out[i++] = t.data[((b * c + k) * h + y) * w + x]!;
   return { dtype: 'float32', shape: [n, c, ye - y0, xe - x0], data: out };
 }
 
@@ -173,18 +180,32 @@ function maxDiff(actual: HostTensor<'float32'>, expected: T64): number {
 }
 
 const tolerance = (expected: T64): number =>
-  1e-4 * Math.max(1, expected.data.reduce((m, v) => Math.max(m, Math.abs(v)), 0));
+  1e-4 *
+  Math.max(
+    1,
+    expected.data.reduce((m, v) => Math.max(m, Math.abs(v)), 0),
+  );
 
 describe("tiling style 'diffusers' (tiny-sana-f32, 224×160, 112 px tiles, overlap 48)", () => {
   it('plans diffusers grid: tiles every stride from 0, the last ones short', () => {
     const plan = ae.planRun('encode', [1, 3, HEIGHT, WIDTH], { tiling: GEOMETRY });
-    expect(plan.tiles).toEqual({ tileSize: 112, stride: 64, overlap: 48, rows: 3, columns: 4, style: 'diffusers' });
+    expect(plan.tiles).toEqual({
+      tileSize: 112,
+      stride: 64,
+      overlap: 48,
+      rows: 3,
+      columns: 4,
+      style: 'diffusers',
+    });
     expect(ae.planRun('decode', [1, 8, HEIGHT / F, WIDTH / F], { tiling: GEOMETRY }).tiles).toMatchObject({
       rows: 3,
       columns: 4,
     });
     // diffusers tiles both axes once either side exceeds a tile: 96 px of height still gives 2 rows.
-    expect(ae.planRun('encode', [1, 3, 96, 224], { tiling: GEOMETRY }).tiles).toMatchObject({ rows: 2, columns: 4 });
+    expect(ae.planRun('encode', [1, 3, 96, 224], { tiling: GEOMETRY }).tiles).toMatchObject({
+      rows: 2,
+      columns: 4,
+    });
   });
 
   it('encode equals the float64 reference of tiled_encode (padding, 1-cell blends, short edge tiles), batch of 2', async () => {

@@ -107,7 +107,9 @@ describe('planRun', () => {
     expect(bad({ tiling: { tileSize: 500, overlap: 64 } }).message).toMatch(
       /multiple of the model's compression ratio 32.*Nearest valid: 512/,
     );
-    expect(bad({ tiling: { tileSize: 512, overlap: 512 } }).message).toMatch(/0 to tiling.tileSize − 1 \(511\)/);
+    expect(bad({ tiling: { tileSize: 512, overlap: 512 } }).message).toMatch(
+      /0 to tiling.tileSize − 1 \(511\)/,
+    );
     expect(bad({ tiling: { tileSize: 64, overlap: 40 } }).message).toMatch(/stride of 24 px.*at most 32/);
     expect(bad({ tiling: { tileSize: 64, overlap: -1 } }).code).toBe('INVALID_ARGUMENT');
     expect(bad({ tiling: 'sometimes' as 'auto' }).message).toMatch(/'auto', 'never', 'always'/);

@@ -120,7 +120,14 @@ describe('tiled decode (tiny-sana-f32, 320×256, 96 px tiles)', () => {
 
   it('plans a 5 × 4 grid whose tiles take the quadratic attention branch at the deepest stage', () => {
     const plan = ae.planRun('decode', latent.shape, { tiling: TILES });
-    expect(plan.tiles).toEqual({ tileSize: 96, stride: 64, overlap: 32, rows: 5, columns: 4, style: 'aligned' });
+    expect(plan.tiles).toEqual({
+      tileSize: 96,
+      stride: 64,
+      overlap: 32,
+      rows: 5,
+      columns: 4,
+      style: 'aligned',
+    });
     expect(plan.runs).toBe(20);
     // Deepest decoder map of a tile: (96 / 32)² = 9 tokens ≤ head dim 32 → quadratic; the full
     // frame's 10 × 8 = 80 tokens take the linear branch.

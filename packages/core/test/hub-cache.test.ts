@@ -183,7 +183,8 @@ describe('an unreachable server', () => {
     // Five tries with a 2 s base delay would cost over 20 s per file before falling back.
     const slowRetries = { endpoint: DEAD_ENDPOINT, retry: { attempts: 5, baseDelayMs: 2000 } };
     const started = performance.now();
-    for (const file of files) expect(await hubDownload(repo, file, fx.opts(slowRetries))).toMatchObject({ cached: true });
+    for (const file of files)
+      expect(await hubDownload(repo, file, fx.opts(slowRetries))).toMatchObject({ cached: true });
     expect(performance.now() - started).toBeLessThan(1500);
     expect(fx.warnings.filter((w) => w.includes('Retrying'))).toEqual([]);
     expect(fx.warnings.at(-1)).toMatch(/ECONNREFUSED.*Using the cached copy of .* without retrying/);

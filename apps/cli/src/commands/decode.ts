@@ -58,7 +58,9 @@ export async function runDecode(
         onWarning: (message) => reporter.progress(`warning: ${message}`),
       });
       if (prepared.unscaledBy !== undefined)
-        reporter.progress(`${input} is a diffusion-space latent: dividing by its scaling factor ${prepared.unscaledBy}`);
+        reporter.progress(
+          `${input} is a diffusion-space latent: dividing by its scaling factor ${prepared.unscaledBy}`,
+        );
       let sample = await reporter.step('decode', `decoding ${formatShape(latent.shape)}`, () =>
         ae.decode(prepared.latent, { signal }),
       );

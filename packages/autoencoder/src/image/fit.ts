@@ -71,10 +71,14 @@ export function fitToMultiple(image: RgbImage, multiple: number, mode: FitMode):
     );
   };
   if (mode === 'error' || (mode === 'crop' && !sizes.crop)) {
-    throw new DcaeError('INPUT_SIZE', say((m) => `fit '${m}'`), {
-      detail: { width, height, multiple, crop: sizes.crop, pad: sizes.pad },
-      cliMessage: say((m) => `--fit ${m}`),
-    });
+    throw new DcaeError(
+      'INPUT_SIZE',
+      say((m) => `fit '${m}'`),
+      {
+        detail: { width, height, multiple, crop: sizes.crop, pad: sizes.pad },
+        cliMessage: say((m) => `--fit ${m}`),
+      },
+    );
   }
   if (mode === 'crop') {
     const { width: w, height: h } = sizes.crop!;

@@ -193,7 +193,9 @@ async function resolveAmbiguous(
       detail: { ...error.detail, localFolder: false },
       cliMessage: `No local folder ${model}; as a Hub id: ${error.cliMessage}`,
       hint: {
-        library: error.hint?.library ?? 'Check the path (a folder needs config.json and the weights), or the Hub id.',
+        library:
+          error.hint?.library ??
+          'Check the path (a folder needs config.json and the weights), or the Hub id.',
         cli:
           error.hint?.cli ??
           'check the path (./a/b for a folder), or the Hub id (`dcae models` lists the released ones)',

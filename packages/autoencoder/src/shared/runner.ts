@@ -226,9 +226,13 @@ function checkInput(what: string, tensor: HostTensor<'float32'>, channels: numbe
     );
   }
   if (tensor.dtype !== 'float32') {
-    throw new DcaeError('DTYPE_UNSUPPORTED', `${call}: ${what} must be float32, found ${String(tensor.dtype)}.`, {
-      hint: { library: 'Convert it with toFloat32() from @dcae/core.' },
-    });
+    throw new DcaeError(
+      'DTYPE_UNSUPPORTED',
+      `${call}: ${what} must be float32, found ${String(tensor.dtype)}.`,
+      {
+        hint: { library: 'Convert it with toFloat32() from @dcae/core.' },
+      },
+    );
   }
   checkHostTensor(tensor, what);
   const shape = tensor.shape;

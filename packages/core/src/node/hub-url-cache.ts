@@ -117,19 +117,23 @@ export async function downloadUrlFile(
   let fallback: UrlFile | undefined;
   const cachedCopy = async (): Promise<UrlFile | undefined> => (fallback ??= await cached(true));
   try {
-    head = await withRetries(settings.http, async () => {
-      const answer = await openHttp({ method: 'HEAD', url, context: { source } }, settings.http);
-      await answer.close();
-      const headers = answer.response.headers;
-      const length = headers.get('content-length');
-      // Only a Hub-style X-Linked-Etag is a content hash; a plain ETag is an opaque version tag.
-      const linked = headers.get('x-linked-etag');
-      return {
-        validator: headers.get('etag') ?? headers.get('last-modified') ?? undefined,
-        size: length !== null && /^\d{1,16}$/.test(length) ? Number(length) : undefined,
-        sha256: linked === null ? undefined : etagDigest(normalizeEtag(linked), true)?.hex,
-      };
-    }, async () => (await cachedCopy()) !== undefined);
+    head = await withRetries(
+      settings.http,
+      async () => {
+        const answer = await openHttp({ method: 'HEAD', url, context: { source } }, settings.http);
+        await answer.close();
+        const headers = answer.response.headers;
+        const length = headers.get('content-length');
+        // Only a Hub-style X-Linked-Etag is a content hash; a plain ETag is an opaque version tag.
+        const linked = headers.get('x-linked-etag');
+        return {
+          validator: headers.get('etag') ?? headers.get('last-modified') ?? undefined,
+          size: length !== null && /^\d{1,16}$/.test(length) ? Number(length) : undefined,
+          sha256: linked === null ? undefined : etagDigest(normalizeEtag(linked), true)?.hex,
+        };
+      },
+      async () => (await cachedCopy()) !== undefined,
+    );
   } catch (error) {
     const status = DcaeError.is(error, 'HTTP_STATUS') ? error.detail?.status : undefined;
     const unreachable =
