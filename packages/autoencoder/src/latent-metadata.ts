@@ -62,8 +62,11 @@ export function parseLatentMetadata(
   metadata: ReadonlyMap<string, string> | Readonly<Record<string, string>>,
   source = 'latent',
 ): LatentMetadata {
-  const get = (key: string): string | undefined =>
-    metadata instanceof Map ? metadata.get(key) : (metadata as Record<string, string>)[key];
+  const get = (key: string): string | undefined => {
+    if (metadata instanceof Map) return (metadata as ReadonlyMap<string, string>).get(key);
+    const record = metadata as Readonly<Record<string, string>>;
+    return Object.hasOwn(record, key) ? record[key] : undefined;
+  };
   const k = LATENT_METADATA_KEYS;
   const bad = (key: string, value: string, expected: string): never => {
     throw new DcaeError(

@@ -211,7 +211,7 @@ function checkInput(what: string, tensor: HostTensor<'float32'>, channels: numbe
       ? String(tensor)
       : Array.isArray(tensor)
         ? 'an array'
-        : `an object with keys ${JSON.stringify(Object.keys(tensor as object).slice(0, 5))}`;
+        : `an object with keys ${JSON.stringify(Object.keys(tensor).slice(0, 5))}`;
     throw new DcaeError(
       'INVALID_ARGUMENT',
       `${call}: ${what} must be a float32 tensor { dtype, shape, data } of shape [N, ${channels}, H, W]; got ${got}.`,
