@@ -1,6 +1,7 @@
 import { readFile, stat } from 'node:fs/promises';
 import { join } from 'node:path';
-import { findKnownModel, isDcAePresetName, isSdVaeConfigJson } from '@dcae/autoencoder';
+import { isDcAePresetName, isSdVaeConfigJson } from '@dcae/autoencoder';
+import { findKnownModel } from '@dcae/hub';
 import { isDiffusionPresetName } from '@dcae/diffusion';
 import { DcaeError } from '@dcae/core';
 

@@ -1,6 +1,6 @@
 import { DcaeError, formatShape } from '@dcae/core';
 import type { HostTensor } from '@dcae/core';
-import { findKnownModel } from './registry.js';
+import { findKnownModel } from '@dcae/hub';
 
 /**
  * The latent file contract (docs/latent-format.md): a `.safetensors` file with one float tensor
