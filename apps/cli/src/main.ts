@@ -45,6 +45,9 @@ export interface MainOptions extends Io {
 export async function main(argv: readonly string[], io: MainOptions): Promise<number> {
   let debug = argv.includes('--debug');
   let json = argv.includes('--json');
+  // The command named on the line (for the `dcae <command> --help` hint of usage errors).
+  const first = argv.find((arg) => !arg.startsWith('-'));
+  const command = first !== undefined && COMMANDS.includes(first) ? first : undefined;
   const program = buildProgram(io, (flags) => {
     debug = flags.debug;
     json = flags.json;
@@ -57,9 +60,9 @@ export async function main(argv: readonly string[], io: MainOptions): Promise<nu
       if (error.exitCode === 0) return EXIT_CODES.ok; // --help, --version
       const message =
         error.code === 'commander.help' // no command: the help went to stderr
-          ? 'No command given; use one of info, encode, decode, reconstruct, generate, convert, models, latents, decode-shards'
+          ? `No command given; use one of ${COMMANDS.join(', ')}`
           : error.message.replace(/^error:\s*/, '');
-      return report(new DcaeError('INVALID_ARGUMENT', capitalise(message)), io, json, debug);
+      return report(new DcaeError('INVALID_ARGUMENT', capitalise(message)), io, json, debug, command);
     }
     if (io.signal.aborted) {
       // Whatever failed after Ctrl-C (an aborted run, a killed worker) is reported as the interruption.
@@ -67,17 +70,30 @@ export async function main(argv: readonly string[], io: MainOptions): Promise<nu
       const interrupted = DcaeError.is(reason)
         ? reason
         : new DcaeError('ABORTED', 'Interrupted; nothing was written.');
-      return report(interrupted, io, json, debug);
+      return report(interrupted, io, json, debug, command);
     }
-    return report(error, io, json, debug);
+    return report(error, io, json, debug, command);
   }
 }
 
-function report(error: unknown, io: Io, json: boolean, debug: boolean): number {
+/** The commands of `dcae`, in the order the help lists them. */
+const COMMANDS = [
+  'info',
+  'encode',
+  'decode',
+  'reconstruct',
+  'generate',
+  'convert',
+  'models',
+  'latents',
+  'decode-shards',
+];
+
+function report(error: unknown, io: Io, json: boolean, debug: boolean, command: string | undefined): number {
   // On a terminal, a progress bar may still own the current line: clear it rather than append to it.
   const clearLine = (io.stderr as { isTTY?: boolean }).isTTY === true ? '\r\x1b[K' : '';
-  io.stderr.write(`${clearLine}${formatError(error, debug)}`);
-  if (json) io.stdout.write(`${JSON.stringify(errorJson(error), null, 2)}\n`);
+  io.stderr.write(`${clearLine}${formatError(error, debug, command)}`);
+  if (json) io.stdout.write(`${JSON.stringify(errorJson(error, command), null, 2)}\n`);
   return exitCodeFor(error);
 }
 
@@ -110,7 +126,11 @@ function buildProgram(io: MainOptions, onFlags: (flags: { debug: boolean; json: 
     program
       .command('info')
       .description('Print the architecture, parameter counts, latent shape for a size, and the devices.')
-      .option('--size <HxW>', 'image size to compute the latent shape for, e.g. 512x512', parseSize),
+      .option(
+        '--size <WxH>',
+        'image size (width x height, as dcae prints sizes) to compute the latent shape for, e.g. 768x512',
+        parseSize,
+      ),
     { output: false },
   ).action(async (opts: Parameters<typeof runInfo>[0]) => runInfo(opts, context(opts)));
 
@@ -126,7 +146,7 @@ function buildProgram(io: MainOptions, onFlags: (flags: { debug: boolean; json: 
           'image file, or .safetensors with tensor "sample" (float32 [N, 3, H, W] in [-1, 1])',
         )
         .requiredOption('-o, --output <file>', 'output .safetensors (tensor "latent", float32, unscaled)'),
-      { output: true },
+      { output: true, tiling: true, dtype: true },
     ),
     'error',
   ).action(async (input: string, opts: Parameters<typeof runEncode>[1]) =>
@@ -141,8 +161,17 @@ function buildProgram(io: MainOptions, onFlags: (flags: { debug: boolean; json: 
       .requiredOption(
         '-o, --output <file>',
         'output .png/.jpg/.webp (batch > 1: name-0.png, name-1.png, …) or .safetensors (tensor "sample")',
+      )
+      .option(
+        '--scaled',
+        'the latent is in diffusion space (multiplied by the scaling factor) although its metadata does not say so; divide by the scaling factor first',
       ),
-    { output: true },
+    {
+      output: true,
+      tiling: true,
+      dtype: true,
+      force: 'overwrite existing output files, and decode a latent whose metadata names another model',
+    },
   ).action(async (input: string, opts: Parameters<typeof runDecode>[1]) =>
     runDecode(input, opts, context(opts)),
   );
@@ -154,7 +183,7 @@ function buildProgram(io: MainOptions, onFlags: (flags: { debug: boolean; json: 
         .description('Encode then decode an image; print PSNR, SSIM and timings.')
         .argument('<input>', 'image file, or .safetensors with tensor "sample"')
         .requiredOption('-o, --output <file>', 'output .png/.jpg/.webp or .safetensors (tensor "sample")'),
-      { output: true },
+      { output: true, tiling: true, dtype: true },
     ),
     'pad',
   ).action(async (input: string, opts: Parameters<typeof runReconstruct>[1]) =>
@@ -214,7 +243,7 @@ function buildProgram(io: MainOptions, onFlags: (flags: { debug: boolean; json: 
       .command('convert')
       .description('Export the model as ONNX: encoder.onnx and decoder.onnx (+ external data when needed).')
       .requiredOption('-o, --output <dir>', 'output directory (created if missing)'),
-    { output: true },
+    { output: true, dtype: true },
   ).action(async (opts: Parameters<typeof runConvert>[0]) => runConvert(opts, context(opts)));
 
   program

@@ -6,6 +6,7 @@ import type { ExecutionOptions, TilingOption } from '@dcae/autoencoder';
 import type { RuntimeV1 } from '@dcae/core/runtime';
 import type { ResolveModelOptions } from '@dcae/hub/node';
 import { createNodeRuntime } from '@dcae/runtime-adapters/node';
+import { requireAutoencoder } from './model-kind.js';
 import type { CommonOptions } from './options.js';
 import type { Reporter } from './reporter.js';
 
@@ -52,7 +53,9 @@ export async function openModel(
   options: CommonOptions,
   reporter: Reporter,
   signal: AbortSignal,
+  command: string,
 ): Promise<OpenModel> {
+  await requireAutoencoder(options.model, command);
   const runtime = startRuntime(options);
   try {
     const autoencoder = await reporter.step('load', `loading ${options.model}`, () =>
@@ -92,12 +95,21 @@ export async function modelFiles(dir: string): Promise<string[]> {
   return names.map((name) => join(dir, name));
 }
 
-/** Tiling, memory budget and batch slicing from `--tile`, `--tile-size`, `--tile-overlap`, `--memory-budget`. */
+/**
+ * Tiling, memory budget and batch slicing from `--tile`, `--tile-size`, `--tile-overlap`,
+ * `--tile-style`, `--memory-budget`. A flag left out keeps the library's default, so the overlap
+ * of `--tile-size 64` alone is clamped to fit the tile.
+ */
 export function executionOptions(options: CommonOptions): ExecutionOptions {
-  const geometry = options.tileSize !== undefined || options.tileOverlap !== undefined;
+  const geometry =
+    options.tileSize !== undefined || options.tileOverlap !== undefined || options.tileStyle === 'diffusers';
   const tiling: TilingOption =
     geometry && options.tile !== 'never'
-      ? { tileSize: options.tileSize ?? 512, overlap: options.tileOverlap ?? 64 }
+      ? {
+          ...(options.tileSize !== undefined ? { tileSize: options.tileSize } : {}),
+          ...(options.tileOverlap !== undefined ? { overlap: options.tileOverlap } : {}),
+          style: options.tileStyle ?? 'aligned',
+        }
       : (options.tile ?? 'auto');
   return {
     tiling,

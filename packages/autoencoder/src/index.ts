@@ -19,8 +19,43 @@ export type {
 export { PartModel } from './base/autoencoder.js';
 export type { FacadeOptions, FamilyModel } from './base/autoencoder.js';
 export type { FamilyGraphOptions, PartGraphBuilder, PartWeights } from './base/part-graph.js';
-export { axisTiles, DEFAULT_MEMORY_BUDGET_BYTES, defaultTileGeometry, planTiledRun } from './base/tiling.js';
-export type { AxisTile, PlanModel, PlanOptions, RunPlan, TileGeometry, TilingOption } from './base/tiling.js';
+export {
+  axisTiles,
+  checkTileGeometry,
+  CLI_TILE_FLAGS,
+  DEFAULT_MEMORY_BUDGET_BYTES,
+  defaultOverlap,
+  defaultTileGeometry,
+  planTiledRun,
+  TILE_STYLES,
+} from './base/tiling.js';
+export type {
+  AxisTile,
+  PlanModel,
+  PlanOptions,
+  ResolvedTileGeometry,
+  RunPlan,
+  TileGeometry,
+  TileOptionNames,
+  TileStyle,
+  TilingOption,
+} from './base/tiling.js';
+export {
+  formatLatentMetadata,
+  LATENT_FORMAT_VERSION,
+  LATENT_METADATA_KEYS,
+  latentForDecoder,
+  modelIdentity,
+  parseLatentMetadata,
+  sameModel,
+} from './latent-metadata.js';
+export type {
+  DecoderLatent,
+  LatentDecoderModel,
+  LatentForDecoderOptions,
+  LatentMetadata,
+  LatentSpace,
+} from './latent-metadata.js';
 export { CONFIG_FILE, openWeights, WEIGHTS_FILE } from './base/checkpoint.js';
 export { DECODER_IO, ENCODER_IO } from './base/io.js';
 export type { GraphDType } from './base/io.js';

@@ -4,7 +4,7 @@
  * underlying `cause` when there is one.
  */
 export const DCAE_ERROR_CODES = {
-  // safetensors (reliability.md §9 A)
+  // safetensors (docs/reliability.md §9 A)
   HEADER_TOO_SMALL: 'safetensors',
   HEADER_TOO_LARGE: 'safetensors',
   HEADER_LENGTH_EXCEEDS_FILE: 'safetensors',
@@ -28,7 +28,7 @@ export const DCAE_ERROR_CODES = {
   TENSOR_NOT_FOUND: 'safetensors',
   // weights bound to a model
   WEIGHTS_MISMATCH: 'weights',
-  // JSON configs (reliability.md §9 D)
+  // JSON configs (docs/reliability.md §9 D)
   CONFIG_TOO_LARGE: 'config',
   CONFIG_TOO_DEEP: 'config',
   CONFIG_NOT_JSON: 'config',
@@ -53,6 +53,8 @@ export const DCAE_ERROR_CODES = {
   SHAPE_MISMATCH: 'tensor',
   INPUT_SIZE: 'tensor',
   INPUT_SHAPE_LIMIT: 'tensor',
+  /** A latent recorded for another model than the one asked to decode it. */
+  MODEL_MISMATCH: 'tensor',
   // runtimes
   RUNTIME_UNAVAILABLE: 'runtime',
   DEVICE_UNAVAILABLE: 'runtime',
@@ -76,7 +78,7 @@ export const DCAE_ERROR_CODES = {
   DISK_FULL: 'io',
   NON_FINITE_OUTPUT: 'io',
   UNSAFE_PATH: 'io',
-  // downloads and the Hub cache (reliability.md §9 DL)
+  // downloads and the Hub cache (docs/reliability.md §9 DL)
   NETWORK: 'io',
   HTTP_STATUS: 'io',
   INTEGRITY: 'io',
@@ -99,6 +101,19 @@ export interface DcaeErrorOptions {
   readonly source?: string;
   /** Structured facts (expected/actual values, limits) for programs; the message repeats them for people. */
   readonly detail?: Readonly<Record<string, unknown>>;
+  /**
+   * What to do next, worded for each surface: `library` names options and functions and is
+   * appended to the message; `cli` names `dcae` flags and replaces it when the CLI reports the error.
+   */
+  readonly hint?: DcaeErrorHint;
+  /** The first part of the message as the CLI words it (flags instead of option names); default: the same. */
+  readonly cliMessage?: string;
+}
+
+/** The advice of an error for each surface (see {@link DcaeErrorOptions.hint}). */
+export interface DcaeErrorHint {
+  readonly library?: string;
+  readonly cli?: string;
 }
 
 export class DcaeError extends Error {
@@ -106,13 +121,25 @@ export class DcaeError extends Error {
   readonly code: DcaeErrorCode;
   readonly source: string | undefined;
   readonly detail: Readonly<Record<string, unknown>> | undefined;
+  /** What failed, without the library hint (`message` = `what` + ' ' + `hint.library`). */
+  readonly what: string;
+  readonly hint: DcaeErrorHint | undefined;
+  /** `what` worded for the CLI (flags instead of option names). */
+  readonly cliMessage: string;
 
   constructor(code: DcaeErrorCode, message: string, options: DcaeErrorOptions = {}) {
-    super(message, options.cause === undefined ? undefined : { cause: options.cause });
+    const library = options.hint?.library;
+    super(
+      library === undefined ? message : `${message} ${library}`,
+      options.cause === undefined ? undefined : { cause: options.cause },
+    );
     this.name = 'DcaeError';
     this.code = code;
     this.source = options.source;
     this.detail = options.detail;
+    this.what = message;
+    this.hint = options.hint;
+    this.cliMessage = options.cliMessage ?? message;
   }
 
   get category(): DcaeErrorCategory {

@@ -197,10 +197,38 @@ export function checkParts(parts: readonly AutoencoderPart[] | undefined): reado
 
 /** `tensor` is float32 NCHW with `channels` channels, at least one image, and only finite values. */
 function checkInput(what: string, tensor: HostTensor<'float32'>, channels: number): void {
-  if (tensor?.dtype !== 'float32') {
+  const call = what === 'images' ? 'encode(images)' : 'decode(latents)';
+  const howTo =
+    what === 'images'
+      ? "Read an image with readImage(path) from '@dcae/autoencoder/node' and pass imageToTensor(image)."
+      : 'Pass the tensor encode() returned, or one read from a .safetensors file.';
+  const isObject = typeof tensor === 'object' && tensor !== null;
+  if (!isObject || !('dtype' in tensor) || !('shape' in tensor) || !('data' in tensor)) {
+    const got = !isObject
+      ? String(tensor)
+      : Array.isArray(tensor)
+        ? 'an array'
+        : `an object with keys ${JSON.stringify(Object.keys(tensor).slice(0, 5))}`;
+    throw new DcaeError(
+      'INVALID_ARGUMENT',
+      `${call}: ${what} must be a float32 tensor { dtype, shape, data } of shape [N, ${channels}, H, W]; got ${got}.`,
+      { hint: { library: howTo } },
+    );
+  }
+  if (!Array.isArray(tensor.shape) || !ArrayBuffer.isView(tensor.data)) {
+    throw new DcaeError(
+      'INVALID_ARGUMENT',
+      `${call}: ${what}.shape must be an array of sizes and ${what}.data a typed array (Float32Array).`,
+      { hint: { library: howTo } },
+    );
+  }
+  if (tensor.dtype !== 'float32') {
     throw new DcaeError(
       'DTYPE_UNSUPPORTED',
-      `${what} must be float32, found ${String(tensor?.dtype)}; convert with toFloat32().`,
+      `${call}: ${what} must be float32, found ${String(tensor.dtype)}.`,
+      {
+        hint: { library: 'Convert it with toFloat32() from @dcae/core.' },
+      },
     );
   }
   checkHostTensor(tensor, what);
@@ -229,10 +257,16 @@ function checkImageSize(model: string, f: number, height: number, width: number)
   const up = (n: number): number => Math.min(MAX_SIDE, Math.max(f, Math.ceil(n / f) * f));
   throw new DcaeError(
     'INPUT_SIZE',
-    `${model} cannot encode ${height}×${width} (H×W) images: height and width must be multiples of ${f} ` +
-      `(at most ${MAX_SIDE}). Nearest valid sizes: ${down(height)}×${down(width)} (crop) or ` +
-      `${up(height)}×${up(width)} (pad); fitToMultiple(image, ${f}, 'crop' | 'pad') does either.`,
-    { detail: { height, width, multiple: f } },
+    `${model} cannot encode ${width}×${height} (W×H) images: width and height must be multiples of ${f} ` +
+      `(at most ${MAX_SIDE}). Nearest valid sizes: ${down(width)}×${down(height)} (crop) or ` +
+      `${up(width)}×${up(height)} (pad).`,
+    {
+      detail: { height, width, multiple: f },
+      hint: {
+        library: `fitToMultiple(image, ${f}, 'crop' | 'pad') does either.`,
+        cli: 'pass --fit crop (keep the top-left region) or --fit pad (pad and crop the result back)',
+      },
+    },
   );
 }
 
@@ -243,7 +277,7 @@ function checkLatentSize(model: string, f: number, height: number, width: number
   if (valid(height) && valid(width)) return;
   throw new DcaeError(
     'INPUT_SIZE',
-    `${model} cannot decode ${height}×${width} (h×w) latents: h and w must be 1 to ${max}.`,
+    `${model} cannot decode ${width}×${height} (w×h) latents: w and h must be 1 to ${max}.`,
     { detail: { height, width, max } },
   );
 }

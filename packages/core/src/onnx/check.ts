@@ -1,6 +1,6 @@
 /**
  * `checkModel()`: the rules an untrusted ONNX model must pass before onnxruntime sees it
- * (reliability.md §9 B1–B13). Each failure is a DcaeError naming the tensor or node, the expected
+ * (docs/reliability.md §9 B1–B13). Each failure is a DcaeError naming the tensor or node, the expected
  * and actual values, and what to do.
  */
 import { DcaeError, formatShape } from '../errors.js';

@@ -35,7 +35,7 @@ export interface SafetensorsBuffer {
 
 /**
  * Opens a safetensors file through `source` and validates its header by the reference rules
- * (reliability.md §2.1) plus the policy limits in `options`. The file takes over the source: it
+ * (docs/reliability.md §2.1) plus the policy limits in `options`. The file takes over the source: it
  * is closed by `close()`, or right away if the header is rejected.
  */
 export async function openSafetensors(
