@@ -8,9 +8,9 @@ export type LossName = 'l1' | 'mse' | 'ssim' | 'msssim' | 'gradient' | 'frequenc
 export interface OptimizerSpec {
   readonly kind: 'adamw' | 'sgd';
   readonly betas?: readonly [number, number]; // adamw, default [0.9, 0.999]
-  readonly eps?: number;                      // default 1e-8
-  readonly weightDecay?: number;              // decoupled (AdamW), default 0
-  readonly clipGradNorm?: number;             // global-norm clipping, off when undefined
+  readonly eps?: number; // default 1e-8
+  readonly weightDecay?: number; // decoupled (AdamW), default 0
+  readonly clipGradNorm?: number; // global-norm clipping, off when undefined
 }
 
 export interface TrainStepOptions {
@@ -30,21 +30,24 @@ export interface TrainStepOptions {
 }
 
 export interface StepResult {
-  readonly loss: number;                              // weighted total
-  readonly terms: Readonly<Record<string, number>>;   // each loss term, unweighted
-  readonly gradNorm?: number;                         // global grad norm before clipping
+  readonly loss: number; // weighted total
+  readonly terms: Readonly<Record<string, number>>; // each loss term, unweighted
+  readonly gradNorm?: number; // global grad norm before clipping
 }
 
 export interface OptimizerState {
-  readonly step: number;                              // number of completed optimizer steps
-  readonly tensors: ReadonlyMap<string, HostTensor>;  // e.g. 'exp_avg.<key>', 'exp_avg_sq.<key>'
+  readonly step: number; // number of completed optimizer steps
+  readonly tensors: ReadonlyMap<string, HostTensor>; // e.g. 'exp_avg.<key>', 'exp_avg_sq.<key>'
 }
 
 export interface TrainStepRunner {
   readonly trainableKeys: readonly string[];
   readonly frozenKeys: readonly string[];
   /** One optimizer step on batch [B,3,H,W] float32 in [-1,1] (B,H,W as given at creation). */
-  step(batch: HostTensor, options: { readonly lr: number; readonly signal?: AbortSignal }): Promise<StepResult>;
+  step(
+    batch: HostTensor,
+    options: { readonly lr: number; readonly signal?: AbortSignal },
+  ): Promise<StepResult>;
   /** Every weight (trainable ones updated, frozen ones the exact input objects), by diffusers key. */
   weights(): ReadonlyMap<string, HostTensor>;
   optimizerState(): OptimizerState;
@@ -54,4 +57,7 @@ export interface TrainStepRunner {
   dispose(): Promise<void>;
 }
 
-export declare function createTrainStepRunner(runtime: RuntimeV1, options: TrainStepOptions): Promise<TrainStepRunner>;
+export declare function createTrainStepRunner(
+  runtime: RuntimeV1,
+  options: TrainStepOptions,
+): Promise<TrainStepRunner>;
