@@ -1,54 +1,52 @@
-import { mkdtemp, mkdir, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
+import type { HostTensor } from '@dcae/core';
 import { createRng } from '@dcae/core';
-import type { RgbImage } from '@dcae/autoencoder';
-import { encodeImage } from '@dcae/autoencoder/node';
 
-export const FIXTURE = resolve(import.meta.dirname, '../../../fixtures/dcae/tiny-in-f32');
-
-export function tempDir(prefix = 'dcae-train-'): Promise<string> {
-  return mkdtemp(join(tmpdir(), prefix));
+export function randomTensor(shape: readonly number[], seed: number, scale = 1): HostTensor<'float32'> {
+  const n = shape.reduce((a, b) => a * b, 1);
+  const data = createRng(seed).fillNormal(new Float32Array(n), 0, scale);
+  return { dtype: 'float32', shape: [...shape], data };
 }
 
-/** A smooth random image (a few colour blobs), deterministic per seed. */
-export function syntheticImage(width: number, height: number, seed: number): RgbImage {
+import { readFileSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import { parseSafetensors } from '@dcae/core';
+import type { DcAeConfig } from '@dcae/autoencoder';
+import { parseDcAeConfig } from '@dcae/autoencoder';
+
+export const repoRoot = fileURLToPath(new URL('../../../', import.meta.url));
+
+export interface Fixture {
+  readonly config: DcAeConfig;
+  readonly weights: Map<string, HostTensor>;
+  readonly sample: HostTensor;
+}
+
+/** A bundled fixture folder (diffusers layout) with its weights as host tensors. */
+export function loadFixture(dir: string): Fixture {
+  const base = `${repoRoot}${dir}/`;
+  const config = parseDcAeConfig(JSON.parse(readFileSync(`${base}config.json`, 'utf8')));
+  const file = parseSafetensors(new Uint8Array(readFileSync(`${base}diffusion_pytorch_model.safetensors`)));
+  const weights = new Map<string, HostTensor>();
+  for (const name of file.header.tensors.keys()) weights.set(name, file.tensor(name));
+  const input = parseSafetensors(new Uint8Array(readFileSync(`${base}input.safetensors`)));
+  return { config, weights, sample: input.tensor('sample') };
+}
+
+/** A deterministic batch in [-1, 1] (smooth colour ramps plus noise, like a photo crop). */
+export function imageBatch(shape: readonly [number, number, number, number], seed: number): HostTensor<'float32'> {
+  const [b, c, h, w] = shape;
   const rng = createRng(seed);
-  const blobs = Array.from({ length: 4 }, () => ({
-    x: rng.uniform() * width,
-    y: rng.uniform() * height,
-    r: 8 + rng.uniform() * 24,
-    c: [rng.uniform() * 255, rng.uniform() * 255, rng.uniform() * 255],
-  }));
-  const data = new Uint8Array(width * height * 3);
-  for (let y = 0; y < height; y++) {
-    for (let x = 0; x < width; x++) {
-      for (let ch = 0; ch < 3; ch++) {
-        let v = 40 + (ch * 60 * x) / width;
-        for (const b of blobs)
-          v += b.c[ch]! * Math.exp(-((x - b.x) ** 2 + (y - b.y) ** 2) / (2 * b.r * b.r)) * 0.6;
-        data[(y * width + x) * 3 + ch] = Math.max(0, Math.min(255, Math.round(v)));
-      }
+  const data = new Float32Array(b * c * h * w);
+  for (let n = 0; n < b; n++)
+    for (let ch = 0; ch < c; ch++) {
+      const fx = rng.uniform() * 4;
+      const fy = rng.uniform() * 4;
+      const ph = rng.uniform() * 6;
+      for (let y = 0; y < h; y++)
+        for (let x = 0; x < w; x++) {
+          const v = 0.7 * Math.sin((fx * x) / w * Math.PI + (fy * y) / h * Math.PI + ph) + 0.2 * rng.normal();
+          data[((n * c + ch) * h + y) * w + x] = Math.max(-1, Math.min(1, v));
+        }
     }
-  }
-  return { width, height, channels: 3, data };
-}
-
-/** A folder of `count` PNG/JPEG/WebP images (some in a subfolder), plus optional corrupt files. */
-export async function imageFolder(count: number, options: { corrupt?: number } = {}): Promise<string> {
-  const dir = await tempDir('dcae-train-data-');
-  await mkdir(join(dir, 'sub'));
-  const formats = ['png', 'jpeg', 'webp'] as const;
-  for (let i = 0; i < count; i++) {
-    const format = formats[i % 3]!;
-    const ext = format === 'jpeg' ? 'jpg' : format;
-    const bytes = await encodeImage(syntheticImage(72 + 8 * (i % 3), 64 + 4 * (i % 2), i + 1), format);
-    await writeFile(join(dir, i % 2 === 0 ? '' : 'sub', `img-${i}.${ext}`), bytes);
-  }
-  for (let i = 0; i < (options.corrupt ?? 0); i++) {
-    const bytes = await encodeImage(syntheticImage(64, 64, 100 + i), 'png');
-    await writeFile(join(dir, `corrupt-${i}.png`), bytes.subarray(0, Math.floor(bytes.length / 2)));
-  }
-  await writeFile(join(dir, 'notes.txt'), 'not an image');
-  return dir;
+  return { dtype: 'float32', shape: [...shape], data };
 }

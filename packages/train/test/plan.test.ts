@@ -13,7 +13,7 @@ import {
   resolveTrainConfig,
   SampleOrder,
 } from '../src/index.js';
-import { syntheticImage } from './helpers.js';
+import { syntheticImage } from './loop-helpers.js';
 
 describe('data plan', () => {
   it('permutes each epoch deterministically and differently', () => {

@@ -7,7 +7,7 @@ import { PHASE_PRESETS, resolveTrainConfig } from '../src/index.js';
 import type { TrainConfig } from '../src/index.js';
 import { loadTrainableModel, openImageFolder, trainRun } from '../src/node/index.js';
 import type { TrainRunOptions } from '../src/node/index.js';
-import { FIXTURE, imageFolder, tempDir } from './helpers.js';
+import { FIXTURE, imageFolder, tempDir } from './loop-helpers.js';
 import { createSurrogateRunner } from './surrogate-runner.js';
 
 const runtime = createNodeRuntime({ threads: 1 });

@@ -1,0 +1,214 @@
+import type { HostTensor } from '@dcae/core';
+import { DcaeError, formatShape } from '@dcae/core';
+import { serializeModel } from '@dcae/core/onnx';
+import type { RuntimeV1, SessionV1 } from '@dcae/core/runtime';
+import { Emit, grad } from '../autodiff/grad.js';
+import { buildDcAeForward, matchTrainable } from '../ir/dcae.js';
+import { buildLoss } from '../losses/index.js';
+import { ADAM_STATE, checkOptimizerSpec, emitOptimizer } from '../optim/index.js';
+import type { OptimizerState, StepResult, TrainStepOptions, TrainStepRunner } from './types.js';
+
+/**
+ * `createTrainStepRunner`: one ONNX training-step graph (forward, loss, backward, optimizer) run by a
+ * plain inference session. Weights and optimizer state live on the host as float32 tensors and are
+ * fed each step; the session returns the new ones (docs/training.md, "The step runner").
+ */
+
+export interface TrainGraphStats {
+  readonly forwardNodes: number;
+  readonly lossNodes: number;
+  readonly backwardNodes: number;
+  readonly optimizerNodes: number;
+  readonly modelBytes: number;
+  /** Forward nodes that emitted backward nodes. */
+  readonly differentiatedNodes: number;
+  readonly buildMs: number;
+  readonly sessionMs: number;
+}
+
+export interface TrainStepRunnerWithStats extends TrainStepRunner {
+  readonly stats: TrainGraphStats;
+}
+
+const STEP_OUTPUTS = { loss: 'loss', gradNorm: 'grad_norm' } as const;
+
+function checkBatch(batch: HostTensor, expected: readonly number[], what: string): void {
+  if (batch.dtype !== 'float32')
+    throw new DcaeError('DTYPE_UNSUPPORTED', `${what} is ${batch.dtype}; expected float32 in [-1, 1].`);
+  if (formatShape(batch.shape) !== formatShape(expected))
+    throw new DcaeError(
+      'SHAPE_MISMATCH',
+      `${what} has shape ${formatShape(batch.shape)}; the step graph was built for ${formatShape(expected)} (batch, channels, height, width). Create another runner for another size.`,
+      { detail: { expected, actual: batch.shape } },
+    );
+}
+
+export async function createTrainStepRunner(runtime: RuntimeV1, options: TrainStepOptions): Promise<TrainStepRunnerWithStats> {
+  checkOptimizerSpec(options.optimizer);
+  const started = performance.now();
+  const { config } = options;
+  const fwd = buildDcAeForward(config, options.weights, { batch: options.batch, height: options.height, width: options.width });
+  const { g } = fwd;
+  const statistics = new Set(fwd.statisticKeys);
+  const candidates = fwd.usedKeys.filter((k) => !statistics.has(k));
+  const trainableKeys = matchTrainable(candidates, options.trainable);
+  const trainable = new Set(trainableKeys);
+  const frozenKeys = [...options.weights.keys()].filter((k) => !trainable.has(k));
+  const forwardNodes = g.nodes.length;
+
+  const e = new Emit(g);
+  const loss = buildLoss(e, fwd.output, fwd.input, options.loss, options.perceptualWeights ? { perceptualWeights: options.perceptualWeights } : {});
+  const lossNodes = g.nodes.length - forwardNodes;
+  const { grads, backwardNodes, differentiated } = grad(g, loss.total, trainableKeys);
+  const beforeOpt = g.nodes.length;
+  const opt = emitOptimizer(
+    e,
+    options.optimizer,
+    trainableKeys.map((key) => ({ key, weight: key, grad: grads.get(key)! })),
+  );
+  const optimizerNodes = g.nodes.length - beforeOpt;
+  const termNames = [...loss.terms.keys()];
+  const outputs: string[] = [loss.total, ...termNames.map((t) => loss.terms.get(t)!), opt.gradNorm];
+  const outputNames: string[] = [STEP_OUTPUTS.loss, ...termNames.map((t) => `term.${t}`), STEP_OUTPUTS.gradNorm];
+  for (const key of trainableKeys) {
+    outputs.push(opt.newWeights.get(key)!);
+    outputNames.push(`new.${key}`);
+    for (const prefix of opt.statePrefixes) {
+      outputs.push(opt.newState.get(`${prefix}${key}`)!);
+      outputNames.push(`new.${prefix}${key}`);
+    }
+  }
+  const model = g.toModel({ name: 'dcae_train_step', outputs, outputNames, inputWeights: trainable, metadata: { trainable: String(trainableKeys.length) } });
+  const bytes = serializeModel(model);
+  const buildMs = performance.now() - started;
+  const session = await runtime.createSession(bytes);
+  const sessionMs = performance.now() - started - buildMs;
+
+  const current = new Map<string, HostTensor>(options.weights);
+  let state = new Map<string, HostTensor>();
+  const zeroState = (): Map<string, HostTensor> => {
+    const s = new Map<string, HostTensor>();
+    for (const key of trainableKeys)
+      for (const prefix of opt.statePrefixes) {
+        const w = options.weights.get(key)!;
+        s.set(`${prefix}${key}`, { dtype: 'float32', shape: w.shape, data: new Float32Array(w.data.length) });
+      }
+    return s;
+  };
+  state = zeroState();
+  let stepCount = 0;
+  const [b1, b2] = options.optimizer.betas ?? [0.9, 0.999];
+  const batchShape = [options.batch, config.inChannels, options.height, options.width];
+  const reconstructCache = new Map<string, { session: SessionV1; output: string; inputs: readonly string[] }>();
+  let disposed = false;
+  const alive = (): void => {
+    if (disposed) throw new DcaeError('SESSION_DISPOSED', 'This train-step runner was disposed; create a new one.');
+  };
+
+  const runner: TrainStepRunnerWithStats = {
+    trainableKeys,
+    frozenKeys,
+    stats: {
+      forwardNodes,
+      lossNodes,
+      backwardNodes,
+      optimizerNodes,
+      modelBytes: bytes.byteLength,
+      differentiatedNodes: differentiated.length,
+      buildMs,
+      sessionMs,
+    },
+    async step(batch, { lr, signal }): Promise<StepResult> {
+      alive();
+      checkBatch(batch, batchShape, 'The training batch');
+      if (!Number.isFinite(lr) || lr < 0)
+        throw new DcaeError('INVALID_ARGUMENT', `Learning rate ${lr} is not a finite number ≥ 0.`);
+      const t = stepCount + 1;
+      const scalar = (v: number): HostTensor => ({ dtype: 'float32', shape: [], data: Float32Array.of(v) });
+      const feeds: Record<string, HostTensor> = { sample: batch, lr: scalar(lr) };
+      if (options.optimizer.kind === 'adamw') {
+        feeds.bias_correction1 = scalar(1 - b1 ** t);
+        feeds.bias_correction2 = scalar(1 - b2 ** t);
+      }
+      for (const key of trainableKeys) feeds[key] = current.get(key)!;
+      for (const [name, tensor] of state) feeds[name] = tensor;
+      const out = await session.run(feeds, signal ? { signal } : {});
+      const value = (name: string): number => (out[name]!.data as Float32Array)[0]!;
+      const total = value(STEP_OUTPUTS.loss);
+      const gradNorm = value(STEP_OUTPUTS.gradNorm);
+      if (!Number.isFinite(total) || !Number.isFinite(gradNorm))
+        throw new DcaeError(
+          'NON_FINITE_OUTPUT',
+          `Training step ${t}: the loss is ${total} and the gradient norm ${gradNorm}; the weights were not updated. Lower the learning rate or enable clipGradNorm.`,
+          { detail: { step: t, loss: total, gradNorm } },
+        );
+      for (const key of trainableKeys) current.set(key, out[`new.${key}`]!);
+      const next = new Map<string, HostTensor>();
+      for (const name of state.keys()) next.set(name, out[`new.${name}`]!);
+      state = next;
+      stepCount = t;
+      const terms: Record<string, number> = {};
+      for (const name of termNames) terms[name] = value(`term.${name}`);
+      return { loss: total, terms, gradNorm };
+    },
+    weights: () => new Map(current),
+    optimizerState: (): OptimizerState => ({ step: stepCount, tensors: new Map(state) }),
+    restoreOptimizerState(restored: OptimizerState): void {
+      alive();
+      if (!Number.isInteger(restored.step) || restored.step < 0)
+        throw new DcaeError('INVALID_ARGUMENT', `Optimizer state step ${restored.step} is not an integer ≥ 0.`);
+      const expected = zeroState();
+      const problems: string[] = [];
+      for (const [name, zero] of expected) {
+        const t = restored.tensors.get(name);
+        if (!t) problems.push(`missing ${name} ${formatShape(zero.shape)}`);
+        else if (t.dtype !== 'float32' || formatShape(t.shape) !== formatShape(zero.shape))
+          problems.push(`${name}: expected float32 ${formatShape(zero.shape)}, got ${t.dtype} ${formatShape(t.shape)}`);
+      }
+      for (const name of restored.tensors.keys()) if (!expected.has(name)) problems.push(`unexpected ${name}`);
+      if (problems.length)
+        throw new DcaeError(
+          'WEIGHTS_MISMATCH',
+          `The optimizer state does not match this runner (${options.optimizer.kind}, ${trainableKeys.length} trainable tensors): ${problems.slice(0, 20).join('; ')}. Resume with the same --trainable globs and optimizer.`,
+          { detail: { problems } },
+        );
+      state = new Map([...expected.keys()].map((name) => [name, restored.tensors.get(name)!]));
+      stepCount = restored.step;
+    },
+    async reconstruct(batch: HostTensor): Promise<HostTensor> {
+      alive();
+      if (batch.shape.length !== 4)
+        throw new DcaeError('SHAPE_MISMATCH', `reconstruct() takes [B, ${config.inChannels}, H, W]; got ${formatShape(batch.shape)}.`);
+      checkBatch(batch, [batch.shape[0]!, config.inChannels, batch.shape[2]!, batch.shape[3]!], 'The batch to reconstruct');
+      const key = batch.shape.join('x');
+      let entry = reconstructCache.get(key);
+      if (!entry) {
+        const f = buildDcAeForward(config, options.weights, { batch: batch.shape[0]!, height: batch.shape[2]!, width: batch.shape[3]! });
+        const used = new Set(f.usedKeys);
+        const inputs = trainableKeys.filter((k) => used.has(k));
+        const m = f.g.toModel({ name: 'dcae_reconstruct', outputs: [f.output], outputNames: ['reconstruction'], inputWeights: new Set(inputs) });
+        entry = { session: await runtime.createSession(serializeModel(m)), output: 'reconstruction', inputs };
+        // Keep at most a few shapes (eval and preview sizes).
+        if (reconstructCache.size >= 4) {
+          const [oldKey, old] = reconstructCache.entries().next().value!;
+          reconstructCache.delete(oldKey);
+          await old.session.dispose();
+        }
+        reconstructCache.set(key, entry);
+      }
+      const feeds: Record<string, HostTensor> = { sample: batch };
+      for (const k of entry.inputs) feeds[k] = current.get(k)!;
+      const out = await entry.session.run(feeds);
+      return out[entry.output]!;
+    },
+    async dispose(): Promise<void> {
+      if (disposed) return;
+      disposed = true;
+      await session.dispose();
+      for (const entry of reconstructCache.values()) await entry.session.dispose();
+      reconstructCache.clear();
+    },
+  };
+  void ADAM_STATE;
+  return runner;
+}
