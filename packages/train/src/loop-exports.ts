@@ -11,7 +11,6 @@ export { resampleRegion } from './data/resample.js';
 export type { Region } from './data/resample.js';
 export type { TrainData } from './data/types.js';
 export {
-  LOSS_NAMES,
   PHASE_PRESETS,
   parseLossSpec,
   parseTrainConfigJson,
@@ -20,7 +19,7 @@ export {
 } from './phases/presets.js';
 export type { PhaseNumber, TrainConfig, TrainConfigOverrides } from './phases/presets.js';
 export { learningRate } from './trainer/schedule.js';
-export { globToRegExp, matchTrainable } from './trainer/globs.js';
+export { globToRegExp, matchTrainable as matchTrainableGlobs } from './trainer/globs.js';
 export { evaluate, runTrainLoop } from './trainer/loop.js';
 export type { EvalResult, LoopOptions, LoopResult, StepRecord } from './trainer/loop.js';
 export { previewGrid } from './trainer/preview.js';

@@ -5,7 +5,7 @@ import {
   epochPermutation,
   heldOutSplit,
   learningRate,
-  matchTrainable,
+  matchTrainableGlobs as matchTrainable,
   parseLossSpec,
   parseTrainConfigJson,
   PHASE_PRESETS,

@@ -11,6 +11,7 @@ import type { TrainData } from '../data/types.js';
 import type { TrainConfig } from '../phases/presets.js';
 import { validateTrainConfig } from '../phases/presets.js';
 import type { OptimizerState, TrainStepOptions, TrainStepRunner } from '../step/types.js';
+import { createTrainStepRunner } from '../step/runner.js';
 import { matchTrainable } from '../trainer/globs.js';
 import { runTrainLoop } from '../trainer/loop.js';
 import type { EvalResult, StepRecord } from '../trainer/loop.js';
@@ -43,8 +44,8 @@ export interface TrainRunOptions {
   /** With `resume`: the new total step count (default: the saved run's). */
   readonly resumeSteps?: number;
   readonly runtime: RuntimeV1;
-  /** The step engine (`createTrainStepRunner` of this package). */
-  readonly createRunner: CreateRunner;
+  /** The step engine. @defaultValue this package's `createTrainStepRunner` */
+  readonly createRunner?: CreateRunner;
   readonly signal?: AbortSignal;
   readonly onStep?: (record: StepRecord, total: number) => void;
   readonly onEval?: (step: number, evaluation: EvalResult) => void;
@@ -169,7 +170,7 @@ export async function trainRun(options: TrainRunOptions): Promise<TrainRunResult
     say(
       `model: ${model.name}; ${trainableKeys.length} of ${model.weights.size} tensors trainable; batch ${config.batch} × ${width}×${height}`,
     );
-    const runner = await options.createRunner(runtime, {
+    const runner = await (options.createRunner ?? createTrainStepRunner)(runtime, {
       weights: model.weights,
       config: model.config,
       batch: config.batch,

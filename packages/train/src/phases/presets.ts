@@ -1,5 +1,6 @@
 import { closestNames, ConfigReader, DcaeError } from '@dcae/core';
 import type { JsonValue } from '@dcae/core';
+import { LOSS_NAMES } from '../losses/index.js';
 import type { LossName, LossWeights, OptimizerSpec } from '../step/types.js';
 
 /**
@@ -7,17 +8,6 @@ import type { LossName, LossWeights, OptimizerSpec } from '../step/types.js';
  * editable presets (docs/training-loop.md, "Phases"). A run's configuration is layered: the phase
  * preset, then a `--config file.json`, then command-line flags.
  */
-
-export const LOSS_NAMES: readonly LossName[] = [
-  'l1',
-  'mse',
-  'ssim',
-  'msssim',
-  'gradient',
-  'frequency',
-  'perceptual',
-  'gan',
-];
 
 export type PhaseNumber = 1 | 2 | 3;
 
