@@ -55,7 +55,7 @@ describe('dcae train', () => {
     const lines = (await readFile(join(out, 'metrics.jsonl'), 'utf8'))
       .trim()
       .split('\n')
-      .map((l) => JSON.parse(l));
+      .map((l) => JSON.parse(l) as Record<string, unknown>);
     expect(lines).toHaveLength(2);
     expect(lines[0]).toMatchObject({
       step: 1,
@@ -104,7 +104,7 @@ describe('dcae train', () => {
     const after = (await readFile(join(out, 'metrics.jsonl'), 'utf8'))
       .trim()
       .split('\n')
-      .map((l) => JSON.parse(l).step);
+      .map((l) => (JSON.parse(l) as { step: number }).step);
     expect(after).toEqual([1, 2, 3]);
   });
 

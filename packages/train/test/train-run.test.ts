@@ -127,7 +127,7 @@ describe('training runs (surrogate step runner)', () => {
       const lines = (await readFile(join(out, 'metrics.jsonl'), 'utf8'))
         .trim()
         .split('\n')
-        .map((l) => JSON.parse(l));
+        .map((l) => JSON.parse(l) as { step: number });
       expect(lines.map((l) => l.step)).toEqual([1, 2, 3, 4]);
       expect(lines[0]).toMatchObject({
         step: 1,
@@ -173,7 +173,7 @@ describe('training runs (surrogate step runner)', () => {
       (await readFile(join(dir, 'metrics.jsonl'), 'utf8'))
         .trim()
         .split('\n')
-        .map((l) => JSON.parse(l).loss);
+        .map((l) => (JSON.parse(l) as { loss: number }).loss);
     expect(await losses(split)).toEqual(await losses(whole));
   });
 

@@ -111,7 +111,7 @@ export async function loadTrainableModel(
           let data = tensor.data;
           if (mapped.rows !== undefined) {
             const part = tensor.data.length / mapped.rows.of;
-            data = data.slice(mapped.rows.index * part, (mapped.rows.index + 1) * part) as typeof data;
+            data = data.slice(mapped.rows.index * part, (mapped.rows.index + 1) * part);
           }
           original.set(mapped.key, { dtype: tensor.dtype, shape: [...shape], data });
         }

@@ -232,7 +232,7 @@ export async function trainRun(options: TrainRunOptions): Promise<TrainRunResult
           get skipped() {
             return data.skipped;
           },
-        } as TrainData,
+        },
         config,
         startStep,
         signal,

@@ -103,7 +103,7 @@ export function resolveTrainConfig(base: TrainConfig, ...overrides: TrainConfigO
       ...config,
       ...defined,
       optimizer: { ...config.optimizer, ...(o.optimizer ?? {}) },
-    } as TrainConfig;
+    };
   }
   validateTrainConfig(config);
   return config;
@@ -223,7 +223,7 @@ export function parseTrainConfigJson(json: JsonValue, source: string): TrainConf
   if (r.has('loss')) {
     const v = obj.loss;
     if (typeof v !== 'object' || v === null || Array.isArray(v)) r.report('loss', 'expected {"l1": 1, …}');
-    else out.loss = v as LossWeights;
+    else out.loss = v;
   }
   if (r.has('optimizer')) {
     const v = obj.optimizer;
