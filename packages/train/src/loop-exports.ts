@@ -19,7 +19,7 @@ export {
 } from './phases/presets.js';
 export type { PhaseNumber, TrainConfig, TrainConfigOverrides } from './phases/presets.js';
 export { learningRate } from './trainer/schedule.js';
-export { globToRegExp, matchTrainable as matchTrainableGlobs } from './trainer/globs.js';
+export { matchTrainable as matchTrainableGlobs } from './trainer/globs.js';
 export { evaluate, runTrainLoop } from './trainer/loop.js';
 export type { EvalResult, LoopOptions, LoopResult, StepRecord } from './trainer/loop.js';
 export { previewGrid } from './trainer/preview.js';

@@ -9,6 +9,7 @@ import { safetensorsRead } from './safetensors-read.js';
 import { sdVaeVsDcae } from './sd-vae-vs-dcae.js';
 import { runtimes } from './runtimes.js';
 import { soak } from './soak.js';
+import { trainStep } from './train-step.js';
 
 /**
  * Every scenario, in the order `pnpm bench` runs them. To add one, write `scenarios/<name>.ts`
@@ -24,5 +25,6 @@ export const SCENARIOS: readonly Scenario[] = [
   sdVaeVsDcae,
   runtimes,
   gpu,
+  trainStep,
   soak,
 ];

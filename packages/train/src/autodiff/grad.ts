@@ -66,7 +66,13 @@ export class Emit {
     if (cur.length === shape.length && cur.every((d, i) => d === shape[i])) return a;
     return this.g.op1('Expand', [a, this.i64(shape)]);
   }
-  slice(a: string, starts: readonly number[], ends: readonly number[], axes: readonly number[], steps?: readonly number[]): string {
+  slice(
+    a: string,
+    starts: readonly number[],
+    ends: readonly number[],
+    axes: readonly number[],
+    steps?: readonly number[],
+  ): string {
     const inputs = [a, this.i64(starts), this.i64(ends), this.i64(axes)];
     if (steps) inputs.push(this.i64(steps));
     return this.g.op1('Slice', inputs);
@@ -99,14 +105,19 @@ export class Emit {
 type Grads = (string | undefined)[];
 type Rule = (e: Emit, node: IrNode, dy: readonly (string | undefined)[], need: readonly boolean[]) => Grads;
 
-const unsupported = (node: IrNode, why = ''): never => {
+function unsupported(node: IrNode, why = ''): never {
   throw new DcaeError(
     'GRADIENT_UNSUPPORTED',
     `No gradient for ${node.op} (node ${node.name})${why ? `: ${why}` : ''}. Freeze the weights before it (--trainable) or see docs/training.md for the supported ops.`,
   );
-};
+}
 
-function convRule(e: Emit, node: IrNode, dy: readonly (string | undefined)[], need: readonly boolean[]): Grads {
+function convRule(
+  e: Emit,
+  node: IrNode,
+  dy: readonly (string | undefined)[],
+  need: readonly boolean[],
+): Grads {
   const [x, w] = node.inputs as [string, string];
   const d = dy[0]!;
   const xs = e.shape(x) as [number, number, number, number];
@@ -129,7 +140,12 @@ function convRule(e: Emit, node: IrNode, dy: readonly (string | undefined)[], ne
       const swapped =
         g === 1
           ? e.transpose(flipped, [1, 0, 2, 3])
-          : e.reshape(e.transpose(e.reshape(flipped, [g, o / g, cg, kh, kw]), [0, 2, 1, 3, 4]), [c, o / g, kh, kw]);
+          : e.reshape(e.transpose(e.reshape(flipped, [g, o / g, cg, kh, kw]), [0, 2, 1, 3, 4]), [
+              c,
+              o / g,
+              kh,
+              kw,
+            ]);
       out[0] = e.g.op1('Conv', [d, swapped], {
         dilations: ints([1, 1]),
         group: int(g),
@@ -155,8 +171,11 @@ function convRule(e: Emit, node: IrNode, dy: readonly (string | undefined)[], ne
       const taps: string[] = [];
       for (let i = 0; i < kh; i++)
         for (let j = 0; j < kw; j++) {
-          const full = i === 0 && j === 0 && sh === 1 && sw === 1 && e.shape(xp)[1] === ho && e.shape(xp)[2] === wo;
-          const tap = full ? xp : e.slice(xp, [i, j], [i + sh * (ho - 1) + 1, j + sw * (wo - 1) + 1], [1, 2], [sh, sw]);
+          const full =
+            i === 0 && j === 0 && sh === 1 && sw === 1 && e.shape(xp)[1] === ho && e.shape(xp)[2] === wo;
+          const tap = full
+            ? xp
+            : e.slice(xp, [i, j], [i + sh * (ho - 1) + 1, j + sw * (wo - 1) + 1], [1, 2], [sh, sw]);
           taps.push(e.reshape(tap, [1, m, c]));
         }
       const stacked = taps.length === 1 ? taps[0]! : e.g.op1('Concat', taps, { axis: int(0) });
@@ -167,7 +186,12 @@ function convRule(e: Emit, node: IrNode, dy: readonly (string | undefined)[], ne
       // Grouped: the "conv trick" — batch and channel axes swapped, dilation = forward stride.
       const og = o / g;
       const xt = e.reshape(e.transpose(e.reshape(x, [n, g, cg, h, wd]), [2, 1, 0, 3, 4]), [cg, g * n, h, wd]);
-      const dt = e.reshape(e.transpose(e.reshape(d, [n, g, og, ho, wo]), [1, 2, 0, 3, 4]), [g * og, n, ho, wo]);
+      const dt = e.reshape(e.transpose(e.reshape(d, [n, g, og, ho, wo]), [1, 2, 0, 3, 4]), [
+        g * og,
+        n,
+        ho,
+        wo,
+      ]);
       let r = e.g.op1('Conv', [xt, dt], {
         dilations: ints([sh, sw]),
         group: int(g),
@@ -183,7 +207,12 @@ function convRule(e: Emit, node: IrNode, dy: readonly (string | undefined)[], ne
   return out;
 }
 
-function matMulRule(e: Emit, node: IrNode, dy: readonly (string | undefined)[], need: readonly boolean[]): Grads {
+function matMulRule(
+  e: Emit,
+  node: IrNode,
+  dy: readonly (string | undefined)[],
+  need: readonly boolean[],
+): Grads {
   const [a, b] = node.inputs as [string, string];
   const d = dy[0]!;
   const swap = (v: string): string => {
@@ -216,6 +245,24 @@ function reduceRule(e: Emit, node: IrNode, dy: readonly (string | undefined)[]):
   let d = e.reshape(dy[0]!, kept);
   if (node.op === 'ReduceMean') d = e.scale(d, size(kept) / size(xs));
   return [e.expand(d, xs)];
+}
+
+/** Max/Min of two inputs: the gradient goes to the selected input (to the first on ties). */
+function minMax(
+  e: Emit,
+  n: IrNode,
+  dy: readonly (string | undefined)[],
+  need: readonly boolean[],
+  cmp: 'Greater' | 'Less',
+): Grads {
+  if (n.inputs.length !== 2) unsupported(n, 'only two inputs');
+  const [a, b] = n.inputs as [string, string];
+  const pickA = e.g.op1('Not', [e.g.op1(cmp, [b, a])]);
+  const zero = e.f32(0);
+  return [
+    need[0] ? e.sumTo(e.g.op1('Where', [pickA, dy[0]!, zero]), e.shape(a)) : undefined,
+    need[1] ? e.sumTo(e.g.op1('Where', [pickA, zero, dy[0]!]), e.shape(b)) : undefined,
+  ];
 }
 
 const RULES: Record<string, Rule> = {
@@ -292,6 +339,25 @@ const RULES: Record<string, Rule> = {
       need[2] ? e.sumTo(e.g.op1('Where', [c, zero, dy[0]!]), e.shape(b)) : undefined,
     ];
   },
+  Sin: (e, n, dy) => [e.mul(dy[0]!, e.g.op1('Cos', [n.inputs[0]!]))],
+  Cos: (e, n, dy) => [e.neg(e.mul(dy[0]!, e.g.op1('Sin', [n.inputs[0]!])))],
+  Max: (e, n, dy, need) => minMax(e, n, dy, need, 'Greater'),
+  Min: (e, n, dy, need) => minMax(e, n, dy, need, 'Less'),
+  Tile: (e, n, dy) => {
+    const x = n.inputs[0]!;
+    const xs = e.shape(x);
+    const reps = e.g.constValue(n.inputs[1]!);
+    if (!reps) unsupported(n, 'repeats must be constant');
+    // [r0·d0, r1·d1, …] → [r0, d0, r1, d1, …], summed over the r axes.
+    const split = xs.flatMap((d, i) => [reps.data[i]!, d]);
+    return [
+      e.reduceSum(
+        e.reshape(dy[0]!, split),
+        xs.map((_, i) => 2 * i),
+        false,
+      ),
+    ];
+  },
   Conv: convRule,
   MatMul: matMulRule,
   ReduceSum: reduceRule,
@@ -354,12 +420,20 @@ const RULES: Record<string, Rule> = {
     const pads = Array.from(pv.data);
     if (pads.some((p) => p < 0)) unsupported(n, 'negative pads');
     const axes = xs.map((_, i) => i);
-    return [e.slice(dy[0]!, pads.slice(0, xs.length), xs.map((d, i) => pads[i]! + d), axes)];
+    return [
+      e.slice(
+        dy[0]!,
+        pads.slice(0, xs.length),
+        xs.map((d, i) => pads[i]! + d),
+        axes,
+      ),
+    ];
   },
   DepthToSpace: (e, n, dy) => {
     const r = attrInt(n.attrs, 'blocksize', 2);
     const [b, c, h, w] = e.shape(n.inputs[0]!) as [number, number, number, number];
-    if (attrString(n.attrs, 'mode', 'DCR') === 'DCR') return [e.g.op1('SpaceToDepth', [dy[0]!], { blocksize: int(r) })];
+    if (attrString(n.attrs, 'mode', 'DCR') === 'DCR')
+      return [e.g.op1('SpaceToDepth', [dy[0]!], { blocksize: int(r) })];
     const co = c / (r * r);
     const split = e.reshape(dy[0]!, [b, co, h, r, w, r]);
     return [e.reshape(e.transpose(split, [0, 1, 3, 5, 2, 4]), [b, c, h, w])];
@@ -381,7 +455,7 @@ const RULES: Record<string, Rule> = {
       Number.isInteger(scales.data[2]) &&
       Number.isInteger(scales.data[3]);
     if (!ok) unsupported(n, 'only nearest/asymmetric/floor resizes by integer factors');
-    const [sh, sw] = [scales!.data[2]!, scales!.data[3]!];
+    const [sh, sw] = [scales.data[2]!, scales.data[3]!];
     return [e.reduceSum(e.reshape(dy[0]!, [b, c, h, sh, w, sw]), [3, 5], false)];
   },
   Softmax: (e, n, dy) => {
@@ -407,12 +481,17 @@ export interface GradResult {
 }
 
 /** Values that depend on any of `wrt` (requires-grad propagation). */
-export function requiresGrad(g: IrGraph, wrt: Iterable<string>, nodes: readonly IrNode[] = g.nodes): Set<string> {
+export function requiresGrad(
+  g: IrGraph,
+  wrt: Iterable<string>,
+  nodes: readonly IrNode[] = g.nodes,
+): Set<string> {
   const rg = new Set(wrt);
   for (const n of nodes) {
     if (NON_DIFFERENTIABLE.has(n.op)) continue;
     if (n.inputs.some((i) => rg.has(i)))
-      for (const o of n.outputs) if (g.value(o).dtype === 'float32' || g.value(o).dtype === 'float16') rg.add(o);
+      for (const o of n.outputs)
+        if (g.value(o).dtype === 'float32' || g.value(o).dtype === 'float16') rg.add(o);
   }
   return rg;
 }
@@ -444,7 +523,7 @@ export function grad(g: IrGraph, loss: string, wrt: readonly string[]): GradResu
     const dy = node.outputs.map(gradOf);
     if (dy.every((d) => d === undefined)) continue;
     const rule = RULES[node.op];
-    if (!rule) unsupported(node);
+    if (rule === undefined) return unsupported(node);
     if (node.outputs.length === 1 && dy[0] === undefined) continue;
     const dx = rule(e, node, dy, need);
     differentiated.push(node);

@@ -1,7 +1,12 @@
 import type { HostTensor } from '@dcae/core';
 import { DcaeError, formatShape } from '@dcae/core';
 import type { DcAeConfig } from '@dcae/autoencoder';
-import { buildDecoderGraph, buildEncoderGraph, dcAeCheckpointLayout, spatialCompressionRatio } from '@dcae/autoencoder';
+import {
+  buildDecoderGraph,
+  buildEncoderGraph,
+  dcAeCheckpointLayout,
+  spatialCompressionRatio,
+} from '@dcae/autoencoder';
 import type { AttributeValue, OnnxNode } from '@dcae/core/onnx';
 import { IrGraph, importModel } from './graph.js';
 
@@ -37,7 +42,10 @@ export function checkForwardShape(config: DcAeConfig, shape: ForwardShape): void
   const f = spatialCompressionRatio(config);
   for (const [name, v] of Object.entries(shape))
     if (!Number.isInteger(v) || v <= 0)
-      throw new DcaeError('INVALID_ARGUMENT', `Training ${name} is ${String(v)}; expected a positive integer.`);
+      throw new DcaeError(
+        'INVALID_ARGUMENT',
+        `Training ${name} is ${String(v)}; expected a positive integer.`,
+      );
   if (shape.height % f !== 0 || shape.width % f !== 0)
     throw new DcaeError(
       'INPUT_SIZE',
@@ -47,7 +55,11 @@ export function checkForwardShape(config: DcAeConfig, shape: ForwardShape): void
 }
 
 /** Builds the composed static forward graph from diffusers-keyed float32 weights. */
-export function buildDcAeForward(config: DcAeConfig, weights: ReadonlyMap<string, HostTensor>, shape: ForwardShape): DcAeForward {
+export function buildDcAeForward(
+  config: DcAeConfig,
+  weights: ReadonlyMap<string, HostTensor>,
+  shape: ForwardShape,
+): DcAeForward {
   checkForwardShape(config, shape);
   const layout = dcAeCheckpointLayout(config);
   const foldByBias = new Map(layout.folds.map((f) => [f.bias, f]));
@@ -55,21 +67,41 @@ export function buildDcAeForward(config: DcAeConfig, weights: ReadonlyMap<string
   const resolver = (key: string, expected: readonly number[]) => {
     if (foldByBias.has(key)) {
       // Placeholder for the folded bias the inference graph expects; replaced by explicit BatchNorm below.
-      return { kind: 'inline' as const, tensor: { dtype: 'float32' as const, shape: expected, data: new Float32Array(expected.reduce((a, b) => a * b, 1)) } };
+      return {
+        kind: 'inline' as const,
+        tensor: {
+          dtype: 'float32' as const,
+          shape: expected,
+          data: new Float32Array(expected.reduce((a, b) => a * b, 1)),
+        },
+      };
     }
     const t = weights.get(key);
     if (!t || t.dtype !== 'float32' || formatShape(t.shape) !== formatShape(expected)) {
-      missing.push(`${key} expected float32 ${formatShape(expected)}, ${t ? `got ${t.dtype} ${formatShape(t.shape)}` : 'missing'}`);
-      return { kind: 'inline' as const, tensor: { dtype: 'float32' as const, shape: expected, data: new Float32Array(expected.reduce((a, b) => a * b, 1)) } };
+      missing.push(
+        `${key} expected float32 ${formatShape(expected)}, ${t ? `got ${t.dtype} ${formatShape(t.shape)}` : 'missing'}`,
+      );
+      return {
+        kind: 'inline' as const,
+        tensor: {
+          dtype: 'float32' as const,
+          shape: expected,
+          data: new Float32Array(expected.reduce((a, b) => a * b, 1)),
+        },
+      };
     }
     return { kind: 'inline' as const, tensor: t };
   };
   const encoder = buildEncoderGraph(config, { params: resolver });
   const decoder = buildDecoderGraph(config, { params: resolver });
   if (missing.length)
-    throw new DcaeError('WEIGHTS_MISMATCH', `The training weights do not match the DC-AE config (${missing.length} problems):\n  - ${missing.slice(0, 40).join('\n  - ')}`, {
-      detail: { problems: missing },
-    });
+    throw new DcaeError(
+      'WEIGHTS_MISMATCH',
+      `The training weights do not match the DC-AE config (${missing.length} problems):\n  - ${missing.slice(0, 40).join('\n  - ')}`,
+      {
+        detail: { problems: missing },
+      },
+    );
 
   const g = new IrGraph();
   const input = g.addInput('sample', 'float32', [shape.batch, config.inChannels, shape.height, shape.width]);
@@ -78,7 +110,10 @@ export function buildDcAeForward(config: DcAeConfig, weights: ReadonlyMap<string
     if (g.weights.has(key)) return key;
     const t = weights.get(key);
     if (!t || t.dtype !== 'float32')
-      throw new DcaeError('WEIGHTS_MISMATCH', `BatchNorm tensor ${key} is ${t ? t.dtype : 'missing'}; expected float32.`);
+      throw new DcaeError(
+        'WEIGHTS_MISMATCH',
+        `BatchNorm tensor ${key} is ${t ? t.dtype : 'missing'}; expected float32.`,
+      );
     return g.addWeight(key, t);
   };
   const rewrite = (node: OnnxNode, inputs: readonly string[], gr: IrGraph): string[] | undefined => {
@@ -94,7 +129,14 @@ export function buildDcAeForward(config: DcAeConfig, weights: ReadonlyMap<string
     const inv = gr.op1('Reciprocal', [gr.op1('Sqrt', [gr.op1('Add', [variance, gr.constant(BN_EPS)])])]);
     const scale = gr.op1('Mul', [weight(`${fold.norm}.weight`), inv]);
     const centred = gr.op1('Sub', [y, col(mean)]);
-    return [gr.op1('Add', [gr.op1('Mul', [centred, col(scale)]), col(weight(`${fold.norm}.bias`))], {}, `/${fold.norm.replaceAll('.', '/')}/BatchNorm`)];
+    return [
+      gr.op1(
+        'Add',
+        [gr.op1('Mul', [centred, col(scale)]), col(weight(`${fold.norm}.bias`))],
+        {},
+        `/${fold.norm.replaceAll('.', '/')}/BatchNorm`,
+      ),
+    ];
   };
   const isWeight = (name: string): boolean => weights.has(name) && !foldByBias.has(name);
   const enc = importModel(g, encoder, { inputs: new Map([['sample', input]]), isWeight, rewrite });
@@ -113,7 +155,10 @@ export function globToRegExp(glob: string): RegExp {
 /** The keys matched by `globs` (in `keys` order); every glob must match at least one key. */
 export function matchTrainable(keys: readonly string[], globs: readonly string[]): string[] {
   if (globs.length === 0)
-    throw new DcaeError('INVALID_ARGUMENT', 'No trainable globs given; pass e.g. ["*"] (all) or ["decoder.conv_out.*"].');
+    throw new DcaeError(
+      'INVALID_ARGUMENT',
+      'No trainable globs given; pass e.g. ["*"] (all) or ["decoder.conv_out.*"].',
+    );
   const patterns = globs.map((glob) => ({ glob, re: globToRegExp(glob) }));
   for (const { glob, re } of patterns)
     if (!keys.some((k) => re.test(k))) {

@@ -43,12 +43,17 @@ export class IrGraph {
   readonly inputs: string[] = [];
   readonly outputs: string[] = [];
   readonly #used = new Set<string>();
+  readonly #next = new Map<string, number>();
   readonly #refCache = new Map<string, RefTensor>();
+  /** Small constants by dtype, shape and values: each distinct one is stored once. */
+  readonly #constCache = new Map<string, string>();
 
   /** `base`, or `base_1`, `base_2`… (unique across values and nodes). */
   fresh(base: string): string {
     let name = base;
-    for (let i = 1; this.#used.has(name); i++) name = `${base}_${i}`;
+    let i = this.#next.get(base) ?? 1;
+    while (this.#used.has(name)) name = `${base}_${i++}`;
+    this.#next.set(base, i);
     this.#used.add(name);
     return name;
   }
@@ -64,7 +69,8 @@ export class IrGraph {
   }
 
   addInput(name: string, dtype: DType, shape: readonly number[]): string {
-    if (this.#used.has(name)) throw new DcaeError('GRAPH_INVALID', `Training graph already has a value "${name}".`);
+    if (this.#used.has(name))
+      throw new DcaeError('GRAPH_INVALID', `Training graph already has a value "${name}".`);
     this.#used.add(name);
     this.values.set(name, { name, dtype, shape: [...shape] });
     this.inputs.push(name);
@@ -72,7 +78,8 @@ export class IrGraph {
   }
 
   addWeight(name: string, tensor: HostTensor): string {
-    if (this.#used.has(name)) throw new DcaeError('GRAPH_INVALID', `Training graph already has a value "${name}".`);
+    if (this.#used.has(name))
+      throw new DcaeError('GRAPH_INVALID', `Training graph already has a value "${name}".`);
     this.#used.add(name);
     this.values.set(name, { name, dtype: tensor.dtype, shape: [...tensor.shape] });
     this.weights.set(name, tensor);
@@ -80,14 +87,25 @@ export class IrGraph {
   }
 
   /** A constant; numbers are float32 unless `dtype` says otherwise. */
-  constant(value: HostTensor | number | readonly number[], dtype: DType = 'float32', base = '/train/Constant'): string {
+  constant(
+    value: HostTensor | number | readonly number[],
+    dtype: DType = 'float32',
+    base = '/train/Constant',
+  ): string {
     let tensor: HostTensor;
     if (typeof value === 'number' || Array.isArray(value)) {
       const list = typeof value === 'number' ? [value] : (value as readonly number[]);
       const shape = typeof value === 'number' ? [] : [list.length];
       tensor = toHost({ shape, data: Float64Array.from(list) }, dtype);
     } else tensor = value as HostTensor;
+    let key: string | undefined;
+    if (tensor.data.length <= 16) {
+      key = `${tensor.dtype}|${tensor.shape.join(',')}|${Array.from(tensor.data as ArrayLike<number | bigint>, String).join(',')}`;
+      const hit = this.#constCache.get(key);
+      if (hit) return hit;
+    }
     const name = this.fresh(base);
+    if (key) this.#constCache.set(key, name);
     this.values.set(name, { name, dtype: tensor.dtype, shape: [...tensor.shape] });
     this.consts.set(name, tensor);
     return name;
@@ -105,7 +123,13 @@ export class IrGraph {
   }
 
   /** Adds a node (or folds it into a constant) and returns its output names. */
-  op(op: string, inputs: readonly (string | undefined)[], attrs: Record<string, AttributeValue> = {}, outputs = 1, base?: string): string[] {
+  op(
+    op: string,
+    inputs: readonly (string | undefined)[],
+    attrs: Record<string, AttributeValue> = {},
+    outputs = 1,
+    base?: string,
+  ): string[] {
     const known: (KnownValue | undefined)[] = inputs.map((name) => {
       if (!name) return undefined;
       const v = this.value(name);
@@ -119,9 +143,14 @@ export class IrGraph {
       inferred.every((v) => size(v.shape) <= FOLD_LIMIT) &&
       op !== 'Resize';
     if (foldable) {
-      const refs = op === 'Shape' || op === 'Size' ? [{ shape: known[0]!.shape, data: new Float64Array(size(known[0]!.shape)) }] : known.map((k) => k?.value);
+      const refs =
+        op === 'Shape' || op === 'Size'
+          ? [{ shape: known[0]!.shape, data: new Float64Array(size(known[0]!.shape)) }]
+          : known.map((k) => k?.value);
       const results = evalOp(op, refs, attrs);
-      return results.map((r, i) => this.constant(toHost(r, inferred[i]!.dtype), inferred[i]!.dtype, `${prefix}_folded`));
+      return results.map((r, i) =>
+        this.constant(toHost(r, inferred[i]!.dtype), inferred[i]!.dtype, `${prefix}_folded`),
+      );
     }
     const name = this.fresh(prefix);
     const outs = inferred.map((v, i) => {
@@ -134,7 +163,12 @@ export class IrGraph {
   }
 
   /** `op` with a single output. */
-  op1(op: string, inputs: readonly (string | undefined)[], attrs: Record<string, AttributeValue> = {}, base?: string): string {
+  op1(
+    op: string,
+    inputs: readonly (string | undefined)[],
+    attrs: Record<string, AttributeValue> = {},
+    base?: string,
+  ): string {
     return this.op(op, inputs, attrs, 1, base)[0]!;
   }
 
@@ -143,7 +177,13 @@ export class IrGraph {
    * graph inputs; every other weight used becomes an inline initializer. Nodes that do not feed an
    * output are dropped.
    */
-  toModel(options: { name: string; outputs: readonly string[]; outputNames?: readonly string[]; inputWeights?: ReadonlySet<string>; metadata?: Record<string, string> }): OnnxModel {
+  toModel(options: {
+    name: string;
+    outputs: readonly string[];
+    outputNames?: readonly string[];
+    inputWeights?: ReadonlySet<string>;
+    metadata?: Record<string, string>;
+  }): OnnxModel {
     const producer = new Map<string, IrNode>();
     for (const n of this.nodes) for (const o of n.outputs) producer.set(o, n);
     const live = new Set<string>();
@@ -161,10 +201,17 @@ export class IrGraph {
     }
     const nodes: OnnxNode[] = this.nodes
       .filter((n) => liveNodes.has(n))
-      .map((n) => ({ name: n.name, opType: n.op, inputs: n.inputs, outputs: n.outputs, attributes: n.attrs }));
+      .map((n) => ({
+        name: n.name,
+        opType: n.op,
+        inputs: n.inputs,
+        outputs: n.outputs,
+        attributes: n.attrs,
+      }));
     const initializers: OnnxInitializer[] = [];
     const graphInputs = this.inputs.filter((n) => live.has(n)).map((n) => this.value(n));
-    for (const [name, tensor] of this.consts) if (live.has(name)) initializers.push({ name, data: { kind: 'inline', tensor } });
+    for (const [name, tensor] of this.consts)
+      if (live.has(name)) initializers.push({ name, data: { kind: 'inline', tensor } });
     for (const [name, tensor] of this.weights) {
       if (!live.has(name)) continue;
       if (options.inputWeights?.has(name)) graphInputs.push(this.value(name));
@@ -177,7 +224,14 @@ export class IrGraph {
       const wanted = outputNames[i]!;
       const direct = v === wanted && producer.has(v) && !seen.has(v);
       seen.add(v);
-      if (!direct) nodes.push({ name: `/output/${wanted}/Identity`, opType: 'Identity', inputs: [v], outputs: [wanted], attributes: {} });
+      if (!direct)
+        nodes.push({
+          name: `/output/${wanted}/Identity`,
+          opType: 'Identity',
+          inputs: [v],
+          outputs: [wanted],
+          attributes: {},
+        });
       const info = this.value(v);
       return { name: wanted, dtype: info.dtype, shape: info.shape };
     });
@@ -188,7 +242,13 @@ export class IrGraph {
       inputs: graphInputs.map((v) => ({ name: v.name, dtype: v.dtype, shape: v.shape })),
       outputs,
     };
-    return { graph, opset: ONNX_OPSET, irVersion: ONNX_IR_VERSION, producer: 'dcae-train', metadata: { ...options.metadata } };
+    return {
+      graph,
+      opset: ONNX_OPSET,
+      irVersion: ONNX_IR_VERSION,
+      producer: 'dcae-train',
+      metadata: { ...options.metadata },
+    };
   }
 }
 
@@ -202,6 +262,119 @@ export interface ImportOptions {
    * undefined to add the node as it is. Inputs are already resolved to IR names.
    */
   readonly rewrite?: (node: OnnxNode, inputs: readonly string[], g: IrGraph) => string[] | undefined;
+  /**
+   * Rewrite the fused normalisations (LayerNormalization, InstanceNormalization, eval-mode
+   * BatchNormalization) and Gemm into primitive ops, so that autodiff covers them with the
+   * elementwise and reduction rules. @defaultValue true
+   */
+  readonly decompose?: boolean;
+}
+
+const attrNumber = (node: OnnxNode, name: string, fallback: number): number => {
+  const a = node.attributes[name];
+  return a && (a.kind === 'int' || a.kind === 'float') ? a.value : fallback;
+};
+
+/** (x − mean) / √(var + ε) over `axes` (keepdims), in primitive ops. */
+function normalise(g: IrGraph, x: string, axes: readonly number[], eps: number, base: string): string {
+  const ax = g.constant(axes, 'int64');
+  const keep = { keepdims: { kind: 'int' as const, value: 1 } };
+  const centred = g.op1(
+    'Sub',
+    [x, g.op1('ReduceMean', [x, ax], keep, `${base}/ReduceMean`)],
+    {},
+    `${base}/Sub`,
+  );
+  const variance = g.op1(
+    'ReduceMean',
+    [g.op1('Mul', [centred, centred], {}, `${base}/Mul`), ax],
+    keep,
+    `${base}/ReduceMean`,
+  );
+  const std = g.op1(
+    'Sqrt',
+    [g.op1('Add', [variance, g.constant(eps)], {}, `${base}/Add`)],
+    {},
+    `${base}/Sqrt`,
+  );
+  return g.op1('Div', [centred, std], {}, `${base}/Div`);
+}
+
+/** Primitive-op form of fused ops that have no VJP rule of their own (see `ImportOptions.decompose`). */
+function decompose(node: OnnxNode, inputs: readonly string[], g: IrGraph): string[] | undefined {
+  const base = node.name;
+  const rank = (v: string): number => g.shape(v).length;
+  const perChannel = (v: string, r: number): string =>
+    g.op1(
+      'Reshape',
+      [v, g.constant([g.shape(v)[0]!, ...Array.from({ length: r - 2 }, () => 1)], 'int64')],
+      {},
+      `${base}/Reshape`,
+    );
+  switch (node.opType) {
+    case 'LayerNormalization': {
+      const [x, scale, bias] = inputs as [string, string, string | undefined];
+      const r = rank(x);
+      const raw = attrNumber(node, 'axis', -1);
+      const axis = raw < 0 ? raw + r : raw;
+      const axes = Array.from({ length: r - axis }, (_, i) => axis + i);
+      let y = g.op1(
+        'Mul',
+        [normalise(g, x, axes, attrNumber(node, 'epsilon', 1e-5), base), scale],
+        {},
+        `${base}/Scale`,
+      );
+      if (bias) y = g.op1('Add', [y, bias], {}, `${base}/Shift`);
+      return [y];
+    }
+    case 'InstanceNormalization': {
+      const [x, scale, bias] = inputs as [string, string, string];
+      const r = rank(x);
+      const y = normalise(
+        g,
+        x,
+        Array.from({ length: r - 2 }, (_, i) => i + 2),
+        attrNumber(node, 'epsilon', 1e-5),
+        base,
+      );
+      return [
+        g.op1(
+          'Add',
+          [g.op1('Mul', [y, perChannel(scale, r)], {}, `${base}/Scale`), perChannel(bias, r)],
+          {},
+          `${base}/Shift`,
+        ),
+      ];
+    }
+    case 'BatchNormalization': {
+      if (attrNumber(node, 'training_mode', 0) !== 0) return undefined;
+      const [x, scale, bias, mean, variance] = inputs as [string, string, string, string, string];
+      const r = rank(x);
+      const inv = g.op1('Reciprocal', [
+        g.op1('Sqrt', [g.op1('Add', [variance, g.constant(attrNumber(node, 'epsilon', 1e-5))])]),
+      ]);
+      const centred = g.op1('Sub', [x, perChannel(mean, r)], {}, `${base}/Sub`);
+      const scaled = g.op1('Mul', [centred, perChannel(g.op1('Mul', [scale, inv]), r)], {}, `${base}/Scale`);
+      return [g.op1('Add', [scaled, perChannel(bias, r)], {}, `${base}/Shift`)];
+    }
+    case 'Gemm': {
+      const [a, b, c] = inputs as [string, string, string | undefined];
+      const t = (v: string, flag: string): string =>
+        attrNumber(node, flag, 0)
+          ? g.op1('Transpose', [v], { perm: { kind: 'ints', value: [1, 0] } }, `${base}/Transpose`)
+          : v;
+      let y = g.op1('MatMul', [t(a, 'transA'), t(b, 'transB')], {}, `${base}/MatMul`);
+      const alpha = attrNumber(node, 'alpha', 1);
+      if (alpha !== 1) y = g.op1('Mul', [y, g.constant(alpha)]);
+      if (c) {
+        const beta = attrNumber(node, 'beta', 1);
+        y = g.op1('Add', [y, beta === 1 ? c : g.op1('Mul', [c, g.constant(beta)])], {}, `${base}/Add`);
+      }
+      return [y];
+    }
+    default:
+      return undefined;
+  }
 }
 
 /**
@@ -213,7 +386,10 @@ export function importModel(g: IrGraph, model: OnnxModel, options: ImportOptions
   const alias = new Map<string, string>(options.inputs);
   for (const init of model.graph.initializers) {
     if (init.data.kind !== 'inline')
-      throw new DcaeError('GRAPH_INVALID', `Training graphs need inline weights; ${init.name} is external data.`);
+      throw new DcaeError(
+        'GRAPH_INVALID',
+        `Training graphs need inline weights; ${init.name} is external data.`,
+      );
     if (options.isWeight(init.name)) {
       if (!g.weights.has(init.name)) g.addWeight(init.name, init.data.tensor);
       alias.set(init.name, init.name);
@@ -222,7 +398,11 @@ export function importModel(g: IrGraph, model: OnnxModel, options: ImportOptions
   const resolve = (name: string): string => {
     if (name === '') return '';
     const r = alias.get(name);
-    if (r === undefined) throw new DcaeError('GRAPH_INVALID', `Import of ${model.graph.name}: value "${name}" is used before it is defined.`);
+    if (r === undefined)
+      throw new DcaeError(
+        'GRAPH_INVALID',
+        `Import of ${model.graph.name}: value "${name}" is used before it is defined.`,
+      );
     return r;
   };
   const visit = (nodes: readonly OnnxNode[]): void => {
@@ -230,9 +410,14 @@ export function importModel(g: IrGraph, model: OnnxModel, options: ImportOptions
       const inputs = node.inputs.map(resolve);
       if (node.opType === 'If') {
         const cond = g.constValue(inputs[0]!);
-        if (!cond) throw new DcaeError('GRAPH_INVALID', `${node.name}: an If whose condition depends on data cannot be trained (static graphs only).`);
+        if (!cond)
+          throw new DcaeError(
+            'GRAPH_INVALID',
+            `${node.name}: an If whose condition depends on data cannot be trained (static graphs only).`,
+          );
         const branch = node.attributes[cond.data[0] ? 'then_branch' : 'else_branch'];
-        if (branch?.kind !== 'graph') throw new DcaeError('GRAPH_INVALID', `${node.name}: If without branch graph.`);
+        if (branch?.kind !== 'graph')
+          throw new DcaeError('GRAPH_INVALID', `${node.name}: If without branch graph.`);
         visit(branch.value.nodes);
         node.outputs.forEach((o, i) => alias.set(o, resolve(branch.value.outputs[i]!.name)));
         continue;
@@ -241,12 +426,20 @@ export function importModel(g: IrGraph, model: OnnxModel, options: ImportOptions
         alias.set(node.outputs[0]!, inputs[0]!);
         continue;
       }
-      if (node.opType === 'Cast' && g.value(inputs[0]!).dtype === 'float32' && node.attributes.to?.kind === 'int' && node.attributes.to.value === 1) {
+      if (
+        node.opType === 'Cast' &&
+        g.value(inputs[0]!).dtype === 'float32' &&
+        node.attributes.to?.kind === 'int' &&
+        node.attributes.to.value === 1
+      ) {
         alias.set(node.outputs[0]!, inputs[0]!);
         continue;
       }
-      const rewritten = options.rewrite?.(node, inputs, g);
-      const outs = rewritten ?? g.op(node.opType, inputs, { ...node.attributes }, node.outputs.length, node.name);
+      const rewritten =
+        options.rewrite?.(node, inputs, g) ??
+        (options.decompose === false ? undefined : decompose(node, inputs, g));
+      const outs =
+        rewritten ?? g.op(node.opType, inputs, { ...node.attributes }, node.outputs.length, node.name);
       node.outputs.forEach((o, i) => alias.set(o, outs[i]!));
     }
   };

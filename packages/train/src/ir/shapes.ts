@@ -48,7 +48,12 @@ function constInts(op: string, v: KnownValue | undefined, what: string): number[
 const norm = (axis: number, rank: number): number => (axis < 0 ? axis + rank : axis);
 
 /** Static shape and dtype inference of one node. Every shape is concrete (training graphs are static). */
-export function inferNode(op: string, inputs: readonly (KnownValue | undefined)[], attrs: Attrs, outputs: number): InferredValue[] {
+export function inferNode(
+  op: string,
+  inputs: readonly (KnownValue | undefined)[],
+  attrs: Attrs,
+  outputs: number,
+): InferredValue[] {
   const [a, b, c] = inputs;
   const A = a!;
   const same = (shape: readonly number[], dtype: DType = A.dtype): InferredValue[] => [{ shape, dtype }];
@@ -95,7 +100,8 @@ export function inferNode(op: string, inputs: readonly (KnownValue | undefined)[
     case 'And': {
       let shape: number[] | undefined = [...A.shape];
       for (const t of inputs.slice(1)) shape = shape && broadcastShapes(shape, t!.shape);
-      if (!shape) fail(op, `shapes ${inputs.map((t) => `[${t!.shape.join(',')}]`).join(' and ')} do not broadcast`);
+      if (!shape)
+        fail(op, `shapes ${inputs.map((t) => `[${t!.shape.join(',')}]`).join(' and ')} do not broadcast`);
       const cmp = ['Equal', 'Greater', 'Less', 'GreaterOrEqual', 'And'].includes(op);
       return same(shape, cmp ? 'bool' : A.dtype);
     }
@@ -113,7 +119,10 @@ export function inferNode(op: string, inputs: readonly (KnownValue | undefined)[
         return Math.floor((d + ca.pads[i]! + ca.pads[i + k.length]! - eff) / ca.strides[i]!) + 1;
       });
       if (A.shape[1] !== w.shape[1]! * ca.group)
-        fail(op, `input has ${A.shape[1]} channels, weight [${w.shape.join(',')}] with group ${ca.group} expects ${w.shape[1]! * ca.group}`);
+        fail(
+          op,
+          `input has ${A.shape[1]} channels, weight [${w.shape.join(',')}] with group ${ca.group} expects ${w.shape[1]! * ca.group}`,
+        );
       return same([A.shape[0]!, w.shape[0]!, ...spatial]);
     }
     case 'ConvTranspose': {
@@ -121,9 +130,17 @@ export function inferNode(op: string, inputs: readonly (KnownValue | undefined)[
       const k = w.shape.slice(2);
       const ca = convAttrs(attrs, k);
       const op2 = attrInts(attrs, 'output_padding') ?? k.map(() => 0);
-      const spatial = A.shape.slice(2).map(
-        (d, i) => ca.strides[i]! * (d - 1) + op2[i]! + (k[i]! - 1) * ca.dilations[i]! + 1 - ca.pads[i]! - ca.pads[i + k.length]!,
-      );
+      const spatial = A.shape
+        .slice(2)
+        .map(
+          (d, i) =>
+            ca.strides[i]! * (d - 1) +
+            op2[i]! +
+            (k[i]! - 1) * ca.dilations[i]! +
+            1 -
+            ca.pads[i]! -
+            ca.pads[i + k.length]!,
+        );
       return same([A.shape[0]!, w.shape[1]! * ca.group, ...spatial]);
     }
     case 'MatMul': {
@@ -149,10 +166,14 @@ export function inferNode(op: string, inputs: readonly (KnownValue | undefined)[
       if (b && list.length === 0 && attrInt(attrs, 'noop_with_empty_axes', 0)) return same(A.shape);
       const axes = new Set((list.length ? list : A.shape.map((_, i) => i)).map((x) => norm(x, rank)));
       const keep = attrInt(attrs, 'keepdims', 1) === 1;
-      return same(keep ? A.shape.map((d, i) => (axes.has(i) ? 1 : d)) : A.shape.filter((_, i) => !axes.has(i)));
+      return same(
+        keep ? A.shape.map((d, i) => (axes.has(i) ? 1 : d)) : A.shape.filter((_, i) => !axes.has(i)),
+      );
     }
     case 'Reshape':
-      return same(reshapeTarget(A.shape, constInts(op, b, 'the target shape'), attrInt(attrs, 'allowzero', 0) === 1));
+      return same(
+        reshapeTarget(A.shape, constInts(op, b, 'the target shape'), attrInt(attrs, 'allowzero', 0) === 1),
+      );
     case 'Flatten': {
       const axis = norm(attrInt(attrs, 'axis', 1), A.shape.length);
       return same([size(A.shape.slice(0, axis)), size(A.shape.slice(axis))]);
@@ -178,7 +199,9 @@ export function inferNode(op: string, inputs: readonly (KnownValue | undefined)[
       return same(shape);
     }
     case 'Squeeze': {
-      const axes = b ? constInts(op, b, 'axes').map((x) => norm(x, A.shape.length)) : A.shape.flatMap((d, i) => (d === 1 ? [i] : []));
+      const axes = b
+        ? constInts(op, b, 'axes').map((x) => norm(x, A.shape.length))
+        : A.shape.flatMap((d, i) => (d === 1 ? [i] : []));
       return same(A.shape.filter((_, i) => !axes.includes(i)));
     }
     case 'Concat': {
@@ -189,7 +212,9 @@ export function inferNode(op: string, inputs: readonly (KnownValue | undefined)[
     }
     case 'Split': {
       const axis = norm(attrInt(attrs, 'axis', 0), A.shape.length);
-      const sizes = b ? constInts(op, b, 'split sizes') : Array.from({ length: outputs }, () => A.shape[axis]! / outputs);
+      const sizes = b
+        ? constInts(op, b, 'split sizes')
+        : Array.from({ length: outputs }, () => A.shape[axis]! / outputs);
       return sizes.map((len) => {
         const shape = [...A.shape];
         shape[axis] = len;
@@ -249,7 +274,11 @@ export function inferNode(op: string, inputs: readonly (KnownValue | undefined)[
       const k = attrInts(attrs, 'kernel_shape')!;
       const s = attrInts(attrs, 'strides') ?? k.map(() => 1);
       const p = attrInts(attrs, 'pads') ?? [...k.map(() => 0), ...k.map(() => 0)];
-      return same([A.shape[0]!, A.shape[1]!, ...A.shape.slice(2).map((d, i) => Math.floor((d + p[i]! + p[i + k.length]! - k[i]!) / s[i]!) + 1)]);
+      return same([
+        A.shape[0]!,
+        A.shape[1]!,
+        ...A.shape.slice(2).map((d, i) => Math.floor((d + p[i]! + p[i + k.length]! - k[i]!) / s[i]!) + 1),
+      ]);
     }
     default:
       fail(op, 'the op is not supported by @dcae/train (see docs/training.md, op coverage)');

@@ -13,7 +13,16 @@ import type { LossName, LossWeights } from '../step/types.js';
 const int = (value: number): AttributeValue => ({ kind: 'int', value });
 const ints = (value: readonly number[]): AttributeValue => ({ kind: 'ints', value });
 
-export const LOSS_NAMES: readonly LossName[] = ['l1', 'mse', 'ssim', 'msssim', 'gradient', 'frequency', 'perceptual', 'gan'];
+export const LOSS_NAMES: readonly LossName[] = [
+  'l1',
+  'mse',
+  'ssim',
+  'msssim',
+  'gradient',
+  'frequency',
+  'perceptual',
+  'gan',
+];
 
 /** SSIM constants for a data range of 2 ([-1, 1]): C1 = (0.01·2)², C2 = (0.03·2)². */
 const SSIM_C1 = (0.01 * 2) ** 2;
@@ -30,7 +39,14 @@ function mean(e: Emit, v: string): string {
 }
 
 /** A depthwise conv over every channel of `x` with one constant [k, k] filter set [F, k, k]. */
-function depthwise(e: Emit, x: string, filters: readonly (readonly number[])[], k: number, stride = 1, pad = 0): string {
+function depthwise(
+  e: Emit,
+  x: string,
+  filters: readonly (readonly number[])[],
+  k: number,
+  stride = 1,
+  pad = 0,
+): string {
   const c = e.shape(x)[1]!;
   const f = filters.length;
   const data = new Float32Array(c * f * k * k);
@@ -130,12 +146,20 @@ export function frequencyLoss(e: Emit, x: string, y: string): string {
       const f: number[] = [];
       for (let i = 0; i < n; i++)
         for (let j = 0; j < n; j++)
-          f.push(c(u) * c(v) * Math.cos(((2 * i + 1) * u * Math.PI) / (2 * n)) * Math.cos(((2 * j + 1) * v * Math.PI) / (2 * n)));
+          f.push(
+            c(u) *
+              c(v) *
+              Math.cos(((2 * i + 1) * u * Math.PI) / (2 * n)) *
+              Math.cos(((2 * j + 1) * v * Math.PI) / (2 * n)),
+          );
       basis.push(f);
     }
   const [, , h, w] = e.shape(x) as [number, number, number, number];
   if (h < n || w < n)
-    throw new DcaeError('INVALID_ARGUMENT', `The frequency loss needs images of at least 8×8 pixels; got ${h}×${w}.`);
+    throw new DcaeError(
+      'INVALID_ARGUMENT',
+      `The frequency loss needs images of at least 8×8 pixels; got ${h}×${w}.`,
+    );
   const d = e.sub(depthwise(e, x, basis, n, n), depthwise(e, y, basis, n, n));
   return mean(e, e.g.op1('Abs', [d]));
 }
@@ -159,9 +183,15 @@ export function buildLoss(
   options: { perceptualWeights?: ReadonlyMap<string, HostTensor> } = {},
 ): LossGraph {
   const terms = new Map<string, string>();
-  const entries = Object.entries(weights).filter(([, w]) => w !== undefined && w !== 0) as [LossName, number][];
+  const entries = Object.entries(weights).filter(([, w]) => w !== undefined && w !== 0) as [
+    LossName,
+    number,
+  ][];
   if (entries.length === 0)
-    throw new DcaeError('INVALID_ARGUMENT', `The loss has no term with a non-zero weight; give e.g. { l1: 1 } (terms: ${LOSS_NAMES.join(', ')}).`);
+    throw new DcaeError(
+      'INVALID_ARGUMENT',
+      `The loss has no term with a non-zero weight; give e.g. { l1: 1 } (terms: ${LOSS_NAMES.join(', ')}).`,
+    );
   for (const [name, w] of entries) {
     if (!Number.isFinite(w))
       throw new DcaeError('INVALID_ARGUMENT', `Loss weight ${name} is ${w}; expected a finite number.`);
@@ -203,7 +233,10 @@ export function buildLoss(
           'The GAN loss needs the PatchGAN discriminator step, which this version of @dcae/train does not implement. Remove the gan term.',
         );
       default:
-        throw new DcaeError('INVALID_ARGUMENT', `Unknown loss term "${String(name)}"; expected one of ${LOSS_NAMES.join(', ')}.`);
+        throw new DcaeError(
+          'INVALID_ARGUMENT',
+          `Unknown loss term "${String(name)}"; expected one of ${LOSS_NAMES.join(', ')}.`,
+        );
     }
   }
   let total: string | undefined;

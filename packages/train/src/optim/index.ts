@@ -35,12 +35,15 @@ export function checkOptimizerSpec(spec: OptimizerSpec): void {
   const bad = (what: string): never => {
     throw new DcaeError('INVALID_ARGUMENT', `Optimizer ${spec.kind}: ${what}.`);
   };
-  if (spec.kind !== 'adamw' && spec.kind !== 'sgd') bad(`unknown kind "${String(spec.kind)}"; expected adamw or sgd`);
+  if (spec.kind !== 'adamw' && spec.kind !== 'sgd')
+    bad(`unknown kind "${String(spec.kind)}"; expected adamw or sgd`);
   const [b1, b2] = spec.betas ?? [0.9, 0.999];
   if (!(b1 >= 0 && b1 < 1 && b2 >= 0 && b2 < 1)) bad(`betas must lie in [0, 1); got ${b1},${b2}`);
   if (spec.eps !== undefined && !(spec.eps > 0)) bad(`eps must be > 0; got ${spec.eps}`);
-  if (spec.weightDecay !== undefined && !(spec.weightDecay >= 0)) bad(`weight decay must be ≥ 0; got ${spec.weightDecay}`);
-  if (spec.clipGradNorm !== undefined && !(spec.clipGradNorm > 0)) bad(`clipGradNorm must be > 0; got ${spec.clipGradNorm}`);
+  if (spec.weightDecay !== undefined && !(spec.weightDecay >= 0))
+    bad(`weight decay must be ≥ 0; got ${spec.weightDecay}`);
+  if (spec.clipGradNorm !== undefined && !(spec.clipGradNorm > 0))
+    bad(`clipGradNorm must be > 0; got ${spec.clipGradNorm}`);
 }
 
 /**
@@ -48,13 +51,23 @@ export function checkOptimizerSpec(spec: OptimizerSpec): void {
  * 1 − β₁ᵗ and `bias_correction2` = 1 − β₂ᵗ (t = the step being taken, computed on the host in
  * float64), and the state `exp_avg.<key>`, `exp_avg_sq.<key>` per weight.
  */
-export function emitOptimizer(e: Emit, spec: OptimizerSpec, params: readonly OptimizerParam[]): OptimizerGraph {
+export function emitOptimizer(
+  e: Emit,
+  spec: OptimizerSpec,
+  params: readonly OptimizerParam[],
+): OptimizerGraph {
   checkOptimizerSpec(spec);
   const g = e.g;
   const lr = g.addInput('lr', 'float32', []);
   const scalarInputs = ['lr'];
   // Global norm (before clipping).
-  const squares = params.map((p) => e.reduceSum(e.mul(p.grad, p.grad), e.shape(p.grad).map((_, i) => i), false));
+  const squares = params.map((p) =>
+    e.reduceSum(
+      e.mul(p.grad, p.grad),
+      e.shape(p.grad).map((_, i) => i),
+      false,
+    ),
+  );
   const gradNorm = g.op1('Sqrt', [e.sum(squares)]);
   let grads = params.map((p) => p.grad);
   if (spec.clipGradNorm !== undefined) {

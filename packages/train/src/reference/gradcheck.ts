@@ -102,10 +102,15 @@ export async function gradCheck(
       // Directional derivative along a random unit-variance direction: checks every coordinate at once.
       const dir = rng.fillNormal(new Float64Array(original.data.length));
       const fdAt = (h: number): number =>
-        (lossWith(original.data.map((w, i) => w + h * dir[i]!)) - lossWith(original.data.map((w, i) => w - h * dir[i]!))) / (2 * h);
+        (lossWith(original.data.map((w, i) => w + h * dir[i]!)) -
+          lossWith(original.data.map((w, i) => w - h * dir[i]!))) /
+        (2 * h);
       let a = 0;
       for (let i = 0; i < dir.length; i++) a += analytic[i]! * dir[i]!;
-      const errAt = (fd: number): [number, number] => [Math.abs(a - fd), Math.abs(a - fd) / Math.max(Math.abs(fd), floor * Math.sqrt(dir.length))];
+      const errAt = (fd: number): [number, number] => [
+        Math.abs(a - fd),
+        Math.abs(a - fd) / Math.max(Math.abs(fd), floor * Math.sqrt(dir.length)),
+      ];
       [worstAbsolute, worstRelative] = errAt(fdAt(eps));
       // A ReLU/Abs kink inside ±ε spoils one difference; a second, smaller step tells the two apart.
       if (worstRelative > RETRY_ABOVE) {
@@ -115,7 +120,8 @@ export async function gradCheck(
       checked = dir.length;
     } else {
       const picks = new Set<number>();
-      while (picks.size < Math.min(count, original.data.length)) picks.add(Math.floor(rng.uniform() * original.data.length));
+      while (picks.size < Math.min(count, original.data.length))
+        picks.add(Math.floor(rng.uniform() * original.data.length));
       for (const idx of picks) {
         const at = (delta: number): number => {
           const data = Float64Array.from(original.data);

@@ -16,7 +16,12 @@ export function runReference(
   return new Map(outputs.map((o) => [o, lookup(g, env, feeds, o)!]));
 }
 
-function lookup(g: IrGraph, env: Map<string, RefTensor>, feeds: ReadonlyMap<string, RefTensor>, name: string): RefTensor | undefined {
+function lookup(
+  g: IrGraph,
+  env: Map<string, RefTensor>,
+  feeds: ReadonlyMap<string, RefTensor>,
+  name: string,
+): RefTensor | undefined {
   if (name === '') return undefined;
   const hit = feeds.get(name) ?? env.get(name);
   if (hit) return hit;
@@ -32,7 +37,11 @@ function lookup(g: IrGraph, env: Map<string, RefTensor>, feeds: ReadonlyMap<stri
 }
 
 /** Indices of the nodes `outputs` depend on (stopping at fed values). */
-export function neededNodes(g: IrGraph, outputs: readonly string[], feeds: ReadonlyMap<string, RefTensor> = new Map()): number[] {
+export function neededNodes(
+  g: IrGraph,
+  outputs: readonly string[],
+  feeds: ReadonlyMap<string, RefTensor> = new Map(),
+): number[] {
   const producer = new Map<string, number>();
   g.nodes.forEach((n, i) => n.outputs.forEach((o) => producer.set(o, i)));
   const needed = new Set<number>();
@@ -61,7 +70,11 @@ export function evaluate(
   const env = new Map<string, RefTensor>(base);
   for (const i of indices) {
     const n = g.nodes[i]!;
-    const results = evalOp(n.op, n.inputs.map((x) => lookup(g, env, feeds, x)), n.attrs);
+    const results = evalOp(
+      n.op,
+      n.inputs.map((x) => lookup(g, env, feeds, x)),
+      n.attrs,
+    );
     n.outputs.forEach((o, k) => env.set(o, results[k]!));
   }
   return env;

@@ -76,7 +76,9 @@ function reduce(
   kind: 'sum' | 'mean' | 'max' | 'sumsq',
 ): RefTensor {
   const rank = x.shape.length;
-  const axes = new Set((axesIn && axesIn.length ? axesIn : x.shape.map((_, i) => i)).map((a) => normAxis(a, rank)));
+  const axes = new Set(
+    (axesIn && axesIn.length ? axesIn : x.shape.map((_, i) => i)).map((a) => normAxis(a, rank)),
+  );
   const outFull = x.shape.map((d, i) => (axes.has(i) ? 1 : d));
   const out = new Float64Array(size(outFull)).fill(kind === 'max' ? -Infinity : 0);
   const outStrides = stridesOf(outFull);
@@ -86,7 +88,7 @@ function reduce(
     for (let ax = 0; ax < rank; ax++) if (!axes.has(ax)) o += counter[ax]! * outStrides[ax]!;
     const v = x.data[k]!;
     if (kind === 'max') out[o] = Math.max(out[o]!, v);
-    else out[o] += kind === 'sumsq' ? v * v : v;
+    else out[o] = out[o]! + (kind === 'sumsq' ? v * v : v);
     for (let ax = rank - 1; ax >= 0; ax--) {
       if (++counter[ax]! < x.shape[ax]!) break;
       counter[ax] = 0;
@@ -94,7 +96,7 @@ function reduce(
   }
   if (kind === 'mean') {
     const n = x.data.length / Math.max(1, out.length);
-    for (let i = 0; i < out.length; i++) out[i] /= n;
+    for (let i = 0; i < out.length; i++) out[i] = out[i]! / n;
   }
   const shape = keepdims ? outFull : x.shape.filter((_, i) => !axes.has(i));
   return { shape, data: out };
@@ -122,7 +124,11 @@ export function transpose(x: RefTensor, perm: readonly number[]): RefTensor {
 }
 
 /** Resolves an ONNX Reshape target (0 copies, -1 infers). */
-export function reshapeTarget(inShape: readonly number[], target: readonly number[], allowZero = false): number[] {
+export function reshapeTarget(
+  inShape: readonly number[],
+  target: readonly number[],
+  allowZero = false,
+): number[] {
   const total = size(inShape);
   const out = target.map((d, i) => (d === 0 && !allowZero ? inShape[i]! : d));
   const known = out.reduce((acc, d) => (d === -1 ? acc : acc * d), 1);
@@ -182,7 +188,8 @@ function gather(x: RefTensor, spec: SliceSpec): RefTensor {
   const counter = new Array<number>(rank).fill(0);
   for (let k = 0; k < out.length; k++) {
     let o = 0;
-    for (let ax = 0; ax < rank; ax++) o += (spec.starts[ax]! + counter[ax]! * spec.steps[ax]!) * inStrides[ax]!;
+    for (let ax = 0; ax < rank; ax++)
+      o += (spec.starts[ax]! + counter[ax]! * spec.steps[ax]!) * inStrides[ax]!;
     out[k] = x.data[o]!;
     for (let ax = rank - 1; ax >= 0; ax--) {
       if (++counter[ax]! < spec.shape[ax]!) break;
@@ -262,7 +269,14 @@ function conv2d(x: RefTensor, w: RefTensor, b: RefTensor | undefined, a: ConvAtt
   if (cg * g !== c) throw new Error(`Conv: ${c} input channels, weight expects ${cg}×${g}`);
   const out = new Float64Array(n * o * ho * wo);
   // Valid output ranges per kernel tap, so the inner loop runs without bounds checks.
-  const range = (k: number, d: number, s: number, p: number, size: number, outSize: number): [number, number] => {
+  const range = (
+    k: number,
+    d: number,
+    s: number,
+    p: number,
+    size: number,
+    outSize: number,
+  ): [number, number] => {
     const off = k * d - p;
     const lo = Math.max(0, Math.ceil(-off / s));
     const hi = Math.min(outSize, Math.floor((size - 1 - off) / s) + 1);
@@ -284,12 +298,58 @@ function conv2d(x: RefTensor, w: RefTensor, b: RefTensor | undefined, a: ConvAtt
             for (let y = y0; y < y1; y++) {
               const xrow = xb + (y * sh - pt + i * dh) * wd - pl + j * dw;
               const orow = ob + y * wo;
-              for (let xx = x0; xx < x1; xx++) out[orow + xx] += wv * x.data[xrow + xx * sw]!;
+              for (let xx = x0; xx < x1; xx++)
+                out[orow + xx] = out[orow + xx]! + wv * x.data[xrow + xx * sw]!;
             }
           }
         }
       }
     }
+  return { shape: [n, o, ho, wo], data: out };
+}
+
+/** ConvTranspose (2-D): the adjoint of conv2d — every input pixel scatters through the kernel. */
+function convTranspose2d(
+  x: RefTensor,
+  w: RefTensor,
+  b: RefTensor | undefined,
+  a: ConvAttrs,
+  outputPadding: readonly number[],
+): RefTensor {
+  const [n, ci, h, wd] = x.shape as [number, number, number, number];
+  const [, og, kh, kw] = w.shape as [number, number, number, number];
+  const g = a.group;
+  const cig = ci / g;
+  const o = og * g;
+  const [sh, sw] = a.strides as [number, number];
+  const [dh, dw] = a.dilations as [number, number];
+  const [pt, pl, pb, pr] = a.pads as [number, number, number, number];
+  const ho = sh * (h - 1) + outputPadding[0]! + (kh - 1) * dh + 1 - pt - pb;
+  const wo = sw * (wd - 1) + outputPadding[1]! + (kw - 1) * dw + 1 - pl - pr;
+  const out = new Float64Array(n * o * ho * wo);
+  for (let bi = 0; bi < n; bi++)
+    for (let c = 0; c < ci; c++) {
+      const gi = Math.floor(c / cig);
+      for (let y = 0; y < h; y++)
+        for (let xx = 0; xx < wd; xx++) {
+          const v = x.data[((bi * ci + c) * h + y) * wd + xx]!;
+          if (v === 0) continue;
+          for (let oc = 0; oc < og; oc++) {
+            const ob = (bi * o + gi * og + oc) * ho;
+            for (let i = 0; i < kh; i++) {
+              const yy = y * sh - pt + i * dh;
+              if (yy < 0 || yy >= ho) continue;
+              for (let j = 0; j < kw; j++) {
+                const xj = xx * sw - pl + j * dw;
+                if (xj < 0 || xj >= wo) continue;
+                out[(ob + yy) * wo + xj] =
+                  out[(ob + yy) * wo + xj]! + v * w.data[((c * og + oc) * kh + i) * kw + j]!;
+              }
+            }
+          }
+        }
+    }
+  if (b) for (let i = 0; i < out.length; i++) out[i] = out[i]! + b.data[Math.floor(i / (ho * wo)) % o]!;
   return { shape: [n, o, ho, wo], data: out };
 }
 
@@ -372,7 +432,9 @@ function resizeNearest(x: RefTensor, scales: readonly number[], attrs: Attrs): R
   if (mode !== 'nearest' || ctm !== 'asymmetric' || nm !== 'floor')
     throw new Error(`Resize: only nearest/asymmetric/floor is implemented (got ${mode}/${ctm}/${nm})`);
   const shape = x.shape.map((d, i) => Math.floor(d * scales[i]!));
-  const maps = shape.map((d, ax) => Array.from({ length: d }, (_, i) => Math.min(x.shape[ax]! - 1, Math.floor(i / scales[ax]!))));
+  const maps = shape.map((d, ax) =>
+    Array.from({ length: d }, (_, i) => Math.min(x.shape[ax]! - 1, Math.floor(i / scales[ax]!))),
+  );
   const inStrides = stridesOf(x.shape);
   const out = new Float64Array(size(shape));
   const rank = shape.length;
@@ -440,9 +502,9 @@ export function evalOp(op: string, inputs: readonly (RefTensor | undefined)[], a
     case 'Pow':
       return [binary(A, b!, (x, y) => x ** y)];
     case 'Max':
-      return [inputs.slice(1).reduce((acc, t) => binary(acc, t!, Math.max), A)];
+      return [inputs.slice(1).reduce<RefTensor>((acc, t) => binary(acc, t!, Math.max), A)];
     case 'Min':
-      return [inputs.slice(1).reduce((acc, t) => binary(acc, t!, Math.min), A)];
+      return [inputs.slice(1).reduce<RefTensor>((acc, t) => binary(acc, t!, Math.min), A)];
     case 'Equal':
       return [binary(A, b!, (x, y) => (x === y ? 1 : 0))];
     case 'Greater':
@@ -457,7 +519,11 @@ export function evalOp(op: string, inputs: readonly (RefTensor | undefined)[], a
       return [unary(A, (x) => (x ? 0 : 1))];
     case 'Where': {
       const shape = broadcastShapes(broadcastShapes(A.shape, b!.shape)!, c!.shape)!;
-      const [ic, ix, iy] = [A, b!, c!].map((t) => broadcastIndex(t.shape, shape)) as [Int32Array, Int32Array, Int32Array];
+      const [ic, ix, iy] = [A, b!, c!].map((t) => broadcastIndex(t.shape, shape)) as [
+        Int32Array,
+        Int32Array,
+        Int32Array,
+      ];
       const out = new Float64Array(size(shape));
       for (let i = 0; i < out.length; i++) out[i] = A.data[ic[i]!] ? b!.data[ix[i]!]! : c!.data[iy[i]!]!;
       return [{ shape, data: out }];
@@ -496,6 +562,16 @@ export function evalOp(op: string, inputs: readonly (RefTensor | undefined)[], a
       if (A.shape.length !== 4) throw new Error('Conv: only 2-D convolutions are implemented');
       return [conv2d(A, b!, c, convAttrs(attrs, b!.shape.slice(2)))];
     }
+    case 'ConvTranspose':
+      return [
+        convTranspose2d(
+          A,
+          b!,
+          c,
+          convAttrs(attrs, b!.shape.slice(2)),
+          attrInts(attrs, 'output_padding') ?? [0, 0],
+        ),
+      ];
     case 'MatMul':
       return [matmul(A, b!)];
     case 'Gemm': {
@@ -512,7 +588,8 @@ export function evalOp(op: string, inputs: readonly (RefTensor | undefined)[], a
     case 'ReduceMax':
     case 'ReduceSumSquare': {
       const axes = b ? ints(b) : attrInts(attrs, 'axes');
-      const kind = op === 'ReduceSum' ? 'sum' : op === 'ReduceMean' ? 'mean' : op === 'ReduceMax' ? 'max' : 'sumsq';
+      const kind =
+        op === 'ReduceSum' ? 'sum' : op === 'ReduceMean' ? 'mean' : op === 'ReduceMax' ? 'max' : 'sumsq';
       if (b && b.data.length === 0 && attrInt(attrs, 'noop_with_empty_axes', 0)) return [A];
       return [reduce(A, axes, attrInt(attrs, 'keepdims', 1) === 1, kind)];
     }
@@ -550,13 +627,17 @@ export function evalOp(op: string, inputs: readonly (RefTensor | undefined)[], a
       return [{ shape, data: out }];
     }
     case 'Unsqueeze': {
-      const axes = ints(b).map((x) => normAxis(x, A.shape.length + ints(b).length)).sort((x, y) => x - y);
+      const axes = ints(b)
+        .map((x) => normAxis(x, A.shape.length + ints(b).length))
+        .sort((x, y) => x - y);
       const shape = [...A.shape];
       for (const ax of axes) shape.splice(ax, 0, 1);
       return [{ shape, data: A.data }];
     }
     case 'Squeeze': {
-      const axes = b ? ints(b).map((x) => normAxis(x, A.shape.length)) : A.shape.flatMap((d, i) => (d === 1 ? [i] : []));
+      const axes = b
+        ? ints(b).map((x) => normAxis(x, A.shape.length))
+        : A.shape.flatMap((d, i) => (d === 1 ? [i] : []));
       return [{ shape: A.shape.filter((_, i) => !axes.includes(i)), data: A.data }];
     }
     case 'Concat':
@@ -573,7 +654,18 @@ export function evalOp(op: string, inputs: readonly (RefTensor | undefined)[], a
       });
     }
     case 'Slice':
-      return [gather(A, sliceSpec(A.shape, ints(b), ints(c), inputs[3] ? ints(inputs[3]) : undefined, inputs[4] ? ints(inputs[4]) : undefined))];
+      return [
+        gather(
+          A,
+          sliceSpec(
+            A.shape,
+            ints(b),
+            ints(c),
+            inputs[3] ? ints(inputs[3]) : undefined,
+            inputs[4] ? ints(inputs[4]) : undefined,
+          ),
+        ),
+      ];
     case 'Pad': {
       if (attrString(attrs, 'mode', 'constant') !== 'constant') throw new Error('Pad: only constant mode');
       return [pad(A, ints(b), c ? c.data[0]! : 0)];
@@ -598,7 +690,12 @@ export function evalOp(op: string, inputs: readonly (RefTensor | undefined)[], a
     case 'Range': {
       const [s, l, d] = [A.data[0]!, b!.data[0]!, c!.data[0]!];
       const n = Math.max(0, Math.ceil((l - s) / d));
-      return [ref([n], Array.from({ length: n }, (_, i) => s + i * d))];
+      return [
+        ref(
+          [n],
+          Array.from({ length: n }, (_, i) => s + i * d),
+        ),
+      ];
     }
     case 'Gather': {
       const axis = normAxis(attrInt(attrs, 'axis', 0), A.shape.length);
@@ -611,7 +708,8 @@ export function evalOp(op: string, inputs: readonly (RefTensor | undefined)[], a
         for (let t = 0; t < idx.data.length; t++) {
           let i = idx.data[t]!;
           if (i < 0) i += dim;
-          for (let r = 0; r < inner; r++) out[(o * idx.data.length + t) * inner + r] = A.data[(o * dim + i) * inner + r]!;
+          for (let r = 0; r < inner; r++)
+            out[(o * idx.data.length + t) * inner + r] = A.data[(o * dim + i) * inner + r]!;
         }
       return [{ shape: [...A.shape.slice(0, axis), ...idx.shape, ...A.shape.slice(axis + 1)], data: out }];
     }
@@ -632,26 +730,39 @@ export function evalOp(op: string, inputs: readonly (RefTensor | undefined)[], a
     }
     case 'InstanceNormalization': {
       const [n, ch] = A.shape as [number, number];
-      const y = normalize({ shape: [n, ch, size(A.shape.slice(2))], data: A.data }, 2, attrFloat(attrs, 'epsilon', 1e-5));
+      const y = normalize(
+        { shape: [n, ch, size(A.shape.slice(2))], data: A.data },
+        2,
+        attrFloat(attrs, 'epsilon', 1e-5),
+      );
       const bshape = [ch, ...A.shape.slice(2).map(() => 1)];
-      const scaled = binary({ shape: A.shape, data: y.data }, { shape: bshape, data: b!.data }, (x, s) => x * s);
+      const scaled = binary(
+        { shape: A.shape, data: y.data },
+        { shape: bshape, data: b!.data },
+        (x, s) => x * s,
+      );
       return [binary(scaled, { shape: bshape, data: c!.data }, (x, s) => x + s)];
     }
     case 'BatchNormalization': {
-      const [scale, bias, mean, variance] = inputs.slice(1) as RefTensor[];
+      const [scale, bias, mean, variance] = inputs.slice(1) as [RefTensor, RefTensor, RefTensor, RefTensor];
       const eps = attrFloat(attrs, 'epsilon', 1e-5);
       const ch = A.shape[1]!;
       const inner = size(A.shape.slice(2));
       const out = new Float64Array(A.data.length);
       for (let i = 0; i < A.data.length; i++) {
         const k = Math.floor(i / inner) % ch;
-        out[i] = ((A.data[i]! - mean.data[k]!) / Math.sqrt(variance.data[k]! + eps)) * scale.data[k]! + bias.data[k]!;
+        out[i] =
+          ((A.data[i]! - mean.data[k]!) / Math.sqrt(variance.data[k]! + eps)) * scale.data[k]! +
+          bias.data[k]!;
       }
       return [{ shape: [...A.shape], data: out }];
     }
     case 'AveragePool':
       return [averagePool(A, attrs)];
     default:
-      throw new DcaeError('GRAPH_INVALID', `The float64 reference interpreter has no implementation of ${op}.`);
+      throw new DcaeError(
+        'GRAPH_INVALID',
+        `The float64 reference interpreter has no implementation of ${op}.`,
+      );
   }
 }

@@ -35,7 +35,8 @@ export function ref(shape: readonly number[], data?: Float64Array | readonly num
 /** A host tensor (any dtype) as float64. float16/bfloat16 are not used by training graphs. */
 export function fromHost(t: HostTensor): RefTensor {
   const d = t.data;
-  if (d instanceof BigInt64Array) return { shape: [...t.shape], data: Float64Array.from(d, (v) => Number(v)) };
+  if (d instanceof BigInt64Array)
+    return { shape: [...t.shape], data: Float64Array.from(d, (v) => Number(v)) };
   if (t.dtype === 'float16' || t.dtype === 'bfloat16')
     throw new Error(`reference interpreter: ${t.dtype} tensors are out of scope (float32 graphs only)`);
   return { shape: [...t.shape], data: Float64Array.from(d as ArrayLike<number>) };

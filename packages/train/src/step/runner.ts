@@ -1,11 +1,13 @@
 import type { HostTensor } from '@dcae/core';
 import { DcaeError, formatShape } from '@dcae/core';
 import { serializeModel } from '@dcae/core/onnx';
+import type { OnnxModel } from '@dcae/core/onnx';
 import type { RuntimeV1, SessionV1 } from '@dcae/core/runtime';
 import { Emit, grad } from '../autodiff/grad.js';
 import { buildDcAeForward, matchTrainable } from '../ir/dcae.js';
 import { buildLoss } from '../losses/index.js';
-import { ADAM_STATE, checkOptimizerSpec, emitOptimizer } from '../optim/index.js';
+import { checkOptimizerSpec, emitOptimizer } from '../optim/index.js';
+import type { IrGraph, IrNode } from '../ir/graph.js';
 import type { OptimizerState, StepResult, TrainStepOptions, TrainStepRunner } from './types.js';
 
 /**
@@ -43,11 +45,29 @@ function checkBatch(batch: HostTensor, expected: readonly number[], what: string
     );
 }
 
-export async function createTrainStepRunner(runtime: RuntimeV1, options: TrainStepOptions): Promise<TrainStepRunnerWithStats> {
+/** The training-step graph of `options`, before serialisation (also what the tests and the bench inspect). */
+export interface TrainStepGraph {
+  readonly g: IrGraph;
+  readonly model: OnnxModel;
+  readonly trainableKeys: readonly string[];
+  readonly frozenKeys: readonly string[];
+  readonly termNames: readonly string[];
+  /** IR value per model output name. */
+  readonly outputs: ReadonlyMap<string, string>;
+  readonly statePrefixes: readonly string[];
+  /** Forward nodes that emitted backward nodes. */
+  readonly differentiated: readonly IrNode[];
+  readonly stats: Omit<TrainGraphStats, 'modelBytes' | 'buildMs' | 'sessionMs'>;
+}
+
+export function buildTrainStep(options: TrainStepOptions): TrainStepGraph {
   checkOptimizerSpec(options.optimizer);
-  const started = performance.now();
   const { config } = options;
-  const fwd = buildDcAeForward(config, options.weights, { batch: options.batch, height: options.height, width: options.width });
+  const fwd = buildDcAeForward(config, options.weights, {
+    batch: options.batch,
+    height: options.height,
+    width: options.width,
+  });
   const { g } = fwd;
   const statistics = new Set(fwd.statisticKeys);
   const candidates = fwd.usedKeys.filter((k) => !statistics.has(k));
@@ -57,7 +77,13 @@ export async function createTrainStepRunner(runtime: RuntimeV1, options: TrainSt
   const forwardNodes = g.nodes.length;
 
   const e = new Emit(g);
-  const loss = buildLoss(e, fwd.output, fwd.input, options.loss, options.perceptualWeights ? { perceptualWeights: options.perceptualWeights } : {});
+  const loss = buildLoss(
+    e,
+    fwd.output,
+    fwd.input,
+    options.loss,
+    options.perceptualWeights ? { perceptualWeights: options.perceptualWeights } : {},
+  );
   const lossNodes = g.nodes.length - forwardNodes;
   const { grads, backwardNodes, differentiated } = grad(g, loss.total, trainableKeys);
   const beforeOpt = g.nodes.length;
@@ -69,7 +95,11 @@ export async function createTrainStepRunner(runtime: RuntimeV1, options: TrainSt
   const optimizerNodes = g.nodes.length - beforeOpt;
   const termNames = [...loss.terms.keys()];
   const outputs: string[] = [loss.total, ...termNames.map((t) => loss.terms.get(t)!), opt.gradNorm];
-  const outputNames: string[] = [STEP_OUTPUTS.loss, ...termNames.map((t) => `term.${t}`), STEP_OUTPUTS.gradNorm];
+  const outputNames: string[] = [
+    STEP_OUTPUTS.loss,
+    ...termNames.map((t) => `term.${t}`),
+    STEP_OUTPUTS.gradNorm,
+  ];
   for (const key of trainableKeys) {
     outputs.push(opt.newWeights.get(key)!);
     outputNames.push(`new.${key}`);
@@ -78,11 +108,53 @@ export async function createTrainStepRunner(runtime: RuntimeV1, options: TrainSt
       outputNames.push(`new.${prefix}${key}`);
     }
   }
-  const model = g.toModel({ name: 'dcae_train_step', outputs, outputNames, inputWeights: trainable, metadata: { trainable: String(trainableKeys.length) } });
-  const bytes = serializeModel(model);
+  const model = g.toModel({
+    name: 'dcae_train_step',
+    outputs,
+    outputNames,
+    inputWeights: trainable,
+    metadata: { trainable: String(trainableKeys.length) },
+  });
+  return {
+    g,
+    model,
+    trainableKeys,
+    frozenKeys,
+    termNames,
+    outputs: new Map(outputNames.map((n, i) => [n, outputs[i]!])),
+    statePrefixes: opt.statePrefixes,
+    differentiated,
+    stats: {
+      forwardNodes,
+      lossNodes,
+      backwardNodes,
+      optimizerNodes,
+      differentiatedNodes: differentiated.length,
+    },
+  };
+}
+
+/** Host-side AdamW bias corrections for step t (1-based), fed as float32 scalars. */
+export function biasCorrections(
+  betas: readonly [number, number],
+  t: number,
+): { bias_correction1: number; bias_correction2: number } {
+  return { bias_correction1: 1 - betas[0] ** t, bias_correction2: 1 - betas[1] ** t };
+}
+
+export async function createTrainStepRunner(
+  runtime: RuntimeV1,
+  options: TrainStepOptions,
+): Promise<TrainStepRunnerWithStats> {
+  const started = performance.now();
+  const { config } = options;
+  const built = buildTrainStep(options);
+  const { trainableKeys, frozenKeys, termNames } = built;
+  const bytes = serializeModel(built.model);
   const buildMs = performance.now() - started;
   const session = await runtime.createSession(bytes);
   const sessionMs = performance.now() - started - buildMs;
+  const opt = { statePrefixes: built.statePrefixes };
 
   const current = new Map<string, HostTensor>(options.weights);
   let state = new Map<string, HostTensor>();
@@ -99,25 +171,20 @@ export async function createTrainStepRunner(runtime: RuntimeV1, options: TrainSt
   let stepCount = 0;
   const [b1, b2] = options.optimizer.betas ?? [0.9, 0.999];
   const batchShape = [options.batch, config.inChannels, options.height, options.width];
-  const reconstructCache = new Map<string, { session: SessionV1; output: string; inputs: readonly string[] }>();
+  const reconstructCache = new Map<
+    string,
+    { session: SessionV1; output: string; inputs: readonly string[] }
+  >();
   let disposed = false;
   const alive = (): void => {
-    if (disposed) throw new DcaeError('SESSION_DISPOSED', 'This train-step runner was disposed; create a new one.');
+    if (disposed)
+      throw new DcaeError('SESSION_DISPOSED', 'This train-step runner was disposed; create a new one.');
   };
 
   const runner: TrainStepRunnerWithStats = {
     trainableKeys,
     frozenKeys,
-    stats: {
-      forwardNodes,
-      lossNodes,
-      backwardNodes,
-      optimizerNodes,
-      modelBytes: bytes.byteLength,
-      differentiatedNodes: differentiated.length,
-      buildMs,
-      sessionMs,
-    },
+    stats: { ...built.stats, modelBytes: bytes.byteLength, buildMs, sessionMs },
     async step(batch, { lr, signal }): Promise<StepResult> {
       alive();
       checkBatch(batch, batchShape, 'The training batch');
@@ -127,8 +194,9 @@ export async function createTrainStepRunner(runtime: RuntimeV1, options: TrainSt
       const scalar = (v: number): HostTensor => ({ dtype: 'float32', shape: [], data: Float32Array.of(v) });
       const feeds: Record<string, HostTensor> = { sample: batch, lr: scalar(lr) };
       if (options.optimizer.kind === 'adamw') {
-        feeds.bias_correction1 = scalar(1 - b1 ** t);
-        feeds.bias_correction2 = scalar(1 - b2 ** t);
+        const bc = biasCorrections([b1, b2], t);
+        feeds.bias_correction1 = scalar(bc.bias_correction1);
+        feeds.bias_correction2 = scalar(bc.bias_correction2);
       }
       for (const key of trainableKeys) feeds[key] = current.get(key)!;
       for (const [name, tensor] of state) feeds[name] = tensor;
@@ -156,16 +224,22 @@ export async function createTrainStepRunner(runtime: RuntimeV1, options: TrainSt
     restoreOptimizerState(restored: OptimizerState): void {
       alive();
       if (!Number.isInteger(restored.step) || restored.step < 0)
-        throw new DcaeError('INVALID_ARGUMENT', `Optimizer state step ${restored.step} is not an integer ≥ 0.`);
+        throw new DcaeError(
+          'INVALID_ARGUMENT',
+          `Optimizer state step ${restored.step} is not an integer ≥ 0.`,
+        );
       const expected = zeroState();
       const problems: string[] = [];
       for (const [name, zero] of expected) {
         const t = restored.tensors.get(name);
         if (!t) problems.push(`missing ${name} ${formatShape(zero.shape)}`);
         else if (t.dtype !== 'float32' || formatShape(t.shape) !== formatShape(zero.shape))
-          problems.push(`${name}: expected float32 ${formatShape(zero.shape)}, got ${t.dtype} ${formatShape(t.shape)}`);
+          problems.push(
+            `${name}: expected float32 ${formatShape(zero.shape)}, got ${t.dtype} ${formatShape(t.shape)}`,
+          );
       }
-      for (const name of restored.tensors.keys()) if (!expected.has(name)) problems.push(`unexpected ${name}`);
+      for (const name of restored.tensors.keys())
+        if (!expected.has(name)) problems.push(`unexpected ${name}`);
       if (problems.length)
         throw new DcaeError(
           'WEIGHTS_MISMATCH',
@@ -178,15 +252,31 @@ export async function createTrainStepRunner(runtime: RuntimeV1, options: TrainSt
     async reconstruct(batch: HostTensor): Promise<HostTensor> {
       alive();
       if (batch.shape.length !== 4)
-        throw new DcaeError('SHAPE_MISMATCH', `reconstruct() takes [B, ${config.inChannels}, H, W]; got ${formatShape(batch.shape)}.`);
-      checkBatch(batch, [batch.shape[0]!, config.inChannels, batch.shape[2]!, batch.shape[3]!], 'The batch to reconstruct');
+        throw new DcaeError(
+          'SHAPE_MISMATCH',
+          `reconstruct() takes [B, ${config.inChannels}, H, W]; got ${formatShape(batch.shape)}.`,
+        );
+      checkBatch(
+        batch,
+        [batch.shape[0]!, config.inChannels, batch.shape[2]!, batch.shape[3]!],
+        'The batch to reconstruct',
+      );
       const key = batch.shape.join('x');
       let entry = reconstructCache.get(key);
       if (!entry) {
-        const f = buildDcAeForward(config, options.weights, { batch: batch.shape[0]!, height: batch.shape[2]!, width: batch.shape[3]! });
+        const f = buildDcAeForward(config, options.weights, {
+          batch: batch.shape[0]!,
+          height: batch.shape[2]!,
+          width: batch.shape[3]!,
+        });
         const used = new Set(f.usedKeys);
         const inputs = trainableKeys.filter((k) => used.has(k));
-        const m = f.g.toModel({ name: 'dcae_reconstruct', outputs: [f.output], outputNames: ['reconstruction'], inputWeights: new Set(inputs) });
+        const m = f.g.toModel({
+          name: 'dcae_reconstruct',
+          outputs: [f.output],
+          outputNames: ['reconstruction'],
+          inputWeights: new Set(inputs),
+        });
         entry = { session: await runtime.createSession(serializeModel(m)), output: 'reconstruction', inputs };
         // Keep at most a few shapes (eval and preview sizes).
         if (reconstructCache.size >= 4) {
@@ -209,6 +299,5 @@ export async function createTrainStepRunner(runtime: RuntimeV1, options: TrainSt
       reconstructCache.clear();
     },
   };
-  void ADAM_STATE;
   return runner;
 }

@@ -1,3 +1,4 @@
+import type { DcAeConfig } from '@dcae/autoencoder';
 import type { HostTensor } from '@dcae/core';
 import type { RuntimeV1 } from '@dcae/core/runtime';
 
@@ -17,7 +18,7 @@ export interface TrainStepOptions {
   /** Model weights by checkpoint key in the DIFFUSERS layout (float32), e.g. from loadAutoencoder's files. */
   readonly weights: ReadonlyMap<string, HostTensor>;
   /** Parsed DcAeConfig (from @dcae/autoencoder). */
-  readonly config: import('@dcae/autoencoder').DcAeConfig;
+  readonly config: DcAeConfig;
   readonly batch: number;
   readonly height: number;
   readonly width: number;
