@@ -108,6 +108,63 @@ describe('dcae train', () => {
     expect(after).toEqual([1, 2, 3]);
   });
 
+  it("--optimizer sgd --steps 1 on a sample file gives w' = w − lr·∇L with PyTorch's gradient (MSE, every tensor)", async () => {
+    // torch-grad.safetensors holds "sample" [2, 3, 32, 32] and PyTorch's gradients of the mean
+    // squared error of decode(encode(sample)) for every tensor (fixtures/dcae/tiny-in-f32/torch_grad.py).
+    const fixture = join(MODEL, 'torch-grad.safetensors');
+    const out = join(await tempDir(), 'run');
+    const lr = 64; // a large step keeps float32 rounding of w′ far below lr·∇L
+    const run = await runCli([
+      'train',
+      '--model',
+      MODEL,
+      '--data',
+      fixture,
+      '--out',
+      out,
+      '--optimizer',
+      'sgd',
+      '--lr',
+      String(lr),
+      '--steps',
+      '1',
+      '--no-augment',
+      '--batch',
+      '2',
+      '--loss',
+      'mse',
+      '--trainable',
+      '*',
+      '--eval-every',
+      '0',
+    ]);
+    expect(run.code, run.stderr).toBe(0);
+    const torch = parseSafetensors(await readFile(fixture));
+    const before = parseSafetensors(await readFile(join(MODEL, 'diffusion_pytorch_model.safetensors')));
+    const after = parseSafetensors(await readFile(join(out, 'final', 'diffusion_pytorch_model.safetensors')));
+    const keys = [...torch.header.tensors.keys()].filter((k) => k.startsWith('grad.')).map((k) => k.slice(5));
+    expect(keys.length).toBeGreaterThan(100);
+    let largest = 0;
+    for (const k of keys)
+      for (const v of torch.tensor(`grad.${k}`).data as Float32Array)
+        largest = Math.max(largest, Math.abs(v));
+    let worst = 0;
+    for (const key of keys) {
+      const g = torch.tensor(`grad.${key}`).data as Float32Array;
+      const w0 = before.tensor(key).data as Float32Array;
+      const w1 = after.tensor(key).data as Float32Array;
+      const scale = Math.max(...Array.from(g, Math.abs), 1e-4 * largest);
+      for (let i = 0; i < g.length; i++)
+        worst = Math.max(worst, Math.abs((w0[i]! - w1[i]!) / lr - g[i]!) / scale);
+    }
+    expect(worst).toBeLessThan(1e-3);
+    const [line] = (await readFile(join(out, 'metrics.jsonl'), 'utf8')).trim().split('\n');
+    const loss = (torch.tensor('loss').data as Float32Array)[0]!;
+    expect(Math.abs((JSON.parse(line!) as { loss: number }).loss - loss)).toBeLessThan(
+      1e-5 * Math.max(1, loss),
+    );
+  });
+
   it('Ctrl-C saves a checkpoint and exits with 130', async () => {
     const data = await dataFolder();
     const out = join(await tempDir(), 'run');

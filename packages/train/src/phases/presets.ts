@@ -50,7 +50,8 @@ export interface TrainConfig {
 const BASE: Omit<TrainConfig, 'phase' | 'trainable' | 'loss' | 'size' | 'lr'> = {
   steps: 1000,
   batch: 4,
-  warmupSteps: 100,
+  // No warm-up by default: `--lr X` is the rate of the first step (the issue's one-step SGD contract).
+  warmupSteps: 0,
   minLrRatio: 0.1,
   optimizer: { kind: 'adamw', betas: [0.9, 0.999], eps: 1e-8, weightDecay: 0 },
   seed: 0,
