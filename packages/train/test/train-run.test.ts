@@ -8,7 +8,7 @@ import type { TrainConfig } from '../src/index.js';
 import { loadTrainableModel, openImageFolder, trainRun } from '../src/node/index.js';
 import type { TrainRunOptions } from '../src/node/index.js';
 import { FIXTURE, imageFolder, tempDir } from './loop-helpers.js';
-import { createTrainStepRunner } from '../src/step/runner.js';
+import { createSurrogateRunner } from './surrogate-runner.js';
 
 const runtime = createNodeRuntime({ threads: 1 });
 const cleanup: string[] = [];
@@ -39,7 +39,7 @@ function config(phase: 1 | 2 | 3, extra: Partial<TrainConfig> = {}): TrainConfig
 }
 
 function run(options: Partial<TrainRunOptions> & Pick<TrainRunOptions, 'data' | 'out' | 'config'>) {
-  return trainRun({ model: FIXTURE, runtime, workers: 1, ...options });
+  return trainRun({ model: FIXTURE, runtime, createRunner: createSurrogateRunner, workers: 1, ...options });
 }
 
 async function tensorsOf(dir: string) {
@@ -92,13 +92,119 @@ describe('image folder data', () => {
   });
 });
 
-describe('training runs', () => {
-  it('runs the three phases with the real engine; frozen tensors and every non-trainable key stay bit-identical', async () => {
+describe('training runs (surrogate step runner)', () => {
+  it('runs the three phases; frozen tensors and every non-trainable key stay bit-identical', async () => {
     await dataReady;
     const input = await tensorsOf(FIXTURE);
     for (const phase of [1, 2, 3] as const) {
       const out = await scratch();
-      await expect(loadTrainableModel(FIXTURE, { init: 'random' })).rejects.toMatchObject({
+      const result = await run({ data, out, config: config(phase) });
+      expect(result.step).toBe(4);
+      const written = await tensorsOf(join(out, 'final'));
+      expect([...written.header.tensors.keys()].sort()).toEqual([...input.header.tensors.keys()].sort());
+      const trainable = new Set(result.trainableKeys);
+      if (phase === 2)
+        expect([...trainable].sort()).toEqual([
+          'decoder.conv_in.bias',
+          'decoder.conv_in.weight',
+          'encoder.conv_out.bias',
+          'encoder.conv_out.weight',
+        ]);
+      if (phase === 3)
+        expect([...trainable].every((k) => /^decoder\.(norm_out|conv_out)\./.test(k))).toBe(true);
+      let changed = 0;
+      for (const [key, info] of input.header.tensors) {
+        const a = Buffer.from(input.tensorBytes(key));
+        const b = Buffer.from(written.tensorBytes(key));
+        expect(written.header.tensors.get(key)!.dtype).toBe(info.dtype);
+        if (trainable.has(key)) changed += a.equals(b) ? 0 : 1;
+        else expect(a.equals(b), `${key} (phase ${phase})`).toBe(true);
+      }
+      expect(changed).toBe(trainable.size);
+      expect(await readFile(join(out, 'final', 'config.json'), 'utf8')).toBe(
+        await readFile(join(FIXTURE, 'config.json'), 'utf8'),
+      );
+      const lines = (await readFile(join(out, 'metrics.jsonl'), 'utf8'))
+        .trim()
+        .split('\n')
+        .map((l) => JSON.parse(l) as { step: number });
+      expect(lines.map((l) => l.step)).toEqual([1, 2, 3, 4]);
+      expect(lines[0]).toMatchObject({
+        step: 1,
+        loss: expect.any(Number),
+        lr: expect.any(Number),
+        ms: expect.any(Number),
+      });
+      expect(lines[3]).toMatchObject({ psnr: expect.any(Number), ssim: expect.any(Number) });
+      expect(await readdir(out)).toEqual(
+        expect.arrayContaining(['checkpoint-2', 'checkpoint-4', 'final', 'preview-4.png']),
+      );
+    }
+  });
+
+  it('a resumed run equals an uninterrupted one (weights, optimizer state, losses)', async () => {
+    await dataReady;
+    const c = config(1, { steps: 6, saveEvery: 3, optimizer: { kind: 'adamw', weightDecay: 0.01 } });
+    const whole = await scratch();
+    await run({ data, out: whole, config: c });
+    const split = await scratch();
+    // Stop after step 3 by running a 3-step budget first, then resume to 6.
+    const controller = new AbortController();
+    await run({
+      data,
+      out: split,
+      config: c,
+      signal: controller.signal,
+      onStep: (r) => {
+        if (r.step === 3) controller.abort();
+      },
+    }).then((r) => expect(r).toMatchObject({ interrupted: true, step: 3 }));
+    const resumed = await run({ data, out: split, config: c, resume: true });
+    expect(resumed).toMatchObject({ startStep: 3, step: 6, interrupted: false });
+    const a = await tensorsOf(join(whole, 'final'));
+    const b = await tensorsOf(join(split, 'final'));
+    for (const key of a.header.tensors.keys()) {
+      expect(Buffer.from(b.tensorBytes(key)).equals(Buffer.from(a.tensorBytes(key))), key).toBe(true);
+    }
+    const optA = await readFile(join(whole, 'final', 'optimizer.safetensors'));
+    const optB = await readFile(join(split, 'final', 'optimizer.safetensors'));
+    expect(optB.equals(optA)).toBe(true);
+    const losses = async (dir: string) =>
+      (await readFile(join(dir, 'metrics.jsonl'), 'utf8'))
+        .trim()
+        .split('\n')
+        .map((l) => (JSON.parse(l) as { loss: number }).loss);
+    expect(await losses(split)).toEqual(await losses(whole));
+  });
+
+  it('refuses a --trainable glob that matches nothing and an existing run without --resume', async () => {
+    await dataReady;
+    const out = await scratch();
+    await expect(
+      run({ data, out, config: config(1, { trainable: ['decoder.project_out.*'] }) }),
+    ).rejects.toMatchObject({
+      code: 'TRAINABLE_NO_MATCH',
+    });
+    await writeFile(join(out, 'metrics.jsonl'), '');
+    await expect(run({ data, out, config: config(1) })).rejects.toMatchObject({ code: 'OUTPUT_EXISTS' });
+  });
+
+  it('builds a fresh architecture from config.json with --init random: every key, seeded, residual branches near zero', async () => {
+    await dataReady;
+    const out = await scratch();
+    const cfg = join(out, 'arch.json');
+    await writeFile(cfg, await readFile(join(FIXTURE, 'config.json')));
+    const model = await loadTrainableModel(cfg, { init: 'random', seed: 3, residualInitScale: 1e-3 });
+    const input = await tensorsOf(FIXTURE);
+    expect([...model.original.keys()].sort()).toEqual([...input.header.tensors.keys()].sort());
+    expect([...(model.original.get('decoder.up_blocks.1.1.norm.weight')!.data as Float32Array)]).toEqual(
+      new Array(16).fill(Math.fround(1e-3)),
+    );
+    const again = await loadTrainableModel(cfg, { init: 'random', seed: 3 });
+    expect(again.original.get('encoder.conv_in.conv.weight')!.data).toEqual(
+      model.original.get('encoder.conv_in.conv.weight')!.data,
+    );
+    await expect(loadTrainableModel(FIXTURE, { init: 'random' })).rejects.toMatchObject({
       code: 'INVALID_ARGUMENT',
     });
   });
