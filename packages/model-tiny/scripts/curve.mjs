@@ -3,8 +3,16 @@
 import { readFileSync, writeFileSync } from 'node:fs';
 
 const [input, output] = process.argv.slice(2);
-const rows = readFileSync(input, 'utf8').trim().split('\n').map((l) => JSON.parse(l));
-const W = 640, H = 320, L = 56, R = 56, T = 24, B = 40;
+const rows = readFileSync(input, 'utf8')
+  .trim()
+  .split('\n')
+  .map((l) => JSON.parse(l));
+const W = 640,
+  H = 320,
+  L = 56,
+  R = 56,
+  T = 24,
+  B = 40;
 const maxStep = Math.max(...rows.map((r) => r.step));
 const x = (s) => L + ((W - L - R) * s) / maxStep;
 const smooth = rows.map((r, i) => {
@@ -18,11 +26,15 @@ const evals = rows.filter((r) => typeof r.psnr === 'number');
 const pLo = Math.floor(Math.min(...evals.map((r) => r.psnr), 10));
 const pHi = Math.ceil(Math.max(...evals.map((r) => r.psnr), 20));
 const yPsnr = (v) => T + ((H - T - B) * (pHi - v)) / (pHi - pLo);
-const path = smooth.map((p, i) => `${i ? 'L' : 'M'}${x(p.step).toFixed(1)},${yLoss(p.loss).toFixed(1)}`).join('');
+const path = smooth
+  .map((p, i) => `${i ? 'L' : 'M'}${x(p.step).toFixed(1)},${yLoss(p.loss).toFixed(1)}`)
+  .join('');
 const dots = evals
   .map((r) => `<circle cx="${x(r.step).toFixed(1)}" cy="${yPsnr(r.psnr).toFixed(1)}" r="3" fill="#c0392b"/>`)
   .join('');
-const psnrLine = evals.map((r, i) => `${i ? 'L' : 'M'}${x(r.step).toFixed(1)},${yPsnr(r.psnr).toFixed(1)}`).join('');
+const psnrLine = evals
+  .map((r, i) => `${i ? 'L' : 'M'}${x(r.step).toFixed(1)},${yPsnr(r.psnr).toFixed(1)}`)
+  .join('');
 const text = (tx, ty, s, anchor = 'start', fill = '#333') =>
   `<text x="${tx}" y="${ty}" font-size="11" font-family="sans-serif" text-anchor="${anchor}" fill="${fill}">${s}</text>`;
 const svg = `<svg xmlns="http://www.w3.org/2000/svg" width="${W}" height="${H}" viewBox="0 0 ${W} ${H}">
@@ -34,7 +46,7 @@ ${text(L, T - 8, `training loss (mean of 20 steps, log scale) — ${rows.length}
 ${text(W - R, T - 8, 'held-out PSNR (dB)', 'end', '#c0392b')}
 ${text(L - 4, T + 10, (10 ** hi).toFixed(3), 'end', '#2c7fb8')}${text(L - 4, H - B, (10 ** lo).toFixed(3), 'end', '#2c7fb8')}
 ${text(W - R + 4, T + 10, pHi, 'start', '#c0392b')}${text(W - R + 4, H - B, pLo, 'start', '#c0392b')}
-${text(L, H - B + 16, '0', 'middle')}${text(W - R, H - B + 16, maxStep, 'middle')}${text((W) / 2, H - 8, 'step', 'middle')}
+${text(L, H - B + 16, '0', 'middle')}${text(W - R, H - B + 16, maxStep, 'middle')}${text(W / 2, H - 8, 'step', 'middle')}
 </svg>
 `;
 writeFileSync(output, svg);
