@@ -1,16 +1,17 @@
 import { readdir } from 'node:fs/promises';
 import { join } from 'node:path';
-import { loadAutoencoder } from '@dcae/autoencoder/node';
-import type { NodeAutoencoder } from '@dcae/autoencoder/node';
+import type { Autoencoder } from '@dcae/autoencoder';
+import { openAutoencoder } from '@dcae/autoencoder/node';
 import type { ExecutionOptions, TilingOption } from '@dcae/autoencoder';
 import type { RuntimeV1 } from '@dcae/core/runtime';
+import type { ResolveModelOptions } from '@dcae/hub/node';
 import { createNodeRuntime } from '@dcae/runtime-adapters/node';
 import type { CommonOptions } from './options.js';
 import type { Reporter } from './reporter.js';
 
 /** A loaded model and the runtime it runs on; `close()` releases both. */
 export interface OpenModel {
-  readonly autoencoder: NodeAutoencoder;
+  readonly autoencoder: Autoencoder;
   readonly runtime: RuntimeV1;
   close(): Promise<void>;
 }
@@ -27,7 +28,26 @@ export function startRuntime(options: CommonOptions): RuntimeV1 {
   });
 }
 
-/** Starts the runtime and loads the model folder on it. */
+/**
+ * How every command resolves `--model` (and `--autoencoder`) with `resolveModel` of `@dcae/hub`:
+ * a local folder, a Hub id or a URL, with download progress and warnings on the reporter.
+ */
+export function hubOptions(reporter: Reporter): ResolveModelOptions {
+  return {
+    onProgress: ({ file, loaded, total, bytesPerSecond, etaSeconds }) =>
+      reporter.bar(
+        `download ${file}`,
+        loaded,
+        total ?? 0,
+        'bytes',
+        `${(bytesPerSecond / 1e6).toFixed(1)} MB/s` +
+          (etaSeconds !== undefined ? `, ${Math.ceil(etaSeconds)} s left` : ''),
+      ),
+    onWarning: (message: string) => reporter.progress(`warning: ${message}`),
+  };
+}
+
+/** Starts the runtime and loads the model (folder, Hub id or URL) on it. */
 export async function openModel(
   options: CommonOptions,
   reporter: Reporter,
@@ -36,23 +56,12 @@ export async function openModel(
   const runtime = startRuntime(options);
   try {
     const autoencoder = await reporter.step('load', `loading ${options.model}`, () =>
-      loadAutoencoder(options.model, {
+      openAutoencoder(options.model, {
         runtime,
         signal,
         ...executionOptions(options),
         ...(options.dtype ? { dtype: options.dtype } : {}),
-        hub: {
-          onProgress: ({ file, loaded, total, bytesPerSecond, etaSeconds }) =>
-            reporter.bar(
-              `download ${file}`,
-              loaded,
-              total ?? 0,
-              'bytes',
-              `${(bytesPerSecond / 1e6).toFixed(1)} MB/s` +
-                (etaSeconds !== undefined ? `, ${Math.ceil(etaSeconds)} s left` : ''),
-            ),
-          onWarning: (message: string) => reporter.progress(`warning: ${message}`),
-        },
+        hub: hubOptions(reporter),
         onProgress: (event) => {
           if (event.stage === 'build' && event.done === 0)
             reporter.progress(`building the ${event.part} graph…`);

@@ -20,7 +20,7 @@ export type { DcAeForward, ForwardShape } from './ir/dcae.js';
 export { DIFFERENTIABLE_OPS, Emit, grad, requiresGrad } from './autodiff/grad.js';
 export type { GradResult } from './autodiff/grad.js';
 export { ADAM_STATE, checkOptimizerSpec, emitOptimizer } from './optim/index.js';
-export type { OptimizerGraph, OptimizerParam } from './optim/index.js';
+export type { OptimizerGraph, OptimizerParam, StateSlot } from './optim/index.js';
 export { buildLoss, frequencyLoss, gradientLoss, LOSS_NAMES, msssimLoss, ssimLoss } from './losses/index.js';
 export type { LossGraph } from './losses/index.js';
 export { evalOp } from './reference/ops.js';

@@ -35,13 +35,17 @@ async function checkModel(dir: string, size: [number, number], loss: LossWeights
   for (const t of result.tensors) expect(t.worstRelative, t.name).toBeLessThan(bound);
 }
 
-describe('whole tiny DC-AE: ORT float32 gradients vs float64 finite differences', () => {
-  // 64×32: stage 3 has 32 tokens > head dim 16, so LiteMLA takes its linear form there.
-  it('tiny-in (BatchNorm, pixel (un)shuffle, LiteMLA linear + quadratic) with L1', () =>
-    checkModel('fixtures/dcae/tiny-in-f32', [64, 32], { l1: 1 }, 1e-2, 0));
-  it('tiny-in with MSE', () => checkModel('fixtures/dcae/tiny-in-f32', [32, 32], { mse: 1 }, 1e-2, 3));
-  it('tiny-sana (stride-2 conv, interpolate, multiscale depthwise/grouped, LiteMLA) with SSIM', () =>
-    checkModel('fixtures/dcae/tiny-sana-f32', [32, 32], { ssim: 1 }, 1e-2, 1));
-  it('dcae 1.5 tiny (ResBlocks only, latent 32, no shortcuts) with L1 + SSIM', () =>
-    checkModel('fixtures/dcae/dcae15-tiny-f32', [32, 32], { l1: 1, ssim: 0.5 }, 1e-2, 2));
-});
+describe(
+  'whole tiny DC-AE: ORT float32 gradients vs float64 finite differences',
+  { timeout: FULL ? 1_800_000 : 120_000 },
+  () => {
+    // 64×32: stage 3 has 32 tokens > head dim 16, so LiteMLA takes its linear form there.
+    it('tiny-in (BatchNorm, pixel (un)shuffle, LiteMLA linear + quadratic) with L1', () =>
+      checkModel('fixtures/dcae/tiny-in-f32', [64, 32], { l1: 1 }, 1e-2, 0));
+    it('tiny-in with MSE', () => checkModel('fixtures/dcae/tiny-in-f32', [32, 32], { mse: 1 }, 1e-2, 3));
+    it('tiny-sana (stride-2 conv, interpolate, multiscale depthwise/grouped, LiteMLA) with SSIM', () =>
+      checkModel('fixtures/dcae/tiny-sana-f32', [32, 32], { ssim: 1 }, 1e-2, 1));
+    it('dcae 1.5 tiny (ResBlocks only, latent 32, no shortcuts) with L1 + SSIM', () =>
+      checkModel('fixtures/dcae/dcae15-tiny-f32', [32, 32], { l1: 1, ssim: 0.5 }, 1e-2, 2));
+  },
+);

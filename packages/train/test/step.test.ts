@@ -39,11 +39,8 @@ function referenceStep(
   const feeds = new Map<string, RefTensor>([['sample', fromHost(batch)]]);
   for (const [k, v] of Object.entries(scalars))
     feeds.set(k, { shape: [], data: Float64Array.of(Math.fround(v)) });
-  for (const key of built.trainableKeys)
-    for (const prefix of built.statePrefixes) {
-      const w = opts.weights.get(key)!;
-      feeds.set(`${prefix}${key}`, { shape: w.shape, data: new Float64Array(w.data.length) });
-    }
+  for (const name of built.stateInputs)
+    feeds.set(name, { shape: [built.stateLength], data: new Float64Array(built.stateLength) });
   const names = [...built.outputs.keys()];
   const values = runReference(
     built.g,
@@ -153,6 +150,11 @@ describe('createTrainStepRunner', () => {
     for (const b of batches) await straight.step(b, { lr: 1e-3 });
     const first = await createTrainStepRunner(runtime, opts);
     for (const b of batches.slice(0, 2)) await first.step(b, { lr: 1e-3 });
+    const saved = first.optimizerState();
+    expect(saved.tensors.get('exp_avg_sq.decoder.conv_in.weight')!.shape).toEqual(
+      tinyIn.weights.get('decoder.conv_in.weight')!.shape,
+    );
+    expect(saved.tensors.size).toBe(2 * first.trainableKeys.length);
     const resumed = await createTrainStepRunner(runtime, { ...opts, weights: first.weights() });
     resumed.restoreOptimizerState(first.optimizerState());
     expect(resumed.optimizerState().step).toBe(2);

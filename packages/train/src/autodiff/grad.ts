@@ -164,44 +164,32 @@ function convRule(
     }
   }
   if (need[1]) {
-    if (g === 1) {
-      // "Shift" form: one NHWC copy of x, k² strided slices, one broadcast MatMul.
-      const m = n * ho * wo;
-      const xp = e.pad(e.transpose(x, [0, 2, 3, 1]), [0, pt, pl, 0, 0, pb, pr, 0]);
-      const taps: string[] = [];
-      for (let i = 0; i < kh; i++)
-        for (let j = 0; j < kw; j++) {
-          const full =
-            i === 0 && j === 0 && sh === 1 && sw === 1 && e.shape(xp)[1] === ho && e.shape(xp)[2] === wo;
-          const tap = full
-            ? xp
-            : e.slice(xp, [i, j], [i + sh * (ho - 1) + 1, j + sw * (wo - 1) + 1], [1, 2], [sh, sw]);
-          taps.push(e.reshape(tap, [1, m, c]));
-        }
-      const stacked = taps.length === 1 ? taps[0]! : e.g.op1('Concat', taps, { axis: int(0) });
-      const dyT = e.reshape(e.transpose(d, [1, 0, 2, 3]), [o, m]);
-      const prod = e.g.op1('MatMul', [dyT, stacked]); // [k², O, C]
-      out[1] = e.reshape(e.transpose(prod, [1, 2, 0]), [o, c, kh, kw]);
-    } else {
-      // Grouped: the "conv trick" — batch and channel axes swapped, dilation = forward stride.
-      const og = o / g;
-      const xt = e.reshape(e.transpose(e.reshape(x, [n, g, cg, h, wd]), [2, 1, 0, 3, 4]), [cg, g * n, h, wd]);
-      const dt = e.reshape(e.transpose(e.reshape(d, [n, g, og, ho, wo]), [1, 2, 0, 3, 4]), [
-        g * og,
-        n,
-        ho,
-        wo,
-      ]);
-      let r = e.g.op1('Conv', [xt, dt], {
-        dilations: ints([sh, sw]),
-        group: int(g),
-        pads: ints([pt, pl, pb, pr]),
-        strides: ints([1, 1]),
-      });
-      const rs = e.shape(r);
-      if (rs[2] !== kh || rs[3] !== kw) r = e.slice(r, [0, 0], [kh, kw], [2, 3]);
-      out[1] = e.transpose(r, [1, 0, 2, 3]);
-    }
+    // "Shift" form, per group: x in [g, N, H, W, C/g] layout once, k² strided slices stacked as
+    // [k², g, M, C/g] (M = N·Ho·Wo), one batched MatMul with dY as [g, O/g, M] → [k², g, O/g, C/g].
+    // For groups > 1 this replaces the "conv trick" (a grouped Conv whose kernel is the whole
+    // image), which onnxruntime runs slowly for depthwise layers.
+    const m = n * ho * wo;
+    const og = o / g;
+    const nhwc = e.transpose(x, [0, 2, 3, 1]);
+    const grouped =
+      g === 1
+        ? e.reshape(nhwc, [1, n, h, wd, c])
+        : e.transpose(e.reshape(nhwc, [n, h, wd, g, cg]), [3, 0, 1, 2, 4]);
+    const xp = e.pad(grouped, [0, 0, pt, pl, 0, 0, 0, pb, pr, 0]);
+    const [, , hp, wp] = e.shape(xp) as [number, number, number, number, number];
+    const taps: string[] = [];
+    for (let i = 0; i < kh; i++)
+      for (let j = 0; j < kw; j++) {
+        const whole = i === 0 && j === 0 && sh === 1 && sw === 1 && hp === ho && wp === wo;
+        const tap = whole
+          ? xp
+          : e.slice(xp, [i, j], [i + sh * (ho - 1) + 1, j + sw * (wo - 1) + 1], [2, 3], [sh, sw]);
+        taps.push(e.reshape(tap, [1, g, m, cg]));
+      }
+    const stacked = taps.length === 1 ? taps[0]! : e.g.op1('Concat', taps, { axis: int(0) });
+    const dyT = e.reshape(e.transpose(e.reshape(d, [n, g, og, ho, wo]), [1, 2, 0, 3, 4]), [g, og, m]);
+    const prod = e.g.op1('MatMul', [dyT, stacked]); // [k², g, O/g, C/g]
+    out[1] = e.reshape(e.transpose(prod, [1, 2, 3, 0]), [o, cg, kh, kw]);
   }
   if (node.inputs[2] && need[2]) out[2] = e.reduceSum(d, [0, 2, 3], false);
   return out;

@@ -199,15 +199,38 @@ export class IrGraph {
         stack.push(...n.inputs);
       }
     }
+    // Outputs are named by renaming their producer's output (no Identity copy); a value that is an
+    // input, a weight or a constant, or that is requested twice, goes through an Identity.
+    const outputNames = options.outputNames ?? options.outputs;
+    const rename = new Map<string, string>();
+    const extra: OnnxNode[] = [];
+    const outputs = options.outputs.map((v, i) => {
+      const wanted = outputNames[i]!;
+      const info = this.value(v);
+      const renamed = rename.get(v);
+      if (v !== wanted && renamed === undefined && producer.has(v) && !this.values.has(wanted))
+        rename.set(v, wanted);
+      else if (v !== wanted || renamed !== undefined || !producer.has(v))
+        extra.push({
+          name: `/output/${wanted}/Identity`,
+          opType: 'Identity',
+          inputs: [renamed ?? v],
+          outputs: [wanted],
+          attributes: {},
+        });
+      return { name: wanted, dtype: info.dtype, shape: info.shape };
+    });
+    const r = (name: string): string => rename.get(name) ?? name;
     const nodes: OnnxNode[] = this.nodes
       .filter((n) => liveNodes.has(n))
       .map((n) => ({
         name: n.name,
         opType: n.op,
-        inputs: n.inputs,
-        outputs: n.outputs,
+        inputs: n.inputs.map(r),
+        outputs: n.outputs.map(r),
         attributes: n.attrs,
       }));
+    nodes.push(...extra);
     const initializers: OnnxInitializer[] = [];
     const graphInputs = this.inputs.filter((n) => live.has(n)).map((n) => this.value(n));
     for (const [name, tensor] of this.consts)
@@ -217,24 +240,6 @@ export class IrGraph {
       if (options.inputWeights?.has(name)) graphInputs.push(this.value(name));
       else initializers.push({ name, data: { kind: 'inline', tensor } });
     }
-    // Outputs that are inputs, weights or constants, or that appear twice, go through an Identity.
-    const outputNames = options.outputNames ?? options.outputs;
-    const seen = new Set<string>();
-    const outputs = options.outputs.map((v, i) => {
-      const wanted = outputNames[i]!;
-      const direct = v === wanted && producer.has(v) && !seen.has(v);
-      seen.add(v);
-      if (!direct)
-        nodes.push({
-          name: `/output/${wanted}/Identity`,
-          opType: 'Identity',
-          inputs: [v],
-          outputs: [wanted],
-          attributes: {},
-        });
-      const info = this.value(v);
-      return { name: wanted, dtype: info.dtype, shape: info.shape };
-    });
     const graph: OnnxGraph = {
       name: options.name,
       nodes,

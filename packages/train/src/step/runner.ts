@@ -7,6 +7,7 @@ import { Emit, grad } from '../autodiff/grad.js';
 import { buildDcAeForward, matchTrainable } from '../ir/dcae.js';
 import { buildLoss } from '../losses/index.js';
 import { checkOptimizerSpec, emitOptimizer } from '../optim/index.js';
+import type { StateSlot } from '../optim/index.js';
 import type { IrGraph, IrNode } from '../ir/graph.js';
 import type { OptimizerState, StepResult, TrainStepOptions, TrainStepRunner } from './types.js';
 
@@ -54,7 +55,10 @@ export interface TrainStepGraph {
   readonly termNames: readonly string[];
   /** IR value per model output name. */
   readonly outputs: ReadonlyMap<string, string>;
-  readonly statePrefixes: readonly string[];
+  /** Flat optimizer state inputs (e.g. `exp_avg`), each a vector over every trainable tensor. */
+  readonly stateInputs: readonly string[];
+  readonly stateLayout: readonly StateSlot[];
+  readonly stateLength: number;
   /** Forward nodes that emitted backward nodes. */
   readonly differentiated: readonly IrNode[];
   readonly stats: Omit<TrainGraphStats, 'modelBytes' | 'buildMs' | 'sessionMs'>;
@@ -103,10 +107,10 @@ export function buildTrainStep(options: TrainStepOptions): TrainStepGraph {
   for (const key of trainableKeys) {
     outputs.push(opt.newWeights.get(key)!);
     outputNames.push(`new.${key}`);
-    for (const prefix of opt.statePrefixes) {
-      outputs.push(opt.newState.get(`${prefix}${key}`)!);
-      outputNames.push(`new.${prefix}${key}`);
-    }
+  }
+  for (const name of opt.stateInputs) {
+    outputs.push(opt.newState.get(name)!);
+    outputNames.push(`new.${name}`);
   }
   const model = g.toModel({
     name: 'dcae_train_step',
@@ -122,7 +126,9 @@ export function buildTrainStep(options: TrainStepOptions): TrainStepGraph {
     frozenKeys,
     termNames,
     outputs: new Map(outputNames.map((n, i) => [n, outputs[i]!])),
-    statePrefixes: opt.statePrefixes,
+    stateInputs: opt.stateInputs,
+    stateLayout: opt.layout,
+    stateLength: opt.stateLength,
     differentiated,
     stats: {
       forwardNodes,
@@ -154,20 +160,11 @@ export async function createTrainStepRunner(
   const buildMs = performance.now() - started;
   const session = await runtime.createSession(bytes);
   const sessionMs = performance.now() - started - buildMs;
-  const opt = { statePrefixes: built.statePrefixes };
+  const { stateInputs, stateLayout, stateLength } = built;
 
   const current = new Map<string, HostTensor>(options.weights);
-  let state = new Map<string, HostTensor>();
-  const zeroState = (): Map<string, HostTensor> => {
-    const s = new Map<string, HostTensor>();
-    for (const key of trainableKeys)
-      for (const prefix of opt.statePrefixes) {
-        const w = options.weights.get(key)!;
-        s.set(`${prefix}${key}`, { dtype: 'float32', shape: w.shape, data: new Float32Array(w.data.length) });
-      }
-    return s;
-  };
-  state = zeroState();
+  // Optimizer state: one flat vector per state input; per tensor `<name>.<key>` outside the runner.
+  let state = new Map<string, Float32Array>(stateInputs.map((name) => [name, new Float32Array(stateLength)]));
   let stepCount = 0;
   const [b1, b2] = options.optimizer.betas ?? [0.9, 0.999];
   const batchShape = [options.batch, config.inChannels, options.height, options.width];
@@ -199,7 +196,7 @@ export async function createTrainStepRunner(
         feeds.bias_correction2 = scalar(bc.bias_correction2);
       }
       for (const key of trainableKeys) feeds[key] = current.get(key)!;
-      for (const [name, tensor] of state) feeds[name] = tensor;
+      for (const [name, data] of state) feeds[name] = { dtype: 'float32', shape: [stateLength], data };
       const out = await session.run(feeds, signal ? { signal } : {});
       const value = (name: string): number => (out[name]!.data as Float32Array)[0]!;
       const total = value(STEP_OUTPUTS.loss);
@@ -211,16 +208,24 @@ export async function createTrainStepRunner(
           { detail: { step: t, loss: total, gradNorm } },
         );
       for (const key of trainableKeys) current.set(key, out[`new.${key}`]!);
-      const next = new Map<string, HostTensor>();
-      for (const name of state.keys()) next.set(name, out[`new.${name}`]!);
-      state = next;
+      state = new Map([...state.keys()].map((name) => [name, out[`new.${name}`]!.data as Float32Array]));
       stepCount = t;
       const terms: Record<string, number> = {};
       for (const name of termNames) terms[name] = value(`term.${name}`);
       return { loss: total, terms, gradNorm };
     },
     weights: () => new Map(current),
-    optimizerState: (): OptimizerState => ({ step: stepCount, tensors: new Map(state) }),
+    optimizerState(): OptimizerState {
+      const tensors = new Map<string, HostTensor>();
+      for (const [name, flat] of state)
+        for (const slot of stateLayout)
+          tensors.set(`${name}.${slot.key}`, {
+            dtype: 'float32',
+            shape: slot.shape,
+            data: flat.slice(slot.offset, slot.offset + slot.size),
+          });
+      return { step: stepCount, tensors };
+    },
     restoreOptimizerState(restored: OptimizerState): void {
       alive();
       if (!Number.isInteger(restored.step) || restored.step < 0)
@@ -228,15 +233,23 @@ export async function createTrainStepRunner(
           'INVALID_ARGUMENT',
           `Optimizer state step ${restored.step} is not an integer ≥ 0.`,
         );
-      const expected = zeroState();
       const problems: string[] = [];
-      for (const [name, zero] of expected) {
-        const t = restored.tensors.get(name);
-        if (!t) problems.push(`missing ${name} ${formatShape(zero.shape)}`);
-        else if (t.dtype !== 'float32' || formatShape(t.shape) !== formatShape(zero.shape))
-          problems.push(
-            `${name}: expected float32 ${formatShape(zero.shape)}, got ${t.dtype} ${formatShape(t.shape)}`,
-          );
+      const expected = new Set<string>();
+      const next = new Map<string, Float32Array>();
+      for (const name of stateInputs) {
+        const flat = new Float32Array(stateLength);
+        for (const slot of stateLayout) {
+          const label = `${name}.${slot.key}`;
+          expected.add(label);
+          const t = restored.tensors.get(label);
+          if (!t) problems.push(`missing ${label} ${formatShape(slot.shape)}`);
+          else if (t.dtype !== 'float32' || formatShape(t.shape) !== formatShape(slot.shape))
+            problems.push(
+              `${label}: expected float32 ${formatShape(slot.shape)}, got ${t.dtype} ${formatShape(t.shape)}`,
+            );
+          else flat.set(t.data as Float32Array, slot.offset);
+        }
+        next.set(name, flat);
       }
       for (const name of restored.tensors.keys())
         if (!expected.has(name)) problems.push(`unexpected ${name}`);
@@ -246,7 +259,7 @@ export async function createTrainStepRunner(
           `The optimizer state does not match this runner (${options.optimizer.kind}, ${trainableKeys.length} trainable tensors): ${problems.slice(0, 20).join('; ')}. Resume with the same --trainable globs and optimizer.`,
           { detail: { problems } },
         );
-      state = new Map([...expected.keys()].map((name) => [name, restored.tensors.get(name)!]));
+      state = next;
       stepCount = restored.step;
     },
     async reconstruct(batch: HostTensor): Promise<HostTensor> {
