@@ -4,6 +4,7 @@ import { aeTiling } from './ae-tiling.js';
 import { diffusionTokens } from './diffusion-tokens.js';
 import { gpu } from './gpu.js';
 import { graphBuild } from './graph-build.js';
+import { latents } from './latents.js';
 import { matmulPeak } from './matmul-peak.js';
 import { safetensorsRead } from './safetensors-read.js';
 import { sdVaeVsDcae } from './sd-vae-vs-dcae.js';
@@ -27,4 +28,5 @@ export const SCENARIOS: readonly Scenario[] = [
   gpu,
   trainStep,
   soak,
+  latents,
 ];
