@@ -18,6 +18,7 @@ import {
 } from './commands/latents.js';
 import { runModels } from './commands/models.js';
 import { runReconstruct } from './commands/reconstruct.js';
+import { parseBetas, runTrain } from './commands/train.js';
 import { EXIT_CODES, errorJson, exitCodeFor, formatError } from './errors.js';
 import {
   classList,
@@ -64,7 +65,9 @@ export async function main(argv: readonly string[], io: MainOptions): Promise<nu
           : error.message.replace(/^error:\s*/, '');
       return report(new DcaeError('INVALID_ARGUMENT', capitalise(message)), io, json, debug, command);
     }
-    if (io.signal.aborted) {
+    // A command that saved its state on Ctrl-C (train) reports what it saved.
+    const saved = DcaeError.is(error) && error.code === 'ABORTED' && error.detail?.saved !== undefined;
+    if (io.signal.aborted && !saved) {
       // Whatever failed after Ctrl-C (an aborted run, a killed worker) is reported as the interruption.
       const reason: unknown = io.signal.reason;
       const interrupted = DcaeError.is(reason)
@@ -87,6 +90,7 @@ const COMMANDS = [
   'models',
   'latents',
   'decode-shards',
+  'train',
 ];
 
 function report(error: unknown, io: Io, json: boolean, debug: boolean, command: string | undefined): number {
@@ -259,6 +263,73 @@ function buildProgram(io: MainOptions, onFlags: (flags: { debug: boolean; json: 
     )
     .option('--json', 'print the list as one JSON object on stdout')
     .action(async (opts: Parameters<typeof runModels>[0]) => runModels(opts, context(opts)));
+
+  program
+    .command('train')
+    .description(
+      'Train or fine-tune a DC-AE (the DHRA phases as presets); writes OUT/metrics.jsonl, OUT/checkpoint-<step>/, previews and OUT/final/ (diffusers layout).',
+    )
+    .requiredOption(
+      '-m, --model <model>',
+      'model folder (diffusers or original), Hub id, or with --init random a diffusers config.json',
+    )
+    .requiredOption(
+      '--data <path>',
+      'image folder (png/jpg/webp, recursive) or .safetensors with "sample" [N, 3, H, W]',
+    )
+    .requiredOption('--out <dir>', 'output folder')
+    .option('--steps <n>', 'total optimizer steps', positiveInteger('--steps'))
+    .option('--batch <n>', 'batch size', positiveInteger('--batch'))
+    .option(
+      '--size <px>',
+      'training crop side (a multiple of the compression ratio)',
+      positiveInteger('--size'),
+    )
+    .option('--lr <x>', 'peak learning rate (warm-up, then cosine)', nonNegativeNumber('--lr'))
+    .addOption(new Option('--optimizer <kind>', 'optimizer').choices(['adamw', 'sgd']))
+    .option('--betas <b1,b2>', 'AdamW betas', parseBetas)
+    .option('--weight-decay <x>', 'decoupled weight decay', nonNegativeNumber('--weight-decay'))
+    .option('--eps <x>', 'AdamW epsilon', nonNegativeNumber('--eps'))
+    .option(
+      '--loss <terms>',
+      'loss terms joined by +, optionally weighted: l1, mse, l1+ssim, l1:1+ssim:0.2, …',
+    )
+    .option(
+      '--trainable <globs>',
+      'comma-separated key globs of the tensors to train (diffusers names; * = all)',
+      (v: string) =>
+        v
+          .split(',')
+          .map((g) => g.trim())
+          .filter((g) => g !== ''),
+    )
+    .option(
+      '--phase <n>',
+      'DHRA phase preset: 1 (full, low res), 2 (latent layers, high res), 3 (decoder head + GAN)',
+    )
+    .option('--config <file>', 'training config JSON (fields of the presets; see docs/training-loop.md)')
+    .option('--seed <n>', 'seed of the data order, crops and --init random', nonNegativeInteger('--seed'))
+    .option('--no-augment', 'centre crops without flips (sample files are never augmented)')
+    .option(
+      '--eval-every <n>',
+      'evaluate on the held-out set every N steps (0: only at the end)',
+      nonNegativeInteger('--eval-every'),
+    )
+    .option(
+      '--save-every <n>',
+      'write OUT/checkpoint-<step>/ every N steps (0: only final)',
+      nonNegativeInteger('--save-every'),
+    )
+    .option('--resume', 'continue from the latest checkpoint in --out')
+    .addOption(new Option('--device <device>', 'where to train').choices(['cpu', 'webgpu']).default('cpu'))
+    .addOption(
+      new Option('--init <mode>', 'fresh weights for a config.json-only --model').choices(['random']),
+    )
+    .option('--threads <n>', "CPU threads (default: onnxruntime's choice)", positiveInteger('--threads'))
+    .option('--json', 'print the result as one JSON object on stdout')
+    .option('-q, --quiet', 'no progress messages on stderr')
+    .option('--debug', 'print stack traces and causes on errors')
+    .action(async (opts: Parameters<typeof runTrain>[0]) => runTrain(opts, context(opts)));
 
   addLatentsCommands(program, context);
   return program;

@@ -88,6 +88,8 @@ export const DCAE_ERROR_CODES = {
   // usage
   INVALID_ARGUMENT: 'usage',
   UNSUPPORTED: 'usage',
+  DATA_EMPTY: 'usage',
+  TRAINABLE_NO_MATCH: 'usage',
 } as const;
 
 export type DcaeErrorCode = keyof typeof DCAE_ERROR_CODES;
