@@ -78,3 +78,22 @@ export type { SdVaeParam } from './sd-vae/weights.js';
 export { buildSdVaeDecoderGraph, buildSdVaeEncoderGraph } from './sd-vae/graph.js';
 export type { SdVaeGraphOptions } from './sd-vae/graph.js';
 export { countSdVaeMacs } from './sd-vae/macs.js';
+export { calibrateAutoencoder } from './quantize/calibrate.js';
+export type { CalibrateOptions } from './quantize/calibrate.js';
+export {
+  activationParams,
+  calibrationTensors,
+  DEFAULT_KEEP_FLOAT,
+  findConvSites,
+  quantizeGraph,
+  quantizeWeight,
+} from './quantize/qdq.js';
+export type { ActivationRanges, ConvSite, QdqOptions, TensorRange } from './quantize/qdq.js';
+export {
+  formatQuantizationSpec,
+  parseQuantizationSpec,
+  QUANTIZATION_FILE,
+  QUANTIZATION_FORMAT,
+  QUANTIZATION_GRAPH_VERSION,
+} from './quantize/spec.js';
+export type { QuantizationPart, QuantizationSpec } from './quantize/spec.js';

@@ -1,5 +1,6 @@
 import { DcaeError } from '@dcae/core';
 import type { HostTensor, SafetensorsFile } from '@dcae/core';
+import { serializeModel } from '@dcae/core/onnx';
 import type { OnnxModel, ParamResolver } from '@dcae/core/onnx';
 import type { RuntimeV1 } from '@dcae/core/runtime';
 import type { ModelFiles } from '../model-files.js';
@@ -17,11 +18,17 @@ import { countParameters, dcAeCheckpointLayout } from './weights-map.js';
 import type { OnnxExportFile, OnnxExportOptions } from './onnx-export.js';
 import { exportPart } from './onnx-export.js';
 import { checkParts, PartRunner, throwIfAborted } from '../shared/runner.js';
+import { buildInt8Graph, resolveQuantizationSpec } from '../quantize/int8-graph.js';
+import type { QuantizationSpec } from '../quantize/spec.js';
 
 export type AutoencoderPart = 'encoder' | 'decoder';
 
-/** Precision of weights and activations. fp16 keeps the norms' statistics and the attention core in fp32. */
-export type AutoencoderDType = 'fp32' | 'fp16';
+/**
+ * Precision of weights and activations. fp16 keeps the norms' statistics and the attention core in
+ * fp32. int8: convolutions with int8 weights and uint8 activations (calibrated QDQ graphs, see
+ * docs/quantization.md); norms, the attention core and the pixel/latent projections stay fp32.
+ */
+export type AutoencoderDType = 'fp32' | 'fp16' | 'int8';
 
 export type ProgressStage = 'load' | 'build' | 'session' | 'encode' | 'decode';
 
@@ -75,6 +82,11 @@ export interface LoadAutoencoderOptions extends ExecutionOptions {
    * activations; inputs and outputs stay float32. @defaultValue 'fp32'
    */
   readonly dtype?: AutoencoderDType;
+  /**
+   * `dtype: 'int8'`: the calibrated activation ranges (`calibrateAutoencoder`, `dcae quantize`).
+   * @defaultValue the model folder's quantization.json
+   */
+  readonly quantization?: QuantizationSpec;
   /** Bind and build only these parts, e.g. `['decoder']` for a decoder-only checkpoint. @defaultValue both */
   readonly parts?: readonly AutoencoderPart[];
 }
@@ -179,11 +191,13 @@ export async function loadAutoencoder(
         (options.keyPrefix ? ` (tensors under "${options.keyPrefix}")` : ''),
       parts,
     });
+    const quantization = dtype === 'int8' ? await resolveQuantizationSpec(files, options.quantization) : undefined;
     throwIfAborted(signal);
     const model = new DcAeAutoencoder(files, detected.weightsFile, file, binding, {
       ...options,
       ...detected,
       dtype,
+      quantization,
     });
     onProgress?.({ stage: 'load', model: detected.name, done: 2, total: 2 });
     return model;
@@ -194,11 +208,16 @@ export async function loadAutoencoder(
 }
 
 function checkDType(dtype: unknown): AutoencoderDType {
-  if (dtype === undefined || dtype === 'fp32' || dtype === 'fp16') return dtype ?? 'fp32';
-  throw new DcaeError('INVALID_ARGUMENT', `dtype must be 'fp32' or 'fp16'; got ${JSON.stringify(dtype)}.`);
+  if (dtype === undefined || dtype === 'fp32' || dtype === 'fp16' || dtype === 'int8') return dtype ?? 'fp32';
+  throw new DcaeError('INVALID_ARGUMENT', `dtype must be 'fp32', 'fp16' or 'int8'; got ${JSON.stringify(dtype)}.`);
 }
 
-const GRAPH_DTYPE: Readonly<Record<AutoencoderDType, GraphDType>> = { fp32: 'float32', fp16: 'float16' };
+/** The float dtype of a model's graph (int8 graphs are float32 graphs with QDQ convolutions). */
+const GRAPH_DTYPE: Readonly<Record<AutoencoderDType, GraphDType>> = {
+  fp32: 'float32',
+  fp16: 'float16',
+  int8: 'float32',
+};
 
 class DcAeAutoencoder implements Autoencoder {
   readonly architecture = 'dc-ae';
@@ -215,6 +234,7 @@ class DcAeAutoencoder implements Autoencoder {
   readonly #binding: WeightBinding;
   readonly #defaults: ExecutionOptions;
   readonly #runner: PartRunner;
+  readonly #quantization: QuantizationSpec | undefined;
 
   constructor(
     files: ModelFiles,
@@ -226,6 +246,7 @@ class DcAeAutoencoder implements Autoencoder {
       format: CheckpointFormat;
       config: DcAeConfig;
       dtype: AutoencoderDType;
+      quantization?: QuantizationSpec | undefined;
     },
   ) {
     this.name = options.name;
@@ -239,13 +260,16 @@ class DcAeAutoencoder implements Autoencoder {
     this.#weightsFile = weightsFile;
     this.#file = file;
     this.#binding = binding;
+    this.#quantization = options.quantization;
     this.#runner = new PartRunner(this, {
       ...options,
       files,
       weightsFile,
       file,
       sessionGraph: (part, onTensor) =>
-        this.#graph(part, { onTensor: this.dtype === 'fp16' ? onTensor : undefined }),
+        this.dtype === 'int8'
+          ? this.#int8Graph(part, undefined, onTensor)
+          : this.#graph(part, { onTensor: this.dtype === 'fp16' ? onTensor : undefined }),
     });
     const { tiling, memoryBudgetBytes, batchSize } = options;
     this.#defaults = { tiling, memoryBudgetBytes, batchSize };
@@ -292,7 +316,29 @@ class DcAeAutoencoder implements Autoencoder {
   }
 
   buildGraph(part: AutoencoderPart, options: BuildGraphOptions = {}): Promise<OnnxModel> {
+    if (this.dtype === 'int8' && options.dtype === undefined && options.params === undefined) {
+      return this.#int8Graph(part, options.io);
+    }
     return this.#graph(part, options);
+  }
+
+  /** The float32 graph with every weight inline, quantized (QDQ, int8 weights) with the spec's ranges. */
+  #int8Graph(
+    part: AutoencoderPart,
+    io: GraphDType | undefined,
+    onTensor?: (done: number, total: number) => void,
+  ): Promise<OnnxModel> {
+    this.#runner.checkOpen();
+    this.#runner.checkPart(part);
+    return buildInt8Graph(
+      this.#file,
+      this.#binding,
+      part,
+      this.#quantization!,
+      this.#weightsFile,
+      (params) => this.#graph(part, { params, dtype: 'float32', io }),
+      onTensor,
+    );
   }
 
   async #graph(
@@ -327,10 +373,26 @@ class DcAeAutoencoder implements Autoencoder {
     this.#runner.checkOpen();
     const dtype = GRAPH_DTYPE[this.dtype];
     const files: OnnxExportFile[] = [];
+    if (this.dtype === 'int8') {
+      for (const part of this.parts) files.push(int8File(part, await this.#int8Graph(part, options.io)));
+      return files;
+    }
     for (const part of this.parts) {
       const build = (params: ParamResolver) => this.#graph(part, { params, dtype, io: options.io });
       files.push(...(await exportPart(part, build, this.#file, this.#binding, dtype, options)));
     }
     return files;
   }
+}
+
+/** A standalone int8 ONNX file: the int8 weights are inline (a quarter of the float32 bytes). */
+function int8File(part: AutoencoderPart, model: OnnxModel): OnnxExportFile {
+  const bytes = serializeModel(model);
+  return {
+    name: `${part}.onnx`,
+    size: bytes.byteLength,
+    async *chunks() {
+      yield bytes;
+    },
+  };
 }
