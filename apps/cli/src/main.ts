@@ -7,6 +7,7 @@ import { runEncode } from './commands/encode.js';
 import { runGenerate } from './commands/generate.js';
 import { runInfo } from './commands/info.js';
 import { runModels } from './commands/models.js';
+import { runQuantize } from './commands/quantize.js';
 import { runReconstruct } from './commands/reconstruct.js';
 import { EXIT_CODES, errorJson, exitCodeFor, formatError } from './errors.js';
 import {
@@ -46,7 +47,7 @@ export async function main(argv: readonly string[], io: MainOptions): Promise<nu
       if (error.exitCode === 0) return EXIT_CODES.ok; // --help, --version
       const message =
         error.code === 'commander.help' // no command: the help went to stderr
-          ? 'No command given; use one of info, encode, decode, reconstruct, generate, convert, models'
+          ? 'No command given; use one of info, encode, decode, reconstruct, generate, convert, quantize, models'
           : error.message.replace(/^error:\s*/, '');
       return report(new DcaeError('INVALID_ARGUMENT', capitalise(message)), io, json, debug);
     }
@@ -205,6 +206,25 @@ function buildProgram(io: MainOptions, onFlags: (flags: { debug: boolean; json: 
       .requiredOption('-o, --output <dir>', 'output directory (created if missing)'),
     { output: true },
   ).action(async (opts: Parameters<typeof runConvert>[0]) => runConvert(opts, context(opts)));
+
+  withCommonOptions(
+    program
+      .command('quantize')
+      .description(
+        'Calibrate int8 on a few photos; write quantization.json, the calibration photos and int8 encoder.onnx/decoder.onnx.',
+      )
+      .requiredOption('--calibration <images...>', 'calibration photos (PNG/JPEG/WebP), e.g. 4–32 typical images')
+      .option(
+        '--calibration-size <px>',
+        'each photo is cropped to its centre square and resized to this side (a multiple of the compression; default 256)',
+        positiveInteger('--calibration-size'),
+      )
+      .option('--max-pixels <n>', 'refuse photos with more pixels than this', positiveInteger('--max-pixels'))
+      .requiredOption('-o, --output <dir>', 'output directory (created if missing)'),
+    { output: true },
+  ).action(async (opts: Parameters<typeof runQuantize>[1] & { calibration: string[] }) =>
+    runQuantize(opts.calibration, opts, context(opts)),
+  );
 
   program
     .command('models')

@@ -1,5 +1,9 @@
 import { readdir } from 'node:fs/promises';
 import { join } from 'node:path';
+import { readFile } from 'node:fs/promises';
+import { DcaeError } from '@dcae/core';
+import { parseQuantizationSpec } from '@dcae/autoencoder';
+import type { QuantizationSpec } from '@dcae/autoencoder';
 import { loadAutoencoder } from '@dcae/autoencoder/node';
 import type { NodeAutoencoder } from '@dcae/autoencoder/node';
 import type { ExecutionOptions, TilingOption } from '@dcae/autoencoder';
@@ -32,7 +36,9 @@ export async function openModel(
   options: CommonOptions,
   reporter: Reporter,
   signal: AbortSignal,
+  spec?: QuantizationSpec,
 ): Promise<OpenModel> {
+  const quantization = spec ?? (options.quantization === undefined ? undefined : await readQuantization(options));
   const runtime = startRuntime(options);
   try {
     const autoencoder = await reporter.step('load', `loading ${options.model}`, () =>
@@ -41,6 +47,7 @@ export async function openModel(
         signal,
         ...executionOptions(options),
         ...(options.dtype ? { dtype: options.dtype } : {}),
+        ...(quantization ? { quantization } : {}),
         hub: {
           onProgress: ({ file, loaded, total, bytesPerSecond, etaSeconds }) =>
             reporter.bar(
@@ -75,6 +82,21 @@ export async function openModel(
     await runtime.dispose();
     throw error;
   }
+}
+
+/** `--quantization <file>`: the spec, checked (only meaningful with `--dtype int8`). */
+async function readQuantization(options: CommonOptions): Promise<QuantizationSpec> {
+  const path = options.quantization!;
+  if (options.dtype !== 'int8') {
+    throw new DcaeError('INVALID_ARGUMENT', `--quantization ${path} is only used with --dtype int8.`);
+  }
+  let text: string;
+  try {
+    text = await readFile(path, 'utf8');
+  } catch (cause) {
+    throw new DcaeError('FILE_NOT_FOUND', `Cannot read --quantization ${path}.`, { source: path, cause });
+  }
+  return parseQuantizationSpec(text, path);
 }
 
 /** The files of a model folder (so that no output may replace one). */

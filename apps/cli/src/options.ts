@@ -20,8 +20,13 @@ export interface CommonOptions {
   readonly tile?: 'auto' | 'always' | 'never';
   readonly tileSize?: number;
   readonly tileOverlap?: number;
-  /** Compute precision; fp16 keeps norm statistics and the attention core in fp32. */
-  readonly dtype?: 'fp32' | 'fp16';
+  /**
+   * Compute precision; fp16 keeps norm statistics and the attention core in fp32; int8 runs the
+   * convolutions in int8 with calibrated ranges (`--quantization`, or the model folder's quantization.json).
+   */
+  readonly dtype?: 'fp32' | 'fp16' | 'int8';
+  /** `--dtype int8`: the quantization.json `dcae quantize` wrote. */
+  readonly quantization?: string;
   /** Activation memory one run may use, in MB (decides tiling and batch slicing under `auto`). */
   readonly memoryBudget?: number;
 }
@@ -74,7 +79,15 @@ export function withCommonOptions(
       'overlap between tiles in pixels (implies tiling; default 64; the stride is rounded to the compression ratio)',
       nonNegativeInteger('--tile-overlap'),
     )
-    .addOption(new Option('--dtype <dtype>', 'compute precision').choices(['fp32', 'fp16']).default('fp32'))
+    .addOption(
+      new Option('--dtype <dtype>', 'compute precision (int8: calibrated, see `dcae quantize`)')
+        .choices(['fp32', 'fp16', 'int8'])
+        .default('fp32'),
+    )
+    .option(
+      '--quantization <file>',
+      "--dtype int8: the quantization.json written by `dcae quantize` (default: the model folder's)",
+    )
     .option(
       '--memory-budget <MB>',
       'activation memory one run may use (default 4096); bigger images are tiled, batches sliced',

@@ -97,3 +97,4 @@ export {
   QUANTIZATION_GRAPH_VERSION,
 } from './quantize/spec.js';
 export type { QuantizationPart, QuantizationSpec } from './quantize/spec.js';
+export { isWasmRuntime, WASM32_MEMORY_BYTES, WASM_HEADROOM_BYTES, wasmMemoryBudget } from './wasm-memory.js';

@@ -20,6 +20,7 @@ import { exportPart } from './onnx-export.js';
 import { checkParts, PartRunner, throwIfAborted } from '../shared/runner.js';
 import { buildInt8Graph, resolveQuantizationSpec } from '../quantize/int8-graph.js';
 import type { QuantizationSpec } from '../quantize/spec.js';
+import { isWasmRuntime, wasmMemoryBudget } from '../wasm-memory.js';
 
 export type AutoencoderPart = 'encoder' | 'decoder';
 
@@ -54,7 +55,10 @@ export interface AutoencoderProgress {
 export interface ExecutionOptions {
   /** Tiles: `'auto'` (default) tiles only when a whole image exceeds `memoryBudgetBytes`. */
   readonly tiling?: TilingOption;
-  /** Estimated activation memory one run may use (`estimateActivationBytes`). @defaultValue 4 GiB */
+  /**
+   * Estimated activation memory one run may use (`estimateActivationBytes`). @defaultValue 4 GiB;
+   * on a wasm runtime, what wasm32's 4 GiB heap leaves next to the weights (`wasmMemoryBudget`)
+   */
   readonly memoryBudgetBytes?: number;
   /** Images per run; `'auto'`: as many as fit `memoryBudgetBytes`. @defaultValue 'auto' */
   readonly batchSize?: number | 'auto';
@@ -271,7 +275,11 @@ class DcAeAutoencoder implements Autoencoder {
           ? this.#int8Graph(part, undefined, onTensor)
           : this.#graph(part, { onTensor: this.dtype === 'fp16' ? onTensor : undefined }),
     });
-    const { tiling, memoryBudgetBytes, batchSize } = options;
+    const { tiling, batchSize } = options;
+    // On wasm the budget is what the 4 GiB heap leaves next to the weights (see wasm-memory.ts).
+    const memoryBudgetBytes =
+      options.memoryBudgetBytes ??
+      (isWasmRuntime(options.runtime) ? wasmMemoryBudget(weightBytes(binding, this.dtype)) : undefined);
     this.#defaults = { tiling, memoryBudgetBytes, batchSize };
     // Fail at load, not at the first call, on bad defaults.
     planRun(this.config, 'decode', [1, this.latentChannels, 1, 1], this.#defaults);
@@ -395,4 +403,12 @@ function int8File(part: AutoencoderPart, model: OnnxModel): OnnxExportFile {
       yield bytes;
     },
   };
+}
+
+/** Bytes the loaded parts' weights take in a session of `dtype` (int8: a quarter, fp16: half of float32). */
+function weightBytes(binding: WeightBinding, dtype: AutoencoderDType): number {
+  const perElement = dtype === 'fp32' ? 4 : dtype === 'fp16' ? 2 : 1;
+  let total = 0;
+  for (const t of binding.tensors.values()) total += t.shape.reduce((a, b) => a * b, 1) * perElement;
+  return total;
 }
