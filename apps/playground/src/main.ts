@@ -285,7 +285,7 @@ function modelSource(): { source: ModelSource; key: string } {
 async function ensureModel(): Promise<ModelInfo> {
   await ensureWorker();
   const { source, key } = modelSource();
-  const dtype = ui.dtype.value as 'fp32' | 'fp16';
+  const dtype = ui.dtype.value as 'fp32' | 'fp16' | 'int8';
   if (loaded?.key === `${key}:${dtype}`) return loaded.info;
   loaded = undefined;
   setStatus('Loading the model…');
