@@ -213,7 +213,10 @@ function buildProgram(io: MainOptions, onFlags: (flags: { debug: boolean; json: 
       .description(
         'Calibrate int8 on a few photos; write quantization.json, the calibration photos and int8 encoder.onnx/decoder.onnx.',
       )
-      .requiredOption('--calibration <images...>', 'calibration photos (PNG/JPEG/WebP), e.g. 4–32 typical images')
+      .requiredOption(
+        '--calibration <images...>',
+        'calibration photos (PNG/JPEG/WebP), e.g. 4–32 typical images',
+      )
       .option(
         '--calibration-size <px>',
         'each photo is cropped to its centre square and resized to this side (a multiple of the compression; default 256)',

@@ -39,7 +39,11 @@ afterAll(async () => {
 
 const PHOTOS = resolve(import.meta.dirname, '../../../fixtures/photos');
 
-async function photos(set: 'calibration' | 'heldout', height: number, width: number): Promise<HostTensor<'float32'>[]> {
+async function photos(
+  set: 'calibration' | 'heldout',
+  height: number,
+  width: number,
+): Promise<HostTensor<'float32'>[]> {
   const files = readdirSync(PHOTOS)
     .filter((f) => f.startsWith(`${set}-`))
     .sort();
@@ -49,12 +53,18 @@ async function photos(set: 'calibration' | 'heldout', height: number, width: num
         .resize(width, height, { fit: 'cover' })
         .raw()
         .toBuffer({ resolveWithObject: true });
-      return imageToTensor({ width: info.width, height: info.height, channels: 3, data: new Uint8Array(data) });
+      return imageToTensor({
+        width: info.width,
+        height: info.height,
+        channels: 3,
+        data: new Uint8Array(data),
+      });
     }),
   );
 }
 
-const relativeError = (a: HostTensor<'float32'>, b: HostTensor<'float32'>): number => maxAbsDiff(a, b) / maxAbs(b);
+const relativeError = (a: HostTensor<'float32'>, b: HostTensor<'float32'>): number =>
+  maxAbsDiff(a, b) / maxAbs(b);
 
 function psnr(a: HostTensor<'float32'>, b: HostTensor<'float32'>): number {
   let se = 0;
@@ -72,7 +82,9 @@ describe('quantization arithmetic', () => {
     expect([...scales]).toEqual([Math.fround(1 / 127), Math.fround(100 / 127)]);
     expect([...q]).toEqual([64, -127, 32, 127, 0, -64]);
     for (let i = 0; i < 6; i++) {
-      expect(Math.abs(q[i]! * scales[Math.floor(i / 3)]! - w.data[i]!)).toBeLessThanOrEqual(scales[Math.floor(i / 3)]! / 2 + 1e-7);
+      expect(Math.abs(q[i]! * scales[Math.floor(i / 3)]! - w.data[i]!)).toBeLessThanOrEqual(
+        scales[Math.floor(i / 3)]! / 2 + 1e-7,
+      );
     }
   });
 
@@ -128,7 +140,9 @@ describe.each([
       const graph = await int8.buildGraph('encoder');
       const convs = graph.graph.nodes.filter((n) => n.opType === 'Conv');
       const int8Weights = graph.graph.initializers.filter((i) => i.name.endsWith('/weight_int8'));
-      const kept = convs.filter((n) => DEFAULT_KEEP_FLOAT.some((k) => n.name.startsWith(`/${k.replace('.', '/')}/`)));
+      const kept = convs.filter((n) =>
+        DEFAULT_KEEP_FLOAT.some((k) => n.name.startsWith(`/${k.replace('.', '/')}/`)),
+      );
       expect(int8Weights.length).toBe(convs.length - kept.length);
       expect(graph.graph.initializers.every((i) => i.data.kind === 'inline')).toBe(true);
       // No float32 copy of a quantized weight is left.
@@ -152,7 +166,9 @@ describe('int8 errors', () => {
     const dir = fixturePath('tiny-sana-f32');
     return memoryModelFiles('tiny', {
       'config.json': readFileSync(resolve(dir, 'config.json')),
-      'diffusion_pytorch_model.safetensors': readFileSync(resolve(dir, 'diffusion_pytorch_model.safetensors')),
+      'diffusion_pytorch_model.safetensors': readFileSync(
+        resolve(dir, 'diffusion_pytorch_model.safetensors'),
+      ),
     });
   };
 

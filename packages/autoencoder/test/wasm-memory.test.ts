@@ -1,6 +1,12 @@
 import type { RuntimeV1 } from '@dcae/core/runtime';
 import { describe, expect, it } from 'vitest';
-import { estimateActivationBytes, presetConfig, WASM32_MEMORY_BYTES, WASM_HEADROOM_BYTES, wasmMemoryBudget } from '../src/index.js';
+import {
+  estimateActivationBytes,
+  presetConfig,
+  WASM32_MEMORY_BYTES,
+  WASM_HEADROOM_BYTES,
+  wasmMemoryBudget,
+} from '../src/index.js';
 import { loadAutoencoder } from '../src/node/index.js';
 import { fixturePath } from './helpers.js';
 
@@ -22,7 +28,8 @@ describe('wasm memory budget', () => {
   it('lets full-width f32c32 (1.3 GB of weights) decode up to 1024² whole on wasm, and tiles 2048²', () => {
     const config = presetConfig('dc-ae-f32c32-in-1.0');
     const budget = wasmMemoryBudget(1.294e9);
-    for (const side of [256, 512, 1024]) expect(estimateActivationBytes(config, 'decoder', side, side)).toBeLessThan(budget);
+    for (const side of [256, 512, 1024])
+      expect(estimateActivationBytes(config, 'decoder', side, side)).toBeLessThan(budget);
     expect(estimateActivationBytes(config, 'decoder', 2048, 2048)).toBeGreaterThan(budget);
   });
 

@@ -43,7 +43,10 @@ export async function runQuantize(
 ): Promise<void> {
   const reporter = reporterFor(options, { io, signal });
   if (images.length === 0) {
-    throw new DcaeError('INVALID_ARGUMENT', 'dcae quantize needs calibration photos: --calibration a.png b.jpg …');
+    throw new DcaeError(
+      'INVALID_ARGUMENT',
+      'dcae quantize needs calibration photos: --calibration a.png b.jpg …',
+    );
   }
   const size = options.calibrationSize ?? 256;
   const result = await withOutputs(options, images, signal, async (outputs) => {
@@ -61,26 +64,38 @@ export async function runQuantize(
     const runtime = startRuntime(options);
     let spec;
     try {
-      spec = await reporter.step('calibrate', `calibrating on ${images.length} photos at ${size}×${size}`, () =>
-        calibrateAutoencoder(files, {
-          runtime,
-          images: squares.map(imageToTensor),
-          imageNames: names,
-          config: implied.config,
-          keyPrefix: implied.keyPrefix,
-          signal,
-          onProgress: ({ part, done, total }) => reporter.bar(`calibrate ${part}`, done, total),
-        }),
+      spec = await reporter.step(
+        'calibrate',
+        `calibrating on ${images.length} photos at ${size}×${size}`,
+        () =>
+          calibrateAutoencoder(files, {
+            runtime,
+            images: squares.map(imageToTensor),
+            imageNames: names,
+            config: implied.config,
+            keyPrefix: implied.keyPrefix,
+            signal,
+            onProgress: ({ part, done, total }) => reporter.bar(`calibrate ${part}`, done, total),
+          }),
       );
     } finally {
       await runtime.dispose();
     }
-    await outputs.stage(join(dir, QUANTIZATION_FILE), new TextEncoder().encode(formatQuantizationSpec(spec)), signal);
+    await outputs.stage(
+      join(dir, QUANTIZATION_FILE),
+      new TextEncoder().encode(formatQuantizationSpec(spec)),
+      signal,
+    );
     for (const [i, square] of squares.entries()) {
       await outputs.stage(join(dir, names[i]!), await encodeImage(square, 'png'), signal);
     }
 
-    const model = await openModel({ ...options, dtype: 'int8', quantization: undefined }, reporter, signal, spec);
+    const model = await openModel(
+      { ...options, dtype: 'int8', quantization: undefined },
+      reporter,
+      signal,
+      spec,
+    );
     try {
       const temp = join(await outputs.makeTempDir(dir), 'export');
       await reporter.step('export', `writing the int8 graphs to ${options.output}`, () =>
@@ -105,7 +120,9 @@ export async function runQuantize(
         output: options.output,
         files: written,
         calibration: names,
-        tensors: Object.fromEntries(Object.entries(spec.parts).map(([k, p]) => [k, Object.keys(p.ranges).length])),
+        tensors: Object.fromEntries(
+          Object.entries(spec.parts).map(([k, p]) => [k, Object.keys(p.ranges).length]),
+        ),
         keepFloat: spec.keepFloat,
         timingsMs: reporter.timings,
       },

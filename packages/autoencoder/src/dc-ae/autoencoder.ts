@@ -195,7 +195,8 @@ export async function loadAutoencoder(
         (options.keyPrefix ? ` (tensors under "${options.keyPrefix}")` : ''),
       parts,
     });
-    const quantization = dtype === 'int8' ? await resolveQuantizationSpec(files, options.quantization) : undefined;
+    const quantization =
+      dtype === 'int8' ? await resolveQuantizationSpec(files, options.quantization) : undefined;
     throwIfAborted(signal);
     const model = new DcAeAutoencoder(files, detected.weightsFile, file, binding, {
       ...options,
@@ -213,7 +214,10 @@ export async function loadAutoencoder(
 
 function checkDType(dtype: unknown): AutoencoderDType {
   if (dtype === undefined || dtype === 'fp32' || dtype === 'fp16' || dtype === 'int8') return dtype ?? 'fp32';
-  throw new DcaeError('INVALID_ARGUMENT', `dtype must be 'fp32', 'fp16' or 'int8'; got ${JSON.stringify(dtype)}.`);
+  throw new DcaeError(
+    'INVALID_ARGUMENT',
+    `dtype must be 'fp32', 'fp16' or 'int8'; got ${JSON.stringify(dtype)}.`,
+  );
 }
 
 /** The float dtype of a model's graph (int8 graphs are float32 graphs with QDQ convolutions). */

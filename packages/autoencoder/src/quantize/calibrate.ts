@@ -46,7 +46,10 @@ export interface CalibrateOptions {
  * images with every quantized Conv's input and output as extra outputs and records each tensor's
  * min and max over all images. The result is what `quantization.json` holds.
  */
-export async function calibrateAutoencoder(files: ModelFiles, options: CalibrateOptions): Promise<QuantizationSpec> {
+export async function calibrateAutoencoder(
+  files: ModelFiles,
+  options: CalibrateOptions,
+): Promise<QuantizationSpec> {
   const { runtime, images, signal } = options;
   if (images.length === 0) {
     throw new DcaeError('INVALID_ARGUMENT', 'Calibration needs at least one image; pass a few photos.');
@@ -72,7 +75,12 @@ export async function calibrateAutoencoder(files: ModelFiles, options: Calibrate
     const externalData = [{ location: weightsFile, data: files.externalDataLocation(weightsFile) }];
     const run = async (part: AutoencoderPart, inputs: readonly HostTensor<'float32'>[]) => {
       const graph = await model.buildGraph(part, { dtype: 'float32' });
-      return calibratePart(runtime, graph, part, inputs, { externalData, keepFloat, signal, onProgress: options.onProgress });
+      return calibratePart(runtime, graph, part, inputs, {
+        externalData,
+        keepFloat,
+        signal,
+        onProgress: options.onProgress,
+      });
     };
     const parts: { encoder?: { ranges: ActivationRanges }; decoder?: { ranges: ActivationRanges } } = {};
     let latents: HostTensor<'float32'>[] | undefined;
@@ -106,7 +114,11 @@ export async function calibrateAutoencoder(files: ModelFiles, options: Calibrate
   }
 }
 
-function gaussianLatent(model: Autoencoder, image: HostTensor<'float32'>, seed: number): HostTensor<'float32'> {
+function gaussianLatent(
+  model: Autoencoder,
+  image: HostTensor<'float32'>,
+  seed: number,
+): HostTensor<'float32'> {
   const [c, h, w] = model.latentShape(image.shape[2]!, image.shape[3]!);
   const data = new Float32Array(c * h * w);
   let s = (seed + 1) * 0x9e3779b1;
@@ -135,10 +147,13 @@ async function calibratePart(
   // Conv sites need constant weights to be found; external weights are enough to name them here.
   const names = calibrationTensors(findConvSitesByName(graph, options.keepFloat));
   const io = part === 'encoder' ? ENCODER_IO : DECODER_IO;
-  const session: SessionV1 = await runtime.createSession(serializeModel(withCalibrationOutputs(graph, names)), {
-    externalData: options.externalData,
-    signal: options.signal,
-  });
+  const session: SessionV1 = await runtime.createSession(
+    serializeModel(withCalibrationOutputs(graph, names)),
+    {
+      externalData: options.externalData,
+      signal: options.signal,
+    },
+  );
   const ranges = new Map<string, { min: number; max: number }>();
   const outputs: HostTensor<'float32'>[] = [];
   try {
@@ -166,7 +181,8 @@ async function calibratePart(
  */
 function findConvSitesByName(graph: OnnxModel, keepFloat: readonly string[]) {
   const placeholder = graph.graph.initializers.map((init) =>
-    init.data.kind === 'inline' || (init.data.dtype !== 'float32' && init.data.dtype !== 'float16' && init.data.dtype !== 'bfloat16')
+    init.data.kind === 'inline' ||
+    (init.data.dtype !== 'float32' && init.data.dtype !== 'float16' && init.data.dtype !== 'bfloat16')
       ? init
       : {
           name: init.name,

@@ -47,7 +47,10 @@ export async function resolveQuantizationSpec(
 ): Promise<QuantizationSpec> {
   if (given !== undefined) return given;
   if ((await files.list()).includes(QUANTIZATION_FILE)) {
-    return parseQuantizationSpec(await files.readText(QUANTIZATION_FILE), `${files.name}/${QUANTIZATION_FILE}`);
+    return parseQuantizationSpec(
+      await files.readText(QUANTIZATION_FILE),
+      `${files.name}/${QUANTIZATION_FILE}`,
+    );
   }
   throw new DcaeError(
     'QUANTIZATION_MISSING',

@@ -70,7 +70,10 @@ function keptFloat(module: string, keep: readonly string[]): boolean {
  * The Convs of the main graph (not inside `If` branches) whose weight and bias are constants:
  * inline float32 initializers, possibly reshaped or concatenated along axis 0.
  */
-export function findConvSites(model: OnnxModel, keepFloat: readonly string[] = DEFAULT_KEEP_FLOAT): ConvSite[] {
+export function findConvSites(
+  model: OnnxModel,
+  keepFloat: readonly string[] = DEFAULT_KEEP_FLOAT,
+): ConvSite[] {
   const graph = model.graph;
   const initializers = new Map(graph.initializers.map((i) => [i.name, i]));
   const producers = new Map<string, OnnxNode>();
@@ -158,10 +161,18 @@ export function withCalibrationOutputs(model: OnnxModel, names: readonly string[
     outputs: [calibrationOutput(i)],
     attributes: {},
   }));
-  const outputs = names.map((_, i) => ({ name: calibrationOutput(i), dtype: 'float32' as const, shape: undefined }));
+  const outputs = names.map((_, i) => ({
+    name: calibrationOutput(i),
+    dtype: 'float32' as const,
+    shape: undefined,
+  }));
   return {
     ...model,
-    graph: { ...model.graph, nodes: [...model.graph.nodes, ...nodes], outputs: [...model.graph.outputs, ...outputs] },
+    graph: {
+      ...model.graph,
+      nodes: [...model.graph.nodes, ...nodes],
+      outputs: [...model.graph.outputs, ...outputs],
+    },
   };
 }
 
@@ -242,8 +253,20 @@ export function quantizeGraph(model: OnnxModel, options: QdqOptions): OnnxModel 
     const z = constant(`${tensor}/zero_point`, { dtype: 'uint8', shape: [], data: Uint8Array.of(zeroPoint) });
     const q = unique(`${tensor}/quantized`);
     return [
-      { name: unique(`${tensor}/QuantizeLinear`), opType: 'QuantizeLinear', inputs: [source, s, z], outputs: [q], attributes: {} },
-      { name: unique(`${tensor}/DequantizeLinear`), opType: 'DequantizeLinear', inputs: [q, s, z], outputs: [target], attributes: {} },
+      {
+        name: unique(`${tensor}/QuantizeLinear`),
+        opType: 'QuantizeLinear',
+        inputs: [source, s, z],
+        outputs: [q],
+        attributes: {},
+      },
+      {
+        name: unique(`${tensor}/DequantizeLinear`),
+        opType: 'DequantizeLinear',
+        inputs: [q, s, z],
+        outputs: [target],
+        attributes: {},
+      },
     ];
   };
   const producers = new Map<string, OnnxNode>();
@@ -277,10 +300,20 @@ export function quantizeGraph(model: OnnxModel, options: QdqOptions): OnnxModel 
     const base = `/${site.module.replaceAll('.', '/')}`;
     const wq = constant(`${base}/weight_int8`, { dtype: 'int8', shape: site.weight.shape, data: q });
     const ws = constant(`${base}/weight_scale`, { dtype: 'float32', shape: [channels], data: scales });
-    const wz = constant(`${base}/weight_zero_point`, { dtype: 'int8', shape: [channels], data: new Int8Array(channels) });
+    const wz = constant(`${base}/weight_zero_point`, {
+      dtype: 'int8',
+      shape: [channels],
+      data: new Int8Array(channels),
+    });
     const w = unique(`${base}/weight_dequantized`);
     const nodes: OnnxNode[] = [
-      { name: unique(`${base}/weight/DequantizeLinear`), opType: 'DequantizeLinear', inputs: [wq, ws, wz], outputs: [w], attributes: { axis: { kind: 'int', value: 0 } } },
+      {
+        name: unique(`${base}/weight/DequantizeLinear`),
+        opType: 'DequantizeLinear',
+        inputs: [wq, ws, wz],
+        outputs: [w],
+        attributes: { axis: { kind: 'int', value: 0 } },
+      },
     ];
     const inputs = [x, w];
     if (site.bias) {
@@ -292,9 +325,19 @@ export function quantizeGraph(model: OnnxModel, options: QdqOptions): OnnxModel 
       }
       const bqName = constant(`${base}/bias_int32`, { dtype: 'int32', shape: [channels], data: bq });
       const bsName = constant(`${base}/bias_scale`, { dtype: 'float32', shape: [channels], data: bs });
-      const bzName = constant(`${base}/bias_zero_point`, { dtype: 'int32', shape: [channels], data: new Int32Array(channels) });
+      const bzName = constant(`${base}/bias_zero_point`, {
+        dtype: 'int32',
+        shape: [channels],
+        data: new Int32Array(channels),
+      });
       const b = unique(`${base}/bias_dequantized`);
-      nodes.push({ name: unique(`${base}/bias/DequantizeLinear`), opType: 'DequantizeLinear', inputs: [bqName, bsName, bzName], outputs: [b], attributes: { axis: { kind: 'int', value: 0 } } });
+      nodes.push({
+        name: unique(`${base}/bias/DequantizeLinear`),
+        opType: 'DequantizeLinear',
+        inputs: [bqName, bsName, bzName],
+        outputs: [b],
+        attributes: { axis: { kind: 'int', value: 0 } },
+      });
       inputs.push(b);
     }
     nodes.push({ ...site.node, inputs, outputs: [renamedOutputs.get(site.node)!] });

@@ -28,7 +28,11 @@ export interface QuantizationSpec {
   readonly keepFloat: readonly string[];
   readonly parts: { readonly encoder?: QuantizationPart; readonly decoder?: QuantizationPart };
   /** The calibration images (file names next to quantization.json), and the size of the first. */
-  readonly calibration: { readonly images: readonly string[]; readonly height: number; readonly width: number };
+  readonly calibration: {
+    readonly images: readonly string[];
+    readonly height: number;
+    readonly width: number;
+  };
 }
 
 function invalid(source: string, why: string): DcaeError {
@@ -42,7 +46,8 @@ function invalid(source: string, why: string): DcaeError {
 /** Parses and checks a quantization.json text (QUANTIZATION_INVALID on anything unexpected). */
 export function parseQuantizationSpec(text: string, source: string): QuantizationSpec {
   const json = parseJsonConfig(text, { source }) as unknown;
-  if (typeof json !== 'object' || json === null || Array.isArray(json)) throw invalid(source, 'not a JSON object');
+  if (typeof json !== 'object' || json === null || Array.isArray(json))
+    throw invalid(source, 'not a JSON object');
   const o = json as Record<string, unknown>;
   if (o.format !== QUANTIZATION_FORMAT)
     throw invalid(source, `format is ${JSON.stringify(o.format)}, expected "${QUANTIZATION_FORMAT}"`);
@@ -58,7 +63,8 @@ export function parseQuantizationSpec(text: string, source: string): Quantizatio
   for (const [part, value] of Object.entries(parts)) {
     if (part !== 'encoder' && part !== 'decoder') throw invalid(source, `unknown part "${part}"`);
     const ranges = (value as { ranges?: unknown } | null)?.ranges;
-    if (typeof ranges !== 'object' || ranges === null) throw invalid(source, `parts.${part}.ranges is missing`);
+    if (typeof ranges !== 'object' || ranges === null)
+      throw invalid(source, `parts.${part}.ranges is missing`);
     for (const [tensor, r] of Object.entries(ranges)) {
       const { min, max } = (r ?? {}) as Partial<TensorRange>;
       if (typeof min !== 'number' || typeof max !== 'number' || !(min <= max))
@@ -66,7 +72,8 @@ export function parseQuantizationSpec(text: string, source: string): Quantizatio
     }
   }
   const calibration = o.calibration as QuantizationSpec['calibration'] | undefined;
-  if (!calibration || !Array.isArray(calibration.images)) throw invalid(source, 'calibration.images is missing');
+  if (!calibration || !Array.isArray(calibration.images))
+    throw invalid(source, 'calibration.images is missing');
   return json as QuantizationSpec;
 }
 

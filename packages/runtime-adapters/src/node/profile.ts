@@ -1,10 +1,14 @@
-import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { DcaeError } from '@dcae/core';
 import { checkModel } from '@dcae/core/onnx';
 import type { HostTensor } from '@dcae/core';
 import type { ExternalDataFile, GraphOptimizationLevel } from '@dcae/core/runtime';
+import type * as OrtNode from 'onnxruntime-node';
+
+type OrtModule = typeof OrtNode;
+type OrtTensor = OrtNode.Tensor;
 
 /**
  * onnxruntime's per-kernel profile of a model, for benchmarks and for tests that check which
@@ -38,7 +42,11 @@ export interface ProfiledNode {
 export interface ModelProfile {
   readonly nodes: readonly ProfiledNode[];
   /** Kernel time per op type, largest first. */
-  readonly byOpType: readonly { readonly opType: string; readonly count: number; readonly durationUs: number }[];
+  readonly byOpType: readonly {
+    readonly opType: string;
+    readonly count: number;
+    readonly durationUs: number;
+  }[];
   /** Sum of all kernel times over the profiled runs, microseconds. */
   readonly totalUs: number;
   readonly runs: number;
@@ -67,12 +75,14 @@ export async function profileModel(
   checkModel(model, {
     externalData: externalData.map((e) => ({ location: e.path, size: e.data.byteLength })),
   });
-  let ort: typeof import('onnxruntime-node');
+  let ort: OrtModule;
   try {
-    const module = (await import('onnxruntime-node')) as unknown as { default?: typeof import('onnxruntime-node') };
-    ort = module.default ?? (module as unknown as typeof import('onnxruntime-node'));
+    const module = (await import('onnxruntime-node')) as OrtModule & { default?: OrtModule };
+    ort = module.default ?? module;
   } catch (cause) {
-    throw new DcaeError('RUNTIME_UNAVAILABLE', 'onnxruntime-node failed to load; profiling needs it.', { cause });
+    throw new DcaeError('RUNTIME_UNAVAILABLE', 'onnxruntime-node failed to load; profiling needs it.', {
+      cause,
+    });
   }
   process.env.ORT_DISABLE_TELEMETRY ??= '1';
   const folder = await mkdtemp(join(tmpdir(), 'dcae-profile-'));
@@ -87,7 +97,7 @@ export async function profileModel(
       ...(options.threads === undefined ? {} : { intraOpNumThreads: options.threads }),
       ...(externalData.length === 0 ? {} : { externalData }),
     });
-    const ortFeeds: Record<string, import('onnxruntime-node').Tensor> = {};
+    const ortFeeds: Record<string, OrtTensor> = {};
     for (const [name, t] of Object.entries(feeds)) {
       ortFeeds[name] = new ort.Tensor(t.dtype as 'float32', t.data as Float32Array, [...t.shape]);
     }
@@ -97,7 +107,7 @@ export async function profileModel(
     } finally {
       await session.release();
     }
-    const [file] = (await import('node:fs/promises').then((fs) => fs.readdir(folder))).filter((f) => f.endsWith('.json'));
+    const [file] = (await readdir(folder)).filter((f) => f.endsWith('.json'));
     if (file === undefined) throw new DcaeError('RUN_FAILED', 'onnxruntime wrote no profile.');
     const events = JSON.parse(await readFile(join(folder, file), 'utf8')) as TraceEvent[];
     return summarize(events, runs);
