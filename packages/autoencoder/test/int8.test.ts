@@ -4,6 +4,7 @@ import { DcaeError } from '@dcae/core';
 import type { HostTensor } from '@dcae/core';
 import { serializeModel } from '@dcae/core/onnx';
 import { createNodeRuntime, profileModel } from '@dcae/runtime-adapters/node';
+import { createWebRuntime } from '@dcae/runtime-adapters/web';
 import sharp from 'sharp';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { QuantizationSpec } from '../src/index.js';
@@ -63,6 +64,19 @@ async function photos(
   );
 }
 
+/** Each fixture is calibrated once per file (the specs are shared by the describes below). */
+const specs = new Map<string, Promise<QuantizationSpec>>();
+function specFor(name: string, height: number, width: number): Promise<QuantizationSpec> {
+  let spec = specs.get(name);
+  if (spec === undefined) {
+    spec = photos('calibration', height, width).then((images) =>
+      calibrateAutoencoder(directoryModelFiles(fixturePath(name)), { runtime, images }),
+    );
+    specs.set(name, spec);
+  }
+  return spec;
+}
+
 const relativeError = (a: HostTensor<'float32'>, b: HostTensor<'float32'>): number =>
   maxAbsDiff(a, b) / maxAbs(b);
 
@@ -101,10 +115,7 @@ describe.each([
 ] as const)('%s in int8', (name, height, width, latentBound, psnrBound) => {
   let spec: QuantizationSpec;
   beforeAll(async () => {
-    spec = await calibrateAutoencoder(directoryModelFiles(fixturePath(name)), {
-      runtime,
-      images: await photos('calibration', height, width),
-    });
+    spec = await specFor(name, height, width);
   });
 
   it('records ranges for every quantized Conv input and output, and round-trips through JSON', () => {
@@ -157,6 +168,31 @@ describe.each([
       expect(floatConvs).toBe(kept.length);
     } finally {
       await int8.dispose();
+    }
+  });
+});
+
+describe('int8 on onnxruntime-web (wasm, in Node)', () => {
+  it('runs the int8 graph within 2 % of onnxruntime-node', async () => {
+    const dir = fixturePath('tiny-sana-f32');
+    const spec = await specFor('tiny-sana-f32', 96, 64);
+    const web = await createWebRuntime({ devices: ['wasm'], threads: 1 });
+    const files = memoryModelFiles('tiny-sana', {
+      'config.json': readFileSync(resolve(dir, 'config.json')),
+      'diffusion_pytorch_model.safetensors': readFileSync(
+        resolve(dir, 'diffusion_pytorch_model.safetensors'),
+      ),
+    });
+    const onWeb = await loadAutoencoder(files, { runtime: web, dtype: 'int8', quantization: spec });
+    const onNode = await loadAutoencoder(dir, { runtime, dtype: 'int8', quantization: spec });
+    try {
+      const [x] = await photos('heldout', 96, 64);
+      const [zWeb, zNode] = [await onWeb.encode(x!), await onNode.encode(x!)];
+      // Both builds fuse the QDQ graph into MLAS's integer kernels; they differ in rounding only.
+      expect(relativeError(zWeb, zNode)).toBeLessThan(0.02);
+    } finally {
+      await Promise.all([onWeb.dispose(), onNode.dispose()]);
+      await web.dispose();
     }
   });
 });
