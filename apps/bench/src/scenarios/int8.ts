@@ -122,7 +122,7 @@ export const int8: Scenario = {
         config: model.config,
         dtype,
         quantization: spec,
-      }) as Promise<Autoencoder>;
+      });
     const models = { fp32: await load('fp32'), fp16: await load('fp16'), int8: await load('int8') };
     try {
       const x = heldout.images[0]!;
