@@ -10,7 +10,7 @@ import { DECODER_IO, ENCODER_IO } from '../dc-ae/graph.js';
 import type { ModelFiles } from '../model-files.js';
 import { detectModel } from '../model-files.js';
 import { throwIfAborted } from '../shared/runner.js';
-import type { ActivationRanges, TensorRange } from './qdq.js';
+import type { ActivationRanges } from './qdq.js';
 import {
   calibrationOutput,
   calibrationTensors,
@@ -172,7 +172,7 @@ async function calibratePart(
   } finally {
     await session.dispose();
   }
-  return { ranges: Object.fromEntries(ranges) as Record<string, TensorRange>, outputs };
+  return { ranges: Object.fromEntries(ranges), outputs };
 }
 
 /**
