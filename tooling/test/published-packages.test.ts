@@ -58,6 +58,7 @@ it('finds the public packages', () => {
     '@dcae/cli',
     '@dcae/core',
     '@dcae/diffusion',
+    '@dcae/hub',
     '@dcae/runtime-adapters',
     '@dcae/train',
   ]);

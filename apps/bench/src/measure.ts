@@ -1,12 +1,7 @@
 import { performance } from 'node:perf_hooks';
-import type { BenchCase, Ratio, Series } from './scenario.js';
+import type { BenchCase, CompareOptions, Ratio, Series } from './scenario.js';
 
-export interface CompareOptions {
-  /** Unmeasured runs of every case first (JIT, page cache, onnxruntime's first-run allocations). */
-  readonly warmup: number;
-  readonly samples: number;
-  readonly log?: (message: string) => void;
-}
+export type { CompareOptions };
 
 /**
  * Measures cases side by side: `warmup` rounds, then `samples` rounds that each run every case

@@ -1,5 +1,12 @@
 import type { NodeRuntime } from '@dcae/runtime-adapters/node';
-import type { CompareOptions } from './measure.js';
+
+/** How `compareCases` samples (see measure.ts). */
+export interface CompareOptions {
+  /** Unmeasured runs of every case first (JIT, page cache, onnxruntime's first-run allocations). */
+  readonly warmup: number;
+  readonly samples: number;
+  readonly log?: (message: string) => void;
+}
 
 /**
  * A benchmark scenario: a named set of cases measured side by side in one run. Scenarios live one

@@ -1,20 +1,20 @@
-import { readdir } from 'node:fs/promises';
-import { join } from 'node:path';
-import { readFile } from 'node:fs/promises';
+import { readdir, readFile } from 'node:fs/promises';
 import { DcaeError } from '@dcae/core';
 import { parseQuantizationSpec } from '@dcae/autoencoder';
 import type { QuantizationSpec } from '@dcae/autoencoder';
-import { loadAutoencoder } from '@dcae/autoencoder/node';
-import type { NodeAutoencoder } from '@dcae/autoencoder/node';
+import { join } from 'node:path';
+import type { Autoencoder } from '@dcae/autoencoder';
+import { openAutoencoder } from '@dcae/autoencoder/node';
 import type { ExecutionOptions, TilingOption } from '@dcae/autoencoder';
 import type { RuntimeV1 } from '@dcae/core/runtime';
+import type { ResolveModelOptions } from '@dcae/hub/node';
 import { createNodeRuntime } from '@dcae/runtime-adapters/node';
 import type { CommonOptions } from './options.js';
 import type { Reporter } from './reporter.js';
 
 /** A loaded model and the runtime it runs on; `close()` releases both. */
 export interface OpenModel {
-  readonly autoencoder: NodeAutoencoder;
+  readonly autoencoder: Autoencoder;
   readonly runtime: RuntimeV1;
   close(): Promise<void>;
 }
@@ -31,36 +31,58 @@ export function startRuntime(options: CommonOptions): RuntimeV1 {
   });
 }
 
-/** Starts the runtime and loads the model folder on it. */
+/**
+ * How every command resolves `--model` (and `--autoencoder`) with `resolveModel` of `@dcae/hub`:
+ * a local folder, a Hub id or a URL, with download progress and warnings on the reporter.
+ */
+export function hubOptions(reporter: Reporter): ResolveModelOptions {
+  return {
+    onProgress: ({ file, loaded, total, bytesPerSecond, etaSeconds }) =>
+      reporter.bar(
+        `download ${file}`,
+        loaded,
+        total ?? 0,
+        'bytes',
+        `${(bytesPerSecond / 1e6).toFixed(1)} MB/s` +
+          (etaSeconds !== undefined ? `, ${Math.ceil(etaSeconds)} s left` : ''),
+      ),
+    onWarning: (message: string) => reporter.progress(`warning: ${message}`),
+  };
+}
+
+/** `--quantization <file>`: the spec, checked (only meaningful with `--dtype int8`). */
+async function readQuantization(options: CommonOptions): Promise<QuantizationSpec> {
+  const path = options.quantization!;
+  if (options.dtype !== 'int8') {
+    throw new DcaeError('INVALID_ARGUMENT', `--quantization ${path} is only used with --dtype int8.`);
+  }
+  let text: string;
+  try {
+    text = await readFile(path, 'utf8');
+  } catch (cause) {
+    throw new DcaeError('FILE_NOT_FOUND', `Cannot read --quantization ${path}.`, { source: path, cause });
+  }
+  return parseQuantizationSpec(text, path);
+}
+
+/** Starts the runtime and loads the model (folder, Hub id or URL) on it. */
 export async function openModel(
   options: CommonOptions,
   reporter: Reporter,
   signal: AbortSignal,
   spec?: QuantizationSpec,
 ): Promise<OpenModel> {
-  const quantization =
-    spec ?? (options.quantization === undefined ? undefined : await readQuantization(options));
+  const quantization = spec ?? (options.quantization === undefined ? undefined : await readQuantization(options));
   const runtime = startRuntime(options);
   try {
     const autoencoder = await reporter.step('load', `loading ${options.model}`, () =>
-      loadAutoencoder(options.model, {
+      openAutoencoder(options.model, {
         runtime,
         signal,
         ...executionOptions(options),
         ...(options.dtype ? { dtype: options.dtype } : {}),
         ...(quantization ? { quantization } : {}),
-        hub: {
-          onProgress: ({ file, loaded, total, bytesPerSecond, etaSeconds }) =>
-            reporter.bar(
-              `download ${file}`,
-              loaded,
-              total ?? 0,
-              'bytes',
-              `${(bytesPerSecond / 1e6).toFixed(1)} MB/s` +
-                (etaSeconds !== undefined ? `, ${Math.ceil(etaSeconds)} s left` : ''),
-            ),
-          onWarning: (message: string) => reporter.progress(`warning: ${message}`),
-        },
+        hub: hubOptions(reporter),
         onProgress: (event) => {
           if (event.stage === 'build' && event.done === 0)
             reporter.progress(`building the ${event.part} graph…`);
@@ -83,21 +105,6 @@ export async function openModel(
     await runtime.dispose();
     throw error;
   }
-}
-
-/** `--quantization <file>`: the spec, checked (only meaningful with `--dtype int8`). */
-async function readQuantization(options: CommonOptions): Promise<QuantizationSpec> {
-  const path = options.quantization!;
-  if (options.dtype !== 'int8') {
-    throw new DcaeError('INVALID_ARGUMENT', `--quantization ${path} is only used with --dtype int8.`);
-  }
-  let text: string;
-  try {
-    text = await readFile(path, 'utf8');
-  } catch (cause) {
-    throw new DcaeError('FILE_NOT_FOUND', `Cannot read --quantization ${path}.`, { source: path, cause });
-  }
-  return parseQuantizationSpec(text, path);
 }
 
 /** The files of a model folder (so that no output may replace one). */

@@ -21,13 +21,18 @@ export interface CliResult {
 /** Runs the built `dcae` with `args` in `cwd` (default: the repository root). */
 export function runCli(
   args: readonly string[],
-  options: { cwd?: string; timeoutMs?: number } = {},
+  options: { cwd?: string; timeoutMs?: number; env?: Record<string, string> } = {},
 ): Promise<CliResult> {
   return new Promise((done) => {
     execFile(
       process.execPath,
       [BIN, ...args],
-      { cwd: options.cwd ?? REPO, timeout: options.timeoutMs ?? 120_000, maxBuffer: 64 << 20 },
+      {
+        cwd: options.cwd ?? REPO,
+        timeout: options.timeoutMs ?? 120_000,
+        maxBuffer: 64 << 20,
+        ...(options.env ? { env: { ...process.env, ...options.env } } : {}),
+      },
       (error, stdout, stderr) => {
         const code = error ? (typeof error.code === 'number' ? error.code : -1) : 0;
         done({ code, signal: error?.signal ?? null, stdout, stderr });

@@ -2,7 +2,8 @@
  * A searchable, keyboard-driven picker of ImageNet classes (an ARIA combobox with a listbox): type
  * part of a name or an index, ↑/↓ to move, Enter to add, Escape to close, Backspace on an empty
  * field to remove the last class. Chosen classes show as chips (click one to remove it). A number
- * outside 0–999 can be added on purpose: the model then refuses it with its own message.
+ * outside 0–999 can be added on purpose: the model then refuses it with its own message. A class
+ * that is already chosen is not added again: the note says so and its chip is marked.
  */
 import { IMAGENET_CLASSES } from './imagenet-classes.js';
 
@@ -12,7 +13,8 @@ const MAX_MATCHES = 50;
 export interface ClassPicker {
   readonly labels: () => number[];
   readonly set: (labels: readonly number[]) => void;
-  readonly add: (label: number) => void;
+  /** Adds `label` unless it is already chosen (then says so in the note); true when added. */
+  readonly add: (label: number) => boolean;
 }
 
 /** The class's name (its first synonym), or a note when the index is not an ImageNet class. */
@@ -39,9 +41,17 @@ export function classPicker(
   input: HTMLInputElement,
   list: HTMLUListElement,
   chips: HTMLUListElement,
-  onChange: (labels: readonly number[]) => void,
+  note: HTMLElement,
+  onChange: (labels: readonly number[]) => void = () => undefined,
 ): ClassPicker {
   let chosen: number[] = [];
+  /** The chip to mark as the one a refused duplicate repeats. */
+  let repeated: number | undefined;
+
+  const say = (text: string): void => {
+    note.textContent = text;
+    note.hidden = text === '';
+  };
   let matches: number[] = [];
   let active = 0;
 
@@ -51,7 +61,7 @@ export function classPicker(
         const item = document.createElement('li');
         const button = document.createElement('button');
         const valid = IMAGENET_CLASSES[label] !== undefined;
-        button.className = valid ? '' : 'bad';
+        button.className = [valid ? '' : 'bad', label === repeated ? 'repeated' : ''].join(' ').trim();
         button.title = valid
           ? `${IMAGENET_CLASSES[label]} — click or press Delete to remove`
           : 'Not a class of the 1000 ImageNet classes (0–999)';
@@ -61,6 +71,8 @@ export function classPicker(
         button.append(`${className(label)} ×`, index);
         const remove = (): void => {
           chosen = chosen.filter((_, i) => i !== position);
+          repeated = undefined;
+          say('');
           render();
           onChange(chosen);
           input.focus();
@@ -119,10 +131,21 @@ export function classPicker(
     close();
   };
 
-  const add = (label: number): void => {
+  const add = (label: number): boolean => {
+    if (chosen.includes(label)) {
+      repeated = label;
+      render();
+      say(
+        `${className(label)} (${label}) is already chosen; each class is generated once. Pick another class.`,
+      );
+      return false;
+    }
+    repeated = undefined;
+    say('');
     chosen = [...chosen, label];
     render();
     onChange(chosen);
+    return true;
   };
 
   input.addEventListener('input', () => {
@@ -144,6 +167,8 @@ export function classPicker(
     } else if (event.key === 'Escape') close();
     else if (event.key === 'Backspace' && input.value === '' && chosen.length > 0) {
       chosen = chosen.slice(0, -1);
+      repeated = undefined;
+      say('');
       render();
       onChange(chosen);
     }
@@ -152,7 +177,9 @@ export function classPicker(
   return {
     labels: () => [...chosen],
     set: (labels) => {
-      chosen = [...labels];
+      chosen = [...new Set(labels)];
+      repeated = undefined;
+      say('');
       render();
       onChange(chosen);
     },

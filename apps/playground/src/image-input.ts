@@ -9,12 +9,20 @@ import { DEFAULT_MAX_PIXELS, fitToMultiple, readImageHeader } from '@dcae/autoen
 /** Enough of the file to reach a JPEG's frame header behind large EXIF blocks. */
 const HEADER_BYTES = 1 << 20;
 
-export async function decodeImageFile(file: Blob, name: string): Promise<RgbImage> {
+/**
+ * The file's pixels as RGB, and the share of its pixels that were not fully opaque: the alpha
+ * channel is dropped (the model sees RGB only), and the page says so when there was any.
+ */
+export async function decodeImageFile(
+  file: Blob,
+  name: string,
+): Promise<{ image: RgbImage; transparent: number }> {
   const head = new Uint8Array(await file.slice(0, HEADER_BYTES).arrayBuffer());
   readImageHeader(head, DEFAULT_MAX_PIXELS, name);
   const bitmap = await createImageBitmap(file, { colorSpaceConversion: 'none', premultiplyAlpha: 'none' });
   try {
-    return rgbFromCanvas(bitmap, bitmap.width, bitmap.height);
+    const { transparent, ...image } = rgbFromCanvas(bitmap, bitmap.width, bitmap.height);
+    return { image, transparent: transparent / (image.width * image.height) };
   } finally {
     bitmap.close();
   }
@@ -28,7 +36,8 @@ export function limitSize(image: RgbImage, maxSide: number): RgbImage {
   const height = Math.max(1, Math.round(image.height * scale));
   const source = new OffscreenCanvas(image.width, image.height);
   source.getContext('2d')!.putImageData(rgbaImageData(image), 0, 0);
-  return rgbFromCanvas(source, width, height);
+  const { data } = rgbFromCanvas(source, width, height);
+  return { width, height, channels: 3, data };
 }
 
 /** The image the model gets and a sentence on how it was made. */
@@ -53,7 +62,12 @@ export function prepareImage(
   return { image: fitted.image, note: steps.join(' → ') };
 }
 
-function rgbFromCanvas(source: CanvasImageSource, width: number, height: number): RgbImage {
+/** RGB pixels drawn from `source`, with the number of pixels whose alpha was below 255. */
+function rgbFromCanvas(
+  source: CanvasImageSource,
+  width: number,
+  height: number,
+): RgbImage & { readonly transparent: number } {
   const canvas = new OffscreenCanvas(width, height);
   const context = canvas.getContext('2d', { willReadFrequently: true })!;
   context.imageSmoothingEnabled = true;
@@ -61,12 +75,14 @@ function rgbFromCanvas(source: CanvasImageSource, width: number, height: number)
   context.drawImage(source, 0, 0, width, height);
   const rgba = context.getImageData(0, 0, width, height).data;
   const data = new Uint8Array(width * height * 3);
+  let transparent = 0;
   for (let i = 0; i < width * height; i++) {
     data[3 * i] = rgba[4 * i]!;
     data[3 * i + 1] = rgba[4 * i + 1]!;
     data[3 * i + 2] = rgba[4 * i + 2]!;
+    if (rgba[4 * i + 3]! < 255) transparent++;
   }
-  return { width, height, channels: 3, data };
+  return { width, height, channels: 3, data, transparent };
 }
 
 export function rgbaImageData(image: RgbImage): ImageData {

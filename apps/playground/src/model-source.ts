@@ -6,6 +6,7 @@
  */
 import type { ModelFiles } from '@dcae/autoencoder';
 import { blobSource, DcaeError } from '@dcae/core';
+import { hubStatusError } from '@dcae/hub';
 import type { WeightsCache } from '@dcae/runtime-adapters/web';
 
 export const WEIGHTS_FILES = ['diffusion_pytorch_model.safetensors', 'model.safetensors'] as const;
@@ -31,15 +32,60 @@ export const HUB_PRESETS: readonly { readonly repo: string; readonly note: strin
   { repo: 'mit-han-lab/dc-ae-f64c128-mix-1.0-diffusers', note: 'f64c128, mixed data' },
 ];
 
-/** A model folder URL from a repo id (`org/name`), a Hub repo page URL or any folder URL. */
-export function modelFolderUrl(input: string, base: string): string {
+const REPO_ID = /^[\w.-]+\/[\w.-]+$/;
+
+/**
+ * A model folder URL from a repo id (`org/name`), a Hub repo page URL or any http(s) folder URL.
+ * Anything else is refused with INVALID_ARGUMENT (a relative text would fetch the page's own
+ * index.html). A folder URL works with or without its trailing slash.
+ */
+export function modelFolderUrl(input: string): string {
   const text = input.trim();
-  if (/^[\w.-]+\/[\w.-]+$/.test(text)) return `https://huggingface.co/${text}/resolve/main/`;
-  const url = new URL(text, base);
+  if (REPO_ID.test(text)) return `https://huggingface.co/${text}/resolve/main/`;
+  let url: URL | undefined;
+  try {
+    url = /^https?:\/\//i.test(text) ? new URL(text) : undefined;
+  } catch {
+    url = undefined;
+  }
+  if (url === undefined)
+    throw new DcaeError(
+      'INVALID_ARGUMENT',
+      `${JSON.stringify(text.slice(0, 200))} is neither a Hugging Face repo id (org/name) nor an http(s) URL of a model folder. ` +
+        'Enter e.g. mit-han-lab/dc-ae-f32c32-sana-1.1-diffusers or https://example.com/models/my-dcae/.',
+      { source: text.slice(0, 200) },
+    );
   const hubPage = /^\/([\w.-]+\/[\w.-]+)\/?$/.exec(url.pathname);
   if (url.hostname === 'huggingface.co' && hubPage)
     return `https://huggingface.co/${hubPage[1]}/resolve/main/`;
   return url.href.endsWith('/') ? url.href : `${url.href}/`;
+}
+
+/**
+ * `fetch` whose connection failures are NETWORK errors naming the URL, with advice, as the CLI's
+ * downloads report them (the browser's own `TypeError: Failed to fetch` names neither). A
+ * cancelled request rethrows as it is.
+ */
+export async function fetchOrFail(url: string, init: RequestInit = {}): Promise<Response> {
+  try {
+    return await fetch(url, init);
+  } catch (cause) {
+    if (init.signal?.aborted) throw cause;
+    throw networkError(url, init.method ?? 'GET', cause);
+  }
+}
+
+/** The NETWORK error for a request that got no answer. */
+export function networkError(url: string, method: string, cause: unknown): DcaeError {
+  const source = url.replace(/[?#].*$/, '');
+  const reason = cause instanceof Error ? cause.message : String(cause);
+  return new DcaeError(
+    'NETWORK',
+    `${source}: ${method} failed (${reason}); check the connection and retry. ` +
+      'The browser does not say why a request failed: you may be offline, the host may be down or unknown, ' +
+      'or the server may not allow requests from other sites (CORS).',
+    { source, cause },
+  );
 }
 
 /** The model folder at `folderUrl`: its config.json and the first of `weightsFiles` that exists. */
@@ -51,13 +97,13 @@ export async function urlModelFiles(
 ): Promise<BrowserModelFiles> {
   const { signal } = options;
   const texts = new Map<string, string>();
-  const config = await fetch(new URL('config.json', folderUrl), { signal });
+  const config = await fetchOrFail(new URL('config.json', folderUrl).href, { signal });
   if (config.ok) texts.set('config.json', await config.text());
   else if (config.status !== 404) throw httpError(new URL('config.json', folderUrl).href, config);
 
   let weights: string | undefined;
   for (const file of weightsFiles) {
-    const head = await fetch(new URL(file, folderUrl), { method: 'HEAD', signal });
+    const head = await fetchOrFail(new URL(file, folderUrl).href, { method: 'HEAD', signal });
     if (head.ok) {
       weights = file;
       break;
@@ -98,7 +144,7 @@ export async function fetchBlob(url: string, file: string, options: FetchOptions
     if (cached.source === 'cache') onProgress(file, cached.blob.size, cached.blob.size, true);
     return cached.blob;
   }
-  const response = await fetch(url, { signal });
+  const response = await fetchOrFail(url, { signal });
   if (!response.ok) throw httpError(url, response);
   const blob = await response.blob();
   onProgress(file, blob.size, blob.size, false);
@@ -134,10 +180,18 @@ function blobModelFiles(
   };
 }
 
+/**
+ * An HTTP status the load cannot continue after. Hub answers get the CLI's message (the Hub's
+ * error code and what to do, `hubStatusError` of @dcae/hub); other servers a plain one.
+ */
 function httpError(url: string, response: Response): DcaeError {
+  const source = url.replace(/[?#].*$/, '');
+  const hub = /^https:\/\/huggingface\.co\/([\w.-]+\/[\w.-]+)\/resolve\//.exec(source);
+  if (hub !== null && response.status !== 404)
+    return hubStatusError(response.status, response.headers, { source, repo: hub[1], withToken: false });
   return new DcaeError(
     response.status === 404 ? 'FILE_NOT_FOUND' : 'HTTP_STATUS',
-    `${url.replace(/[?#].*$/, '')}: HTTP ${response.status} ${response.statusText}.`,
+    `${source}: HTTP ${response.status} ${response.statusText}.`,
     { source: url, detail: { status: response.status } },
   );
 }

@@ -10,25 +10,12 @@ import type {
   RgbImage,
   RunPlan,
 } from '@dcae/autoencoder';
-import {
-  COMBINED_AUTOENCODER_PREFIX,
-  imageToTensor,
-  loadAutoencoder,
-  presetConfig,
-  reconstructionMetrics,
-  tensorToImages,
-} from '@dcae/autoencoder';
+import { imageToTensor, loadAutoencoder, reconstructionMetrics, tensorToImages } from '@dcae/autoencoder';
 import type { HostTensor } from '@dcae/core';
 import { DcaeError, parseSafetensors } from '@dcae/core';
 import { GraphBuilder, serializeModel } from '@dcae/core/onnx';
 import type { DiffusionModel, LatentDecoder } from '@dcae/diffusion';
-import {
-  compatibleSamplers,
-  DEFAULT_STEPS,
-  generate,
-  loadDiffusionModel,
-  WEIGHTS_FILE,
-} from '@dcae/diffusion';
+import { compatibleSamplers, DEFAULT_STEPS, generate, loadGenerator, WEIGHTS_FILE } from '@dcae/diffusion';
 import type { WebRuntime } from '@dcae/runtime-adapters/web';
 import {
   createWebRuntime,
@@ -107,7 +94,7 @@ async function handle(request: Exclude<Request, { type: 'cancel' }>): Promise<vo
     if (request.type === 'init') await init(request.runtime);
     else if (request.type === 'load') await load(request.job, request.source, request.dtype, signal);
     else if (request.type === 'run') await run(request.job, request.image, request.execution, signal);
-    else if (request.type === 'load-generator') await loadGenerator(request.job, request.source, signal);
+    else if (request.type === 'load-generator') await openGenerator(request.job, request.source, signal);
     else await runGenerate(request.job, request.settings, signal);
   } catch (error) {
     if (controller.signal.aborted && id !== undefined) post({ type: 'cancelled', job: id });
@@ -201,8 +188,7 @@ async function load(
       latent: first(expected!.tensor('latent') as HostTensor<'float32'>),
       reconstruction: first(expected!.tensor('reconstruction') as HostTensor<'float32'>),
     };
-  } else if (source.kind === 'url')
-    files = await urlModelFiles(modelFolderUrl(source.url, BASE.href), fetchOptions);
+  } else if (source.kind === 'url') files = await urlModelFiles(modelFolderUrl(source.url), fetchOptions);
   else files = localModelFiles(source.name, source.files);
 
   const ae = await loadAutoencoder(files, {
@@ -317,7 +303,7 @@ function progress(id: number, clock: StageClock, event: AutoencoderProgress): vo
  * with, or a released combined checkpoint, whose AE weights sit under `autoencoder.` in the same
  * model.safetensors and whose AE architecture the diffusion preset names.
  */
-async function loadGenerator(id: number, source: GeneratorSource, signal: AbortSignal): Promise<void> {
+async function openGenerator(id: number, source: GeneratorSource, signal: AbortSignal): Promise<void> {
   if (runtime === undefined) throw new DcaeError('INVALID_ARGUMENT', 'The runtime is not ready yet.');
   await releaseGenerator();
   const clock = new StageClock();
@@ -330,9 +316,7 @@ async function loadGenerator(id: number, source: GeneratorSource, signal: AbortS
         ? await urlModelFiles(fixtureFolder('diffusion', source.name), fetchOptions, source.name, [
             WEIGHTS_FILE,
           ])
-        : await urlModelFiles(modelFolderUrl(source.url, BASE.href), fetchOptions, source.url, [
-            WEIGHTS_FILE,
-          ]);
+        : await urlModelFiles(modelFolderUrl(source.url), fetchOptions, source.url, [WEIGHTS_FILE]);
     folders.push(backbone);
     const aeFolder =
       source.kind === 'fixture'
@@ -340,30 +324,34 @@ async function loadGenerator(id: number, source: GeneratorSource, signal: AbortS
         : backbone;
     if (aeFolder !== backbone) folders.push(aeFolder);
 
-    clock.enter('load diffusion model');
-    post({ type: 'progress', job: id, stage: 'load', detail: 'diffusion backbone: graph and session' });
-    const diffusion = await loadDiffusionModel(backbone, { runtime, signal });
+    // Backbone and autoencoder (the combined checkpoint's own, or the fixture pair) in one call.
+    const loaded = await loadGenerator(backbone, {
+      runtime,
+      signal,
+      autoencoder: source.kind === 'fixture' ? aeFolder : 'auto',
+      autoencoderParts: ['decoder'],
+      onStage: (stage) => {
+        if (stage === 'backbone') {
+          clock.enter('load diffusion model');
+          post({ type: 'progress', job: id, stage: 'load', detail: 'diffusion backbone: graph and session' });
+        } else clock.enter('load autoencoder');
+      },
+    });
+    const { model: diffusion, autoencoder } = loaded;
     const { preset, config } = diffusion;
-    if (source.kind === 'url' && preset === undefined) {
-      await diffusion.dispose();
+    if (autoencoder === undefined) {
+      await loaded.dispose();
       throw new DcaeError(
         'INVALID_ARGUMENT',
-        `${source.url}: config.json gives the backbone explicitly and names no autoencoder, so its samples cannot be decoded here. ` +
+        `${source.kind === 'url' ? source.url : source.name}: ` +
+          (preset === undefined
+            ? 'config.json gives the backbone explicitly and names no autoencoder'
+            : 'model.safetensors holds no autoencoder.* tensors') +
+          ', so its samples cannot be decoded here. ' +
           'Use a released combined checkpoint (config.json {"model_name": "dc-ae-…-in-512px"}).',
       );
     }
-    clock.enter('load autoencoder');
-    const ae = await loadAutoencoder(aeFolder, {
-      runtime,
-      signal,
-      parts: ['decoder'],
-      ...(source.kind === 'url'
-        ? { keyPrefix: COMBINED_AUTOENCODER_PREFIX, config: presetConfig(preset!.autoencoder) }
-        : {}),
-    }).catch(async (error: unknown) => {
-      await diffusion.dispose();
-      throw error;
-    });
+    const ae = autoencoder;
     clock.stop();
     const samplers = compatibleSamplers(config);
     const sampler = preset?.sampler ?? samplers[0]!;

@@ -4,10 +4,15 @@
  * the fixture's own sample and must agree with the PyTorch reference and with onnxruntime-node;
  * a tiled run must equal the Node library's tiled result; cancelling a long run (whole or tiled)
  * must stop it. The Generate view must sample like `generate()` in Node for the tiny DiT and UViT,
- * show the library's message for bad inputs and cancel mid-sampling. Screenshots go to
- * bench-results/e2e/playground.png and playground-generate.png.
+ * show the library's message for bad inputs and cancel mid-sampling. Every view shows one
+ * consistent state: after a refused upload, a cancel or a failure, nothing mixes one job's
+ * pictures with another's numbers. Network failures are NETWORK errors naming the URL, shown at
+ * the top of the window. Screenshots go to bench-results/e2e/playground.png,
+ * playground-generate.png and playground-error.png.
  */
 import { mkdir, readFile, readdir, rm } from 'node:fs/promises';
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { join, resolve } from 'node:path';
 import type { HostTensor } from '@dcae/core';
 import { parseSafetensors } from '@dcae/core';
@@ -22,7 +27,7 @@ import {
 import type { GenerateOptions } from '@dcae/diffusion';
 import { generate, loadDiffusionModel } from '@dcae/diffusion';
 import { createNodeRuntime } from '@dcae/runtime-adapters/node';
-import type { Browser, Page } from 'playwright-core';
+import type { Browser, Page, Route } from 'playwright-core';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { encodePng } from './png.js';
 import type { StaticServer } from './static-server.js';
@@ -36,6 +41,8 @@ const DIFFUSION = join(REPO, 'fixtures/diffusion');
 const GENERATE_AE = join(REPO, 'fixtures/dcae/tiny-in-f32');
 const SCREENSHOT = join(REPO, 'bench-results/e2e/playground.png');
 const GENERATE_SCREENSHOT = join(REPO, 'bench-results/e2e/playground-generate.png');
+const ERROR_SCREENSHOT = join(REPO, 'bench-results/e2e/playground-error.png');
+const VIEWPORT = { width: 1400, height: 1000 };
 /**
  * Click-to-stopped limit for Cancel. The page ends a job by terminating its worker 250 ms after
  * asking it to stop, so a job that kept running would take seconds; the margin above 250 ms is for
@@ -54,7 +61,7 @@ beforeAll(async () => {
   outDir = await buildPlayground('dcae-playground-');
   server = await serveStatic(outDir);
   browser = await launchChromium();
-  page = await browser.newPage({ viewport: { width: 1400, height: 1000 } });
+  page = await browser.newPage({ viewport: VIEWPORT });
   page.on('request', (r) => requests.push(r.url()));
   page.on('pageerror', (e) => problems.push(`page error: ${e.message}`));
   page.on('console', (m) => {
@@ -159,6 +166,64 @@ function maxAbsDiff(a: ArrayLike<number>, b: ArrayLike<number>): number {
   return worst;
 }
 
+/** The error banner: shown, and inside the window without scrolling (wherever the page is scrolled to). */
+async function expectBannerInView(text: RegExp): Promise<void> {
+  for (const scrollTo of ['top', 'bottom'] as const) {
+    await page.evaluate((to) => window.scrollTo(0, to === 'top' ? 0 : document.body.scrollHeight), scrollTo);
+    expect(await page.isVisible('#alert'), scrollTo).toBe(true);
+    const box = (await page.locator('#alert').boundingBox())!;
+    expect(box.y, scrollTo).toBeGreaterThanOrEqual(0);
+    expect(box.y + box.height, scrollTo).toBeLessThanOrEqual(VIEWPORT.height);
+    expect(await page.textContent('#alert-text')).toMatch(text);
+  }
+  await page.evaluate(() => window.scrollTo(0, 0));
+}
+
+/** What the reconstruct results show: the note, the original's size, the metrics and the latent facts. */
+function shownResults() {
+  return page.evaluate(() => ({
+    shows: document.querySelector<HTMLElement>('#results')!.dataset.shows,
+    outcome: document.querySelector<HTMLElement>('#results')!.dataset.outcome,
+    note: document.querySelector('#results-note')!.textContent,
+    originalSize: document.querySelector('#original-size')!.textContent,
+    originalWidth: document.querySelector<HTMLCanvasElement>('#original-canvas')!.width,
+    reconstructionWidth: document.querySelector<HTMLCanvasElement>('#reconstruction-canvas')!.width,
+    metrics: document.querySelector('#metrics')!.textContent,
+    latent: document.querySelector('#latent-facts')!.textContent,
+  }));
+}
+
+/** The results the page must show for the last completed run `result`. */
+function expectShowsRun(
+  shown: Awaited<ReturnType<typeof shownResults>>,
+  result: NonNullable<Window['dcae']['result']>,
+): void {
+  const [, , height, width] = result.inputShape;
+  expect(shown.shows).toBe('result');
+  expect(shown.originalSize).toBe(`${width}×${height}`);
+  expect(shown.originalWidth).toBe(width);
+  expect(shown.reconstructionWidth).toBe(width);
+  expect(shown.metrics).toContain(`${result.metrics.psnr.toFixed(2)} dB`);
+  expect(shown.latent).toContain(`[${result.latentShape.join(', ')}]`);
+}
+
+/** The Generate grid: figure captions and a checksum of each canvas's pixels. */
+function shownGrid() {
+  return page.evaluate(() => ({
+    shows: document.querySelector<HTMLElement>('#gen-results')!.dataset.shows,
+    outcome: document.querySelector<HTMLElement>('#gen-results')!.dataset.outcome,
+    note: document.querySelector('#gen-results-note')!.textContent,
+    captions: [...document.querySelectorAll('#gen-grid figcaption')].map((c) => c.textContent),
+    pixels: [...document.querySelectorAll<HTMLCanvasElement>('#gen-grid canvas')].map((c) => {
+      const data = c.getContext('2d')!.getImageData(0, 0, c.width, c.height).data;
+      let sum = 0;
+      for (let i = 0; i < data.length; i++) sum = (sum * 31 + data[i]!) % 2 ** 31;
+      return `${c.width}×${c.height}:${sum}`;
+    }),
+    facts: document.querySelector('#gen-facts')!.textContent,
+  }));
+}
+
 /** The same image through onnxruntime-node: item 0 of the fixture sample, quantized as the page does. */
 async function nodeReference(): Promise<{ psnr: number; ssim: number; latentShape: readonly number[] }> {
   const files = Object.fromEntries(
@@ -202,6 +267,12 @@ it('runs on 2 wasm threads in a cross-origin isolated page, loading everything f
     crossOriginIsolated: true,
     threads: { count: 2 },
   });
+  // Defaults agree with what the page says and with the CLI: --fit pad, 512 px tiles with 64 px overlap.
+  expect(await page.inputValue('#fit')).toBe('pad');
+  expect(await page.getAttribute('#tile-size', 'placeholder')).toBe('512');
+  expect(await page.getAttribute('#tile-overlap', 'placeholder')).toBe('64');
+  expect(await page.textContent('#tiling-note')).toMatch(/tiles of 512 px, overlap 64 px/);
+  expect(await page.isVisible('#alert')).toBe(false);
 });
 
 it('encodes and decodes the bundled fixture like the PyTorch reference and onnxruntime-node', async () => {
@@ -301,6 +372,46 @@ it('runs tiled like the Node library, reporting every tile', async () => {
   await page.selectOption('#tiling', 'auto');
 }, 90_000);
 
+it('says what it does with an RGBA upload, and forgets the previous image when an upload is refused', async () => {
+  // Half of the pixels transparent: the note says the alpha channel is dropped.
+  const rgba = new Uint8Array(64 * 64 * 4).map((_, i) =>
+    i % 4 === 3 ? ((i >> 2) % 2 ? 0 : 255) : (i * 13) & 255,
+  );
+  await page.setInputFiles('#image-input', {
+    name: 'logo.png',
+    mimeType: 'image/png',
+    buffer: encodePng(64, 64, rgba, 4),
+  });
+  await page.waitForFunction(() => document.querySelector('#image-note')!.textContent.startsWith('logo.png'));
+  expect(await page.textContent('#image-note')).toMatch(
+    /transparency \(50% of its pixels\): the alpha channel is dropped/,
+  );
+  expect((await shownResults()).originalSize).toBe('64×64');
+
+  const before = await page.evaluate(() => window.dcae.result);
+  await page.setInputFiles('#image-input', {
+    name: 'notes.png',
+    mimeType: 'image/png',
+    buffer: Buffer.from('these are notes, not a picture'),
+  });
+  await page.waitForFunction(() => document.body.dataset.state === 'error');
+  const note = (await page.textContent('#image-note'))!;
+  expect(note).toMatch(/^notes\.png was refused \(UNSUPPORTED_FORMAT\)/);
+  expect(note).not.toContain('logo.png');
+  expect(note).not.toContain('64×64');
+  const shown = await shownResults();
+  expect(shown.originalWidth).toBe(1);
+  expect(shown.originalSize).toBe('');
+  expect(shown.note).toMatch(/No image: notes\.png was refused/);
+  expect(await page.evaluate(() => window.dcae.error?.code)).toBe('UNSUPPORTED_FORMAT');
+  await expectBannerInView(/^UNSUPPORTED_FORMAT: .*notes\.png/);
+  // Nothing to run until an image is chosen; the last completed run is kept.
+  expect(await clickJob('#run')).toBe('error');
+  expect(await page.textContent('#status')).toMatch(/INVALID_ARGUMENT: notes\.png was refused; pick/);
+  expect(await page.evaluate(() => window.dcae.result)).toEqual(before);
+  expectShowsRun(await shownResults(), before!);
+});
+
 it('cancels a long run at once, then runs again', async () => {
   // A 1024×1024 PNG through the file picker: long enough on the tiny model to cancel mid-run.
   const size = 1024;
@@ -329,14 +440,30 @@ it('cancels a long run at once, then runs again', async () => {
   expect(await page.evaluate(() => window.dcae.cancelMs)).toBeLessThan(CANCEL_LIMIT_MS);
   expect(await page.evaluate(() => window.dcae.result)).toEqual(before);
   expect(await page.textContent('#status')).toMatch(/Cancel/);
+  // Every panel shows the last completed run (the 256×160 tiled one), not the cancelled 1024×1024 image.
+  const shown = await shownResults();
+  expectShowsRun(shown, before!);
+  expect(shown.outcome).toBe('cancelled');
+  expect(shown.note).toBe('Cancelled: showing the last completed run (tiles.png).');
+  // Choosing an image shows its preview alone: no numbers of another image under it.
+  await page.click('[data-sample=landscape]');
+  const preview = await shownResults();
+  expect(preview).toMatchObject({
+    shows: 'preview',
+    outcome: '',
+    metrics: '',
+    latent: '',
+    reconstructionWidth: 1,
+  });
 
   // The landscape sample on the same (reloaded) model.
   await page.click('[data-sample=landscape]');
   await page.selectOption('#max-side', '512');
   expect(await runAndWait()).toBe('done');
   const { result } = await page.evaluate(() => window.dcae);
-  expect(result!.inputShape).toEqual([1, 3, 320, 512]);
-  expect(result!.latentShape).toEqual([1, 8, 10, 16]);
+  // Fit defaults to pad, as in the CLI: the sample's sides are padded up to multiples of 32.
+  expect(result!.inputShape).toEqual([1, 3, 352, 512]);
+  expect(result!.latentShape).toEqual([1, 8, 11, 16]);
   expect(Number.isFinite(result!.metrics.psnr)).toBe(true);
 
   await mkdir(join(REPO, 'bench-results/e2e'), { recursive: true });
@@ -386,9 +513,14 @@ it('cancels a tiled run between tiles', async () => {
 }, 90_000);
 
 /** Clicks Generate and waits for that job to finish (done, cancelled or error; bad inputs fail at once). */
-async function generateAndWait(timeout = 60_000): Promise<string> {
+function generateAndWait(timeout = 60_000): Promise<string> {
+  return clickJob('#generate', timeout);
+}
+
+/** Clicks a button that starts a job and waits for that job to finish (done, cancelled or error). */
+async function clickJob(selector: string, timeout = 60_000): Promise<string> {
   const jobs = await page.evaluate(() => window.dcae.jobs);
-  await page.click('#generate');
+  await page.click(selector);
   await page.waitForFunction(
     (before) =>
       window.dcae.jobs > before && ['done', 'cancelled', 'error'].includes(document.body.dataset.state!),
@@ -491,6 +623,21 @@ it('shows the library message for bad generation inputs', async () => {
   }
   // 1000 is shown as a chip that is not a class.
   expect(await page.locator('#class-chips li').allTextContents()).toEqual(['not an ImageNet class × 1000']);
+  // The failures left the grid on the last completed generation.
+  expect(await shownGrid()).toMatchObject({ shows: 'result', outcome: 'error' });
+
+  // A class is chosen once: the second is refused, visibly.
+  await chooseClasses(['207', 'golden retriever']);
+  expect(await page.locator('#class-chips li').allTextContents()).toEqual(['golden retriever × 207']);
+  expect(await page.isVisible('#class-note')).toBe(true);
+  expect(await page.textContent('#class-note')).toMatch(/golden retriever \(207\) is already chosen/);
+  expect(await page.getAttribute('#class-chips button', 'class')).toContain('repeated');
+  await chooseClasses(['999']);
+  expect(await page.isVisible('#class-note')).toBe(false);
+  // The model facts speak of numbers, not of library functions.
+  const info = (await page.textContent('#gen-model-info'))!;
+  expect(info).not.toMatch(/generate\(\)/);
+  expect(info).toMatch(/guidance (\d+(\.\d+)?|1\.5 \(the model sets none\))/);
 });
 
 it('cancels mid-generation', async () => {
@@ -499,9 +646,18 @@ it('cancels mid-generation', async () => {
   await page.fill('#gen-guidance', '4');
   await page.fill('#gen-steps', '1000');
   const before = await page.evaluate(() => window.dcae.generation);
+  const grid = await shownGrid();
+  expect(grid.captions).toEqual(['golden retriever (207) · 128×128', 'toilet tissue (999) · 128×128']);
 
   await page.click('#generate');
   await page.waitForFunction(() => window.dcae.steps >= 5, undefined, { timeout: 60_000 });
+  // While sampling, the grid shows this run's classes and no facts of another run.
+  const running = await shownGrid();
+  expect(running).toMatchObject({
+    shows: 'running',
+    captions: ['golden retriever (207) · 128×128'],
+    facts: '',
+  });
   expect(await page.textContent('#gen-status')).toMatch(/^Step \d+\/1000/);
   await page.click('#gen-cancel');
   await page.waitForFunction(() => document.body.dataset.state !== 'running', undefined, { timeout: 5_000 });
@@ -510,6 +666,18 @@ it('cancels mid-generation', async () => {
   expect(await page.evaluate(() => window.dcae.steps)).toBeLessThan(1000);
   expect(await page.evaluate(() => window.dcae.generation)).toEqual(before);
   expect(await page.textContent('#gen-status')).toMatch(/Cancel/);
+  // The grid is back on the last completed generation: its images, under its own facts.
+  const after = await shownGrid();
+  expect(after).toMatchObject({
+    shows: 'result',
+    outcome: 'cancelled',
+    captions: grid.captions,
+    pixels: grid.pixels,
+  });
+  expect(after.facts).toBe(grid.facts);
+  expect(after.note).toMatch(
+    /^Cancelled: showing the last completed generation \(golden retriever \(207\), toilet tissue \(999\)\)/,
+  );
 
   // Runs again afterwards.
   await page.fill('#gen-steps', '10');
@@ -517,4 +685,68 @@ it('cancels mid-generation', async () => {
   await mkdir(join(REPO, 'bench-results/e2e'), { recursive: true });
   await page.screenshot({ path: GENERATE_SCREENSHOT, fullPage: true });
   expect(problems).toEqual([]);
+}, 90_000);
+
+it('refuses text that is not a URL, and reports network failures as NETWORK with the URL, at the top', async () => {
+  await page.click('#view-reconstruct');
+  await page.click('[data-tab=url]');
+  const requestsBefore = requests.length;
+  await page.fill('#url-input', 'not a url at all');
+  expect(await page.getAttribute('#url-input', 'aria-invalid')).toBe('true');
+  expect(await page.textContent('#url-note')).toMatch(
+    /neither a Hugging Face repo id \(org\/name\) nor an http\(s\) URL/,
+  );
+  expect(await clickJob('#load')).toBe('error');
+  expect(await page.evaluate(() => window.dcae.error?.code)).toBe('INVALID_ARGUMENT');
+  expect(requests.slice(requestsBefore)).toEqual([]); // nothing was fetched (no index.html as a config)
+  await expectBannerInView(/^INVALID_ARGUMENT: "not a url at all" is neither/);
+
+  // A server that is not there: a real refused connection (https, as the page's CSP allows).
+  const closed = createServer();
+  await new Promise<void>((done) => closed.listen(0, '127.0.0.1', done));
+  const { port } = closed.address() as AddressInfo;
+  await new Promise((done) => closed.close(done));
+  const deadUrl = `https://127.0.0.1:${port}/models/tiny`;
+  await page.fill('#url-input', deadUrl);
+  expect(await page.getAttribute('#url-input', 'aria-invalid')).toBe('false');
+  expect(await clickJob('#load')).toBe('error');
+  const error = await page.evaluate(() => window.dcae.error);
+  expect(error?.code).toBe('NETWORK');
+  // The folder URL keeps its last segment without a trailing slash.
+  expect(error?.message).toContain(`${deadUrl}/config.json: GET failed`);
+  expect(error?.message).toMatch(/check the connection and retry/);
+  await expectBannerInView(/^NETWORK: https:\/\/127\.0\.0\.1:\d+\/models\/tiny\/config\.json: GET failed/);
+  expect(await page.textContent('#status')).toMatch(/^NETWORK: /);
+
+  // A Hugging Face preset while offline (the test never reaches the internet).
+  let refused = 0;
+  const offline = (route: Route) => {
+    refused++;
+    return route.abort('internetdisconnected');
+  };
+  await page.context().route('https://huggingface.co/**', offline);
+  try {
+    await page.click('[data-tab=hub]');
+    const repo = await page.inputValue('#hub-select');
+    expect(await clickJob('#load')).toBe('error');
+    const failure = await page.evaluate(() => window.dcae.error);
+    expect(refused).toBeGreaterThan(0);
+    expect(failure?.code).toBe('NETWORK');
+    expect(failure?.message).toContain(`https://huggingface.co/${repo}/resolve/main/config.json: GET failed`);
+    expect(failure?.message).not.toMatch(/^Failed to fetch/);
+    await expectBannerInView(/^NETWORK: https:\/\/huggingface\.co\//);
+    await mkdir(join(REPO, 'bench-results/e2e'), { recursive: true });
+    await page.screenshot({ path: ERROR_SCREENSHOT });
+  } finally {
+    await page.context().unroute('https://huggingface.co/**', offline);
+  }
+
+  // The Generate view's own URL field refuses the same text.
+  await page.click('#view-generate');
+  await page.selectOption('#gen-model', 'custom');
+  await page.fill('#gen-url', 'not a url at all');
+  expect(await generateAndWait()).toBe('error');
+  expect(await page.textContent('#gen-status')).toMatch(/^INVALID_ARGUMENT: "not a url at all" is neither/);
+  await page.click('#alert-close');
+  expect(await page.isVisible('#alert')).toBe(false);
 }, 90_000);

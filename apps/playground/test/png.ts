@@ -1,4 +1,4 @@
-/** A minimal PNG writer (8-bit RGB, no filtering) for test images: zlib from Node, CRC-32 by hand. */
+/** A minimal PNG writer (8-bit RGB or RGBA, no filtering) for test images: zlib from Node, CRC-32 by hand. */
 import { deflateSync } from 'node:zlib';
 
 const CRC_TABLE = Uint32Array.from({ length: 256 }, (_, n) => {
@@ -22,14 +22,16 @@ function chunk(type: string, data: Uint8Array): Buffer {
   return out;
 }
 
-export function encodePng(width: number, height: number, rgb: Uint8Array): Buffer {
+/** `pixels`: 3 (RGB) or 4 (RGBA) bytes per pixel, row by row. */
+export function encodePng(width: number, height: number, pixels: Uint8Array, channels: 3 | 4 = 3): Buffer {
   const header = Buffer.alloc(13);
   header.writeUInt32BE(width, 0);
   header.writeUInt32BE(height, 4);
-  header.set([8, 2, 0, 0, 0], 8); // bit depth 8, colour type RGB
-  const rows = Buffer.alloc(height * (1 + 3 * width));
+  header.set([8, channels === 4 ? 6 : 2, 0, 0, 0], 8); // bit depth 8, colour type RGB or RGBA
+  const stride = channels * width;
+  const rows = Buffer.alloc(height * (1 + stride));
   for (let y = 0; y < height; y++)
-    rows.set(rgb.subarray(y * 3 * width, (y + 1) * 3 * width), y * (1 + 3 * width) + 1);
+    rows.set(pixels.subarray(y * stride, (y + 1) * stride), y * (1 + stride) + 1);
   return pngChunks([
     ['IHDR', header],
     ['IDAT', deflateSync(rows)],

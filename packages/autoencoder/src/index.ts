@@ -1,27 +1,42 @@
+// The generic layer (base/) every family builds on.
 export { loadAutoencoder } from './loader.js';
-export type { Autoencoder } from './loader.js';
+export type { Autoencoder, LoadAutoencoderOptions } from './loader.js';
 export type {
-  Autoencoder as DcAeAutoencoder,
   AutoencoderDType,
   AutoencoderPart,
   AutoencoderProgress,
   AutoencoderSummary,
+  BaseAutoencoder,
+  BaseLoadOptions,
   BuildGraphOptions,
+  CheckpointFormat,
   ExecutionOptions,
-  LoadAutoencoderOptions,
+  MacCount,
+  ParamCounts,
   ProgressStage,
   RunCallOptions,
-} from './dc-ae/autoencoder.js';
-export {
-  axisTiles,
-  DEFAULT_MEMORY_BUDGET_BYTES,
-  defaultTileGeometry,
-  estimateActivationBytes,
-  planRun,
-} from './dc-ae/tiling.js';
-export type { AxisTile, PlanOptions, RunPlan, TileGeometry, TilingOption } from './dc-ae/tiling.js';
-export { memoryModelFiles, detectModel } from './model-files.js';
-export type { DetectedModel, ModelFiles } from './model-files.js';
+} from './base/types.js';
+export { PartModel } from './base/autoencoder.js';
+export type { FacadeOptions, FamilyModel } from './base/autoencoder.js';
+export type { FamilyGraphOptions, PartGraphBuilder, PartWeights } from './base/part-graph.js';
+export { axisTiles, DEFAULT_MEMORY_BUDGET_BYTES, defaultTileGeometry, planTiledRun } from './base/tiling.js';
+export type { AxisTile, PlanModel, PlanOptions, RunPlan, TileGeometry, TilingOption } from './base/tiling.js';
+export { CONFIG_FILE, openWeights, WEIGHTS_FILE } from './base/checkpoint.js';
+export { DECODER_IO, ENCODER_IO } from './base/io.js';
+export type { GraphDType } from './base/io.js';
+export type { Activation } from './base/layers.js';
+export type { OnnxExportFile, OnnxExportOptions, OnnxWeightsMode } from './base/onnx-export.js';
+export type { BoundTensor, WeightBinding, WeightDType } from './base/weights.js';
+/** @deprecated Since 0.1: import from `@dcae/hub`; these re-exports go in 0.2. */
+export { memoryModelFiles } from '@dcae/hub';
+/** @deprecated Since 0.1: import from `@dcae/hub`. */
+export type { ModelFiles } from '@dcae/hub';
+// DC-AE
+export { loadDcAe } from './dc-ae/load.js';
+export type { DcAeAutoencoder, LoadDcAeOptions } from './dc-ae/load.js';
+export { estimateActivationBytes, planRun } from './dc-ae/plan.js';
+export { detectModel } from './dc-ae/detect.js';
+export type { DetectedModel } from './dc-ae/detect.js';
 export {
   DC_AE_CONFIG_LIMITS,
   parseDcAeConfig,
@@ -51,18 +66,16 @@ export type {
   DcAeCheckpointLayout,
   MappedKey,
   OriginalKeyFlags,
-  ParamCounts,
   ParamRole,
 } from './dc-ae/weights-map.js';
-export type { CheckpointFormat, WeightDType } from './dc-ae/weights.js';
-export { buildDecoderGraph, buildEncoderGraph, DECODER_IO, ENCODER_IO } from './dc-ae/graph.js';
-export type { DcAeGraphOptions, GraphDType } from './dc-ae/graph.js';
-export type { OnnxExportFile, OnnxExportOptions, OnnxWeightsMode } from './dc-ae/onnx-export.js';
+export { buildDecoderGraph, buildEncoderGraph } from './dc-ae/graph.js';
+export type { DcAeGraphOptions } from './dc-ae/graph.js';
 export * from './image/index.js';
-export { COMBINED_AUTOENCODER_PREFIX, findKnownModel, KNOWN_MODELS, listKnownModels } from './registry.js';
-export type { KnownModel, KnownModelKind, ModelLayout } from './registry.js';
+/** @deprecated Since 0.1: the model catalog lives in `@dcae/hub`; these re-exports go in 0.2. */
+export { COMBINED_AUTOENCODER_PREFIX, findKnownModel, KNOWN_MODELS, listKnownModels } from '@dcae/hub';
+/** @deprecated Since 0.1: import from `@dcae/hub`. */
+export type { KnownModel, KnownModelKind, ModelLayout } from '@dcae/hub';
 export { countMacs } from './dc-ae/macs.js';
-export type { MacCount } from './dc-ae/macs.js';
 export {
   isSdVaeConfigJson,
   parseSdVaeConfig,
@@ -72,6 +85,7 @@ export {
   validateSdVaeConfig,
 } from './sd-vae/config.js';
 export type { SdVaeConfig } from './sd-vae/config.js';
+export { loadSdVae } from './sd-vae/autoencoder.js';
 export type { SdVaeAutoencoder } from './sd-vae/autoencoder.js';
 export { bindSdVaeWeights, countSdVaeParameters, sdVaeCheckpointLayout, sdVaeKey } from './sd-vae/weights.js';
 export type { SdVaeParam } from './sd-vae/weights.js';

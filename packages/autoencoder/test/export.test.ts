@@ -4,8 +4,8 @@ import { join } from 'node:path';
 import type { HostTensor } from '@dcae/core';
 import { createNodeRuntime } from '@dcae/runtime-adapters/node';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { NodeAutoencoder } from '../src/node/index.js';
-import { loadAutoencoder } from '../src/node/index.js';
+import type { Autoencoder } from '../src/index.js';
+import { exportOnnx, openAutoencoder as loadAutoencoder } from '../src/node/index.js';
 import { fixturePath, maxAbsDiff, readFixtureTensors } from './helpers.js';
 
 const runtime = createNodeRuntime({ threads: 1 });
@@ -16,7 +16,7 @@ afterAll(async () => {
 });
 
 describe('exportOnnx (tiny-in-f32)', () => {
-  let ae: NodeAutoencoder;
+  let ae: Autoencoder;
   const input = readFixtureTensors('tiny-in-f32', 'input.safetensors');
   beforeAll(async () => {
     ae = await loadAutoencoder(fixturePath('tiny-in-f32'), { runtime });
@@ -52,7 +52,7 @@ describe('exportOnnx (tiny-in-f32)', () => {
     'writes standalone graphs with %s weights that reproduce encode and decode',
     async (weights) => {
       const dir = join(work, weights);
-      const result = await ae.exportOnnx(dir, { weights });
+      const result = await exportOnnx(ae, dir, { weights });
       const expectedFiles =
         weights === 'inline'
           ? ['decoder.onnx', 'encoder.onnx']
@@ -73,12 +73,12 @@ describe('exportOnnx (tiny-in-f32)', () => {
 
   it('refuses to overwrite an earlier export unless asked, leaving it intact', async () => {
     const dir = join(work, 'again');
-    await ae.exportOnnx(dir);
+    await exportOnnx(ae, dir);
     const before = readFileSync(join(dir, 'encoder.onnx'));
     writeFileSync(join(dir, 'notes.txt'), 'kept');
-    await expect(ae.exportOnnx(dir)).rejects.toMatchObject({ code: 'OUTPUT_EXISTS' });
+    await expect(exportOnnx(ae, dir)).rejects.toMatchObject({ code: 'OUTPUT_EXISTS' });
     expect(readFileSync(join(dir, 'encoder.onnx')).equals(before)).toBe(true);
-    await ae.exportOnnx(dir, { overwrite: true, weights: 'external' });
+    await exportOnnx(ae, dir, { overwrite: true, weights: 'external' });
     expect(readdirSync(dir).sort()).toEqual([
       'decoder.onnx',
       'decoder.onnx_data',
@@ -95,9 +95,9 @@ describe('exportOnnx failures', () => {
     const ae = await loadAutoencoder(fixturePath('tiny-sana-f32'), { runtime });
     try {
       const missingParent = join(work, 'no', 'such', 'parent');
-      await expect(ae.exportOnnx(missingParent)).rejects.toMatchObject({ code: 'OUTPUT_UNWRITABLE' });
+      await expect(exportOnnx(ae, missingParent)).rejects.toMatchObject({ code: 'OUTPUT_UNWRITABLE' });
       writeFileSync(join(work, 'a-file'), 'x');
-      await expect(ae.exportOnnx(join(work, 'a-file'))).rejects.toMatchObject({ code: 'OUTPUT_EXISTS' });
+      await expect(exportOnnx(ae, join(work, 'a-file'))).rejects.toMatchObject({ code: 'OUTPUT_EXISTS' });
       expect(readdirSync(work).filter((name) => name.endsWith('.tmp'))).toEqual([]);
     } finally {
       await ae.dispose();

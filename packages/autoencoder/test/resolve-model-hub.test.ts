@@ -9,7 +9,7 @@ import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { dcAeCheckpointLayout, parseDcAeConfig } from '../src/index.js';
 import type { ResolveModelOptions } from '../src/node/index.js';
 import { loadAutoencoder, resolveModel } from '../src/node/index.js';
-import { HubTestServer, listFiles } from '../../core/test/helpers/hub-server.js';
+import { HubTestServer, listFiles } from '../../hub/test/helpers/hub-server.js';
 import { fixturePath, fixtureTolerance, maxAbsDiff, readFixtureTensors } from './helpers.js';
 
 // End to end against a local stand-in of the Hub file API (packages/core/test/helpers/hub-server.ts)

@@ -4,7 +4,8 @@ import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { DC_AE_PRESETS } from '../src/index.js';
 import type { DcAeConfig, RunPlan } from '../src/index.js';
-import { axisTiles, planRun, runTiled } from '../src/dc-ae/tiling.js';
+import { axisTiles, runTiled } from '../src/base/tiling.js';
+import { planRun } from '../src/dc-ae/plan.js';
 
 /**
  * The tile grid and the blending of `runTiled`, with plain functions as "models": a local operator

@@ -37,24 +37,3 @@ export type { JsonValue } from './config/json-scanner.js';
 export { ConfigReader } from './config/config-reader.js';
 export { closestNames } from './config/closest-names.js';
 export type { ConfigProblem, FinishOptions, IntRange } from './config/config-reader.js';
-export {
-  checkHubRepo,
-  checkHubRevision,
-  DEFAULT_REVISION,
-  formatHubRepoRef,
-  isCommitHash,
-  isHubRepoId,
-  parseHubRepoId,
-} from './hub/repo-id.js';
-export type { HubRepoRef } from './hub/repo-id.js';
-export { checkRepoFilename } from './hub/filename.js';
-export {
-  DEFAULT_HUB_ENDPOINT,
-  displayUrl,
-  hubFileUrl,
-  normalizeHubEndpoint,
-  parseHubUrl,
-} from './hub/url.js';
-export type { HubFileUrlOptions, HubUrlParts } from './hub/url.js';
-export { etagDigest, hubStatusError, normalizeEtag, parseHubFileMetadata } from './hub/response.js';
-export type { HubDigest, HubFileMetadata, HubRequestContext } from './hub/response.js';

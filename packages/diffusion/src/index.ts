@@ -5,10 +5,12 @@ export { DIFFUSION_PRESETS, isDiffusionPresetName } from './presets.js';
 export type { DiffusionPreset, DiffusionPresetName } from './presets.js';
 export { buildDiffusionGraph, CONFIG_FILE, loadDiffusionModel, WEIGHTS_FILE } from './model.js';
 export type { CheckpointFiles, DiffusionModel, LoadDiffusionModelOptions } from './model.js';
+export { hasTensorsUnder, loadGenerator } from './generator.js';
+export type { Generator, LoadGeneratorOptions } from './generator.js';
 export { timestepEmbedding } from './graph/timestep-embedding.js';
 
 // Generation
-export { compatibleSamplers, DEFAULT_STEPS, generate } from './pipeline.js';
+export { compatibleSamplers, DEFAULT_GUIDANCE, DEFAULT_STEPS, generate } from './pipeline.js';
 export type {
   GenerateOptions,
   GenerateProgress,

@@ -95,8 +95,8 @@ export const DEFAULT_STEPS: Readonly<Record<Exclude<SamplerName, 'dopri5'>, numb
   heun: 249,
 };
 
-/** Upstream `generate()`'s default guidance scale. */
-const DEFAULT_GUIDANCE = 1.5;
+/** Upstream `generate()`'s default guidance scale: used when neither the call nor the preset sets one. */
+export const DEFAULT_GUIDANCE = 1.5;
 const MAX_BATCH = 1024;
 
 /** The samplers a backbone was trained for: DiT → DDPM, UViT → DPM-Solver, USiT (velocity) → the flow ODE. */

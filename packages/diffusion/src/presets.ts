@@ -1,4 +1,4 @@
-import type { DitConfig, UvitConfig } from './config.js';
+import type { DitConfig, UvitConfig } from './backbone-config.js';
 import type { SamplerName } from './samplers/types.js';
 
 /**

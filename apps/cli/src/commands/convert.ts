@@ -1,5 +1,6 @@
 import { readdir, stat } from 'node:fs/promises';
 import { join } from 'node:path';
+import { exportOnnx } from '@dcae/autoencoder/node';
 import { openModel } from '../model.js';
 import type { CommonOptions } from '../options.js';
 import { formatMs } from '../reporter.js';
@@ -26,7 +27,7 @@ export async function runConvert(options: ConvertOptions, { io, signal }: Comman
     try {
       const temp = join(await outputs.makeTempDir(dir), 'export');
       await reporter.step('export', `exporting ONNX graphs to ${options.output}`, () =>
-        model.autoencoder.exportOnnx(temp),
+        exportOnnx(model.autoencoder, temp),
       );
       signal.throwIfAborted();
       const files: { name: string; bytes: number }[] = [];

@@ -1,26 +1,25 @@
-import { readFile } from 'node:fs/promises';
-import { basename, join, resolve } from 'node:path';
+import { basename, resolve } from 'node:path';
 import {
   DcaeError,
   formatShape,
-  openSafetensors,
   parseJsonConfig,
   parseSafetensors,
   serializeSafetensors,
   toFloat32,
 } from '@dcae/core';
 import type { HostTensor } from '@dcae/core';
-import { fileSource } from '@dcae/core/node';
-import type { RuntimeV1 } from '@dcae/core/runtime';
-import { presetConfig, tensorToImages } from '@dcae/autoencoder';
+import { tensorToImages } from '@dcae/autoencoder';
+import type { Autoencoder } from '@dcae/autoencoder';
+import type { ModelFiles } from '@dcae/hub';
+import { COMBINED_AUTOENCODER_PREFIX } from '@dcae/hub';
 import type { RgbImage } from '@dcae/autoencoder';
-import { encodeImage, imageFormatFromPath, loadAutoencoder } from '@dcae/autoencoder/node';
-import type { NodeAutoencoder } from '@dcae/autoencoder/node';
+import { encodeImage, imageFormatFromPath } from '@dcae/autoencoder/node';
 import {
   CONFIG_FILE,
   compatibleSamplers,
   DEFAULT_STEPS,
   generate,
+  hasTensorsUnder,
   parseDiffusionConfig,
   WEIGHTS_FILE,
 } from '@dcae/diffusion';
@@ -34,8 +33,8 @@ import type {
   LatentDecoder,
   SamplerName,
 } from '@dcae/diffusion';
-import { loadDiffusionModel } from '@dcae/diffusion/node';
-import { modelFiles, startRuntime } from '../model.js';
+import { loadGenerator, resolveModelFiles } from '@dcae/diffusion/node';
+import { hubOptions, modelFiles, startRuntime } from '../model.js';
 import type { CommonOptions } from '../options.js';
 import type { Reporter } from '../reporter.js';
 import { formatMs } from '../reporter.js';
@@ -59,7 +58,7 @@ export interface GenerateCommandOptions extends CommonOptions {
 }
 
 /** Where the released combined checkpoints keep the DC-AE in model.safetensors (original format). */
-const AUTOENCODER_PREFIX = 'autoencoder.';
+const AUTOENCODER_PREFIX = COMBINED_AUTOENCODER_PREFIX;
 const NOISE_TENSORS = { initial: 'noise_init', steps: 'step_noise' } as const;
 /** The flow samplers read the network output as a velocity (SiT: t = 0 noise → t = 1 data). */
 const FLOW_SAMPLERS: readonly SamplerName[] = ['heun', 'dopri5'];
@@ -92,20 +91,26 @@ export async function runGenerate(
 
   const result = await withOutputs(options, inputs, signal, async (outputs) => {
     const path = await outputs.claim(options.output);
-    const plan = await planRun(options, classes, reporter);
+    // One resolver for --model, as in every command: a local folder, a Hub id or a URL.
+    const { files } = await resolveModelFiles(options.model, { signal, hub: hubOptions(reporter) });
+    const plan = await planRun(options, files, classes, reporter);
     const noise = options.noise === undefined ? undefined : await readNoise(options.noise, plan, signal);
+    if (kind === 'image') await checkAutoencoderSource(options, files, plan);
 
     const runtime = startRuntime(options);
-    let autoencoder: NodeAutoencoder | undefined;
     try {
-      if (kind === 'image') {
-        autoencoder = await reporter.step('loadAutoencoder', 'loading the autoencoder', () =>
-          openAutoencoder(options, plan, runtime, signal),
-        );
-      }
-      const model = await reporter.step('load', `loading ${options.model}`, () =>
-        loadDiffusionModel(options.model, { runtime, signal, config: plan.config }),
+      const generator = await reporter.step('load', `loading ${options.model}`, () =>
+        loadGenerator(files, {
+          runtime,
+          signal,
+          config: plan.config,
+          autoencoder: kind === 'image' ? (options.autoencoder ?? 'auto') : 'none',
+          hub: hubOptions(reporter),
+          onStage: (stage) =>
+            reporter.progress(stage === 'autoencoder' ? 'loading the autoencoder…' : 'loading the backbone…'),
+        }),
       );
+      const { model, autoencoder } = generator;
       try {
         const { generated, steps, samplingMs, decodeMs } = await sample(
           model,
@@ -133,10 +138,9 @@ export async function runGenerate(
         }
         return { generated, image, steps, samplingMs, decodeMs };
       } finally {
-        await model.dispose();
+        await generator.dispose();
       }
     } finally {
-      await autoencoder?.dispose();
       await runtime.dispose();
     }
   });
@@ -202,7 +206,7 @@ interface StepTiming {
 /** Runs `generate()` with the plan, reporting and timing every step; decodes when an autoencoder is given. */
 async function sample(
   model: DiffusionModel,
-  autoencoder: NodeAutoencoder | undefined,
+  autoencoder: Autoencoder | undefined,
   plan: RunPlan,
   classes: readonly number[],
   noise: InjectedNoise | undefined,
@@ -250,10 +254,11 @@ interface RunPlan {
 
 async function planRun(
   options: GenerateCommandOptions,
+  files: ModelFiles,
   classes: readonly number[],
   reporter: Reporter,
 ): Promise<RunPlan> {
-  const config = await readModelConfig(options.model);
+  const config = await readModelConfig(files);
   const sampler = options.sampler ?? config.preset?.sampler ?? compatibleSamplers(config.backbone)[0]!;
   const backbone = readingFor(config.backbone, sampler);
   if (backbone.prediction !== config.backbone.prediction) {
@@ -293,16 +298,16 @@ async function planRun(
   };
 }
 
-async function readModelConfig(dir: string): Promise<DiffusionModelConfig> {
-  const path = join(dir, CONFIG_FILE);
+async function readModelConfig(files: ModelFiles): Promise<DiffusionModelConfig> {
+  const path = `${files.name}/${CONFIG_FILE}`;
   let text: string;
   try {
-    text = await readFile(path, 'utf8');
+    text = await files.readText(CONFIG_FILE);
   } catch (cause) {
     throw new DcaeError(
       'MODEL_NOT_FOUND',
-      `${dir} has no readable ${CONFIG_FILE}; --model must be a diffusion checkpoint folder (${CONFIG_FILE} + ${WEIGHTS_FILE}).`,
-      { source: dir, cause },
+      `${files.name} has no readable ${CONFIG_FILE}; --model must be a diffusion checkpoint (${CONFIG_FILE} + ${WEIGHTS_FILE}): a folder, a Hub id or a URL.`,
+      { source: files.name, cause },
     );
   }
   return parseDiffusionConfig(parseJsonConfig(text, { source: path }), path);
@@ -405,63 +410,31 @@ async function readNoise(path: string, plan: RunPlan, signal: AbortSignal): Prom
 }
 
 /**
- * The autoencoder that decodes the samples: `--autoencoder`, else the `autoencoder.` weights of a
- * released combined checkpoint (its AE preset from the diffusion preset table).
+ * Before anything loads: an image output needs an autoencoder, `--autoencoder` or the
+ * `autoencoder.` weights of a released combined checkpoint (its AE preset from the diffusion
+ * preset table). `loadGenerator` then loads whichever it is.
  */
-async function openAutoencoder(
+async function checkAutoencoderSource(
   options: GenerateCommandOptions,
+  files: ModelFiles,
   plan: RunPlan,
-  runtime: RuntimeV1,
-  signal: AbortSignal,
-): Promise<NodeAutoencoder> {
-  const { preset, backbone } = plan.config;
-  let autoencoder: NodeAutoencoder;
-  if (options.autoencoder !== undefined) {
-    autoencoder = await loadAutoencoder(options.autoencoder, { runtime, signal });
-  } else if (
-    preset !== undefined &&
-    (await hasTensorsUnder(join(options.model, WEIGHTS_FILE), AUTOENCODER_PREFIX))
-  ) {
-    autoencoder = await loadAutoencoder(options.model, {
-      runtime,
-      signal,
-      keyPrefix: AUTOENCODER_PREFIX,
-      config: presetConfig(preset.autoencoder),
-    });
-  } else {
-    const why =
-      preset === undefined
-        ? `its ${CONFIG_FILE} gives the backbone explicitly and names no autoencoder`
-        : `its ${WEIGHTS_FILE} holds no "${AUTOENCODER_PREFIX}*" tensors`;
-    throw new DcaeError(
-      'INVALID_ARGUMENT',
-      `Cannot decode: ${options.model} has no autoencoder to decode with (${why}). ` +
-        `Pass --autoencoder <dir>${preset ? ` (a ${preset.autoencoder} folder)` : ''}, or write the latent with -o <file>.safetensors.`,
-    );
-  }
-  if (autoencoder.latentChannels !== backbone.inChannels) {
-    await autoencoder.dispose();
-    throw new DcaeError(
-      'SHAPE_MISMATCH',
-      `The autoencoder ${autoencoder.name} has ${autoencoder.latentChannels} latent channels, but ${options.model} samples ` +
-        `${backbone.inChannels}-channel latents; use the autoencoder the model was trained with${preset ? ` (${preset.autoencoder})` : ''}.`,
-      { detail: { expected: backbone.inChannels, actual: autoencoder.latentChannels } },
-    );
-  }
-  return autoencoder;
-}
-
-async function hasTensorsUnder(path: string, prefix: string): Promise<boolean> {
-  const file = await openSafetensors(await fileSource(path));
-  try {
-    return [...file.header.tensors.keys()].some((name) => name.startsWith(prefix));
-  } finally {
-    await file.close();
-  }
+): Promise<void> {
+  if (options.autoencoder !== undefined) return;
+  const { preset } = plan.config;
+  if (preset !== undefined && (await hasTensorsUnder(files, AUTOENCODER_PREFIX))) return;
+  const why =
+    preset === undefined
+      ? `its ${CONFIG_FILE} gives the backbone explicitly and names no autoencoder`
+      : `its ${WEIGHTS_FILE} holds no "${AUTOENCODER_PREFIX}*" tensors`;
+  throw new DcaeError(
+    'INVALID_ARGUMENT',
+    `Cannot decode: ${options.model} has no autoencoder to decode with (${why}). ` +
+      `Pass --autoencoder <dir>${preset ? ` (a ${preset.autoencoder} folder)` : ''}, or write the latent with -o <file>.safetensors.`,
+  );
 }
 
 /** Diffusion space is defined by the model's preset; the autoencoder's own factor serves explicit configs. */
-function decoderFor(autoencoder: NodeAutoencoder, plan: RunPlan): LatentDecoder {
+function decoderFor(autoencoder: Autoencoder, plan: RunPlan): LatentDecoder {
   return {
     decode: (latents, options) => autoencoder.decode(latents, options),
     scalingFactor: plan.config.preset?.scalingFactor ?? autoencoder.scalingFactor,

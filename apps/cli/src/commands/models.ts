@@ -1,5 +1,5 @@
-import { listKnownModels } from '@dcae/autoencoder';
-import type { KnownModelKind } from '@dcae/autoencoder';
+import { listKnownModels } from '@dcae/hub';
+import type { KnownModelKind } from '@dcae/hub';
 import { Reporter } from '../reporter.js';
 import type { CommandContext } from './shared.js';
 

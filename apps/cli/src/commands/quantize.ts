@@ -8,13 +8,8 @@ import {
   QUANTIZATION_FILE,
 } from '@dcae/autoencoder';
 import type { RgbImage } from '@dcae/autoencoder';
-import {
-  autoencoderLoadDefaults,
-  directoryModelFiles,
-  encodeImage,
-  readImage,
-  resolveModel,
-} from '@dcae/autoencoder/node';
+import { autoencoderLoadDefaults, encodeImage, readImage } from '@dcae/autoencoder/node';
+import { directoryModelFiles, resolveModel } from '@dcae/hub/node';
 import { openModel, startRuntime } from '../model.js';
 import type { CommonOptions } from '../options.js';
 import { formatMs } from '../reporter.js';

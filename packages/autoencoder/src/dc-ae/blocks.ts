@@ -1,6 +1,7 @@
 import type { DType } from '@dcae/core';
 import type { Module, Value } from '@dcae/core/onnx';
 import type { DcAeActivation, DcAeNormType } from './config.js';
+import { activation } from '../base/layers.js';
 
 /**
  * DC-AE building blocks as ONNX subgraphs. Each mirrors the diffusers module of the same name
@@ -63,20 +64,6 @@ function linearAsConv(m: Module, x: Value, inFeatures: number, outFeatures: numb
     1,
   ]);
   return m.conv(x, w, bias ? weight(m, 'bias', [outFeatures], x.dtype) : undefined);
-}
-
-/** diffusers `get_activation`. */
-export function activation(m: Module, x: Value, act: DcAeActivation): Value {
-  switch (act) {
-    case 'relu':
-      return m.relu(x);
-    case 'silu':
-      return m.silu(x);
-    case 'gelu':
-      return m.gelu(x, 'none');
-    case 'mish':
-      return m.mul(x, m.tanh(m.op('Softplus', [x])[0]!));
-  }
 }
 
 /**

@@ -1,3 +1,4 @@
+import type { Activation } from '../base/layers.js';
 import { ConfigReader, DcaeError } from '@dcae/core';
 import type { JsonValue } from '@dcae/core';
 
@@ -9,7 +10,7 @@ import type { JsonValue } from '@dcae/core';
 export type DcAeBlockType = 'ResBlock' | 'EfficientViTBlock';
 export type DcAeNormType = 'rms_norm' | 'batch_norm';
 /** diffusers `get_activation` names; `"swish"` is read as `'silu'`. */
-export type DcAeActivation = 'relu' | 'silu' | 'gelu' | 'mish';
+export type DcAeActivation = Activation;
 
 /** Per-stage lists, one entry per stage (stage 0 = full resolution). */
 export interface DcAeStagesConfig {

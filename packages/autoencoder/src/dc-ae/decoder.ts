@@ -1,13 +1,6 @@
 import type { Module, Value } from '@dcae/core/onnx';
-import {
-  activation,
-  conv2d,
-  dcUpBlock,
-  efficientVitBlock,
-  repeatChannels,
-  resBlock,
-  rmsNorm2d,
-} from './blocks.js';
+import { activation } from '../base/layers.js';
+import { conv2d, dcUpBlock, efficientVitBlock, repeatChannels, resBlock, rmsNorm2d } from './blocks.js';
 import type { DcAeConfig } from './config.js';
 import type { StageTap } from './encoder.js';
 

@@ -5,9 +5,8 @@ import { spatialCompressionRatio } from './config.js';
 import { buildDecoder } from './decoder.js';
 import { buildEncoder } from './encoder.js';
 
-/** Input and output names, compatible with optimum's `vae_encoder` / `vae_decoder` ONNX exports. */
-export const ENCODER_IO = { input: 'sample', output: 'latent_sample' } as const;
-export const DECODER_IO = { input: 'latent_sample', output: 'sample' } as const;
+import type { GraphDType } from '../base/io.js';
+import { DECODER_IO, ENCODER_IO } from '../base/io.js';
 
 export interface DcAeGraphOptions {
   /** Where the graph's weights come from (see `checkpointParams`). */
@@ -29,8 +28,6 @@ export interface DcAeGraphOptions {
   /** The input's and output's dtype; casts at the graph boundary when it differs from `dtype`. @defaultValue 'float32' */
   readonly io?: GraphDType;
 }
-
-export type GraphDType = 'float32' | 'float16';
 
 function graph(name: string, config: DcAeConfig, options: DcAeGraphOptions): GraphBuilder {
   const scaling = config.scalingFactor;

@@ -1,3 +1,4 @@
+import type { MacCount } from '../base/types.js';
 import type { DcAeConfig, DcAeStagesConfig } from './config.js';
 
 /**
@@ -6,10 +7,7 @@ import type { DcAeConfig, DcAeStagesConfig } from './config.js';
  * activations, shortcuts and reshapes are left out (they are O(C·H·W), not O(C²·H·W)). For the
  * roofline figures of the benchmarks and for `dcae info`.
  */
-export interface MacCount {
-  readonly encoder: number;
-  readonly decoder: number;
-}
+export type { MacCount };
 
 /** MACs of encode and decode for one `height`×`width` image (batch 1). */
 export function countMacs(config: DcAeConfig, height: number, width: number): MacCount {

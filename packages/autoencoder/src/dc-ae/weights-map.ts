@@ -1,5 +1,7 @@
 import { invariant } from '@dcae/core';
 import type { DcAeConfig, DcAeNormType } from './config.js';
+import type { BatchNormFold } from '../base/weights.js';
+import type { ParamCounts } from '../base/types.js';
 
 /**
  * Checkpoint keys as data: every tensor a config implies, under its diffusers name (the module path
@@ -21,14 +23,7 @@ export interface CheckpointParam {
 }
 
 /** A bias-free conv (or Linear) followed by BatchNorm: folded on the host into a conv with a bias. */
-export interface BatchNormFold {
-  /** The conv weight key, e.g. `decoder.up_blocks.1.1.conv2.weight`. */
-  readonly conv: string;
-  /** The BatchNorm module path, e.g. `decoder.up_blocks.1.1.norm`. */
-  readonly norm: string;
-  /** The key the graph reads the folded bias from (no such tensor exists in the checkpoint). */
-  readonly bias: string;
-}
+export type { BatchNormFold };
 
 export interface DcAeCheckpointLayout {
   readonly params: readonly CheckpointParam[];
@@ -174,11 +169,7 @@ export function dcAeCheckpointLayout(config: DcAeConfig): DcAeCheckpointLayout {
   return { params: b.params, folds: b.folds };
 }
 
-export interface ParamCounts {
-  readonly encoder: number;
-  readonly decoder: number;
-  readonly total: number;
-}
+export type { ParamCounts };
 
 /** Learned parameters (BatchNorm running statistics excluded, as in dcae-spec.md §1.2). */
 export function countParameters(layout: DcAeCheckpointLayout): ParamCounts {

@@ -1,51 +1,15 @@
 import { randomBytes } from 'node:crypto';
-import { mkdir, readdir, readFile, rename, rm, rmdir, stat } from 'node:fs/promises';
-import { realpathSync } from 'node:fs';
+import { mkdir, readdir, rename, rm, rmdir, stat } from 'node:fs/promises';
 import { basename, dirname, join, resolve } from 'node:path';
 import { DcaeError } from '@dcae/core';
-import { fileSource, writeFileAtomic } from '@dcae/core/node';
-import type { LoadAutoencoderOptions } from '../dc-ae/autoencoder.js';
-import type { Autoencoder } from '../loader.js';
-import { loadAutoencoder as loadFromFiles } from '../loader.js';
-import type { OnnxExportOptions } from '../dc-ae/onnx-export.js';
-import type { ModelFiles } from '../model-files.js';
-import type { ResolveModelOptions } from './resolve-model.js';
-import { autoencoderLoadDefaults, resolveModel } from './resolve-model.js';
-
-/** Largest config file read as text. */
-const MAX_TEXT_BYTES = 10_000_000;
-
-/** A local model folder (a Hugging Face snapshot folder works: symlinked files are followed). */
-export function directoryModelFiles(directory: string): ModelFiles {
-  const root = resolve(directory);
-  return {
-    name: directory,
-    list: async () => {
-      try {
-        const entries = await readdir(root, { withFileTypes: true });
-        return entries.filter((e) => e.isFile() || e.isSymbolicLink()).map((e) => e.name);
-      } catch (cause) {
-        throw new DcaeError('MODEL_NOT_FOUND', `${directory}: not a readable model folder.`, {
-          source: directory,
-          cause,
-        });
-      }
-    },
-    readText: async (file) => {
-      const path = join(root, file);
-      const { size } = await stat(path);
-      if (size > MAX_TEXT_BYTES) {
-        throw new DcaeError('CONFIG_TOO_LARGE', `${path} is ${size} bytes; a model config is a few kB.`, {
-          source: path,
-        });
-      }
-      return readFile(path, 'utf8');
-    },
-    byteSource: (file) => fileSource(join(root, file)),
-    // The real path, so that onnxruntime memory-maps the checkpoint itself, not a link to it.
-    externalDataLocation: (file) => realpathSync(join(root, file)),
-  };
-}
+import { writeFileAtomic } from '@dcae/core/node';
+import { directoryModelFiles, resolveModel } from '@dcae/hub/node';
+import type { ResolveModelOptions } from '@dcae/hub/node';
+import type { Autoencoder, LoadAutoencoderOptions } from '../loader.js';
+import { loadAutoencoder } from '../loader.js';
+import type { OnnxExportOptions } from '../base/onnx-export.js';
+import type { ModelFiles } from '@dcae/hub';
+import { autoencoderLoadDefaults } from './load-defaults.js';
 
 export interface ExportOnnxOptions extends OnnxExportOptions {
   /** Replace `encoder.onnx` etc. in an existing folder. @defaultValue false */
@@ -127,41 +91,40 @@ async function folderState(path: string): Promise<readonly string[] | 'file' | u
   }
 }
 
-/** An autoencoder loaded from local files, which can also write its ONNX graphs to a folder. */
-export type NodeAutoencoder = Autoencoder & {
-  exportOnnx(directory: string, options?: ExportOnnxOptions): Promise<ExportOnnxResult>;
-};
+/** @deprecated Since 0.1: `openAutoencoder` returns a plain `Autoencoder`; write ONNX files with `exportOnnx(autoencoder, directory)`. */
+export type NodeAutoencoder = Autoencoder;
 
-export interface NodeLoadAutoencoderOptions extends LoadAutoencoderOptions {
+/** Options of `openAutoencoder`. */
+export interface OpenAutoencoderOptions extends LoadAutoencoderOptions {
   /** Hub and URL downloads (endpoint, cache, token, offline, progress); defaults from the environment. */
   readonly hub?: ResolveModelOptions;
 }
 
+/** @deprecated Since 0.1: renamed `OpenAutoencoderOptions`. */
+export type NodeLoadAutoencoderOptions = OpenAutoencoderOptions;
+
 /**
- * Loads a DC-AE model from a local folder, a Hub id `org/name[@revision]`, an https URL (see
- * `resolveModel`), or any `ModelFiles`; see the main entry's `loadAutoencoder`. A released
- * diffusion checkpoint loads its autoencoder (architecture and `autoencoder.` key prefix implied).
+ * Opens an autoencoder from a local folder, a Hub id `org/name[@revision]`, an https URL (see
+ * `resolveModel`), or any `ModelFiles`, and loads it with the main entry's `loadAutoencoder`.
+ * A released diffusion checkpoint loads its autoencoder (architecture and `autoencoder.` key
+ * prefix implied).
  */
-export async function loadAutoencoder(
-  model: string | ModelFiles,
-  options: NodeLoadAutoencoderOptions,
-): Promise<NodeAutoencoder> {
+export async function openAutoencoder(
+  source: string | ModelFiles,
+  options: OpenAutoencoderOptions,
+): Promise<Autoencoder> {
   const resolved =
-    typeof model === 'string'
-      ? await resolveModel(model, { signal: options.signal, ...options.hub })
+    typeof source === 'string'
+      ? await resolveModel(source, { signal: options.signal, ...options.hub })
       : undefined;
   const files =
     resolved === undefined
-      ? (model as ModelFiles)
+      ? (source as ModelFiles)
       : { ...directoryModelFiles(resolved.directory), name: resolved.name };
   const implied = resolved === undefined ? {} : autoencoderLoadDefaults(resolved);
-  const autoencoder = await loadFromFiles(files, {
+  return loadAutoencoder(files, {
     ...options,
     config: options.config ?? implied.config,
     keyPrefix: options.keyPrefix ?? implied.keyPrefix,
-  });
-  return Object.assign(autoencoder, {
-    exportOnnx: (directory: string, exportOptions?: ExportOnnxOptions) =>
-      exportOnnx(autoencoder, directory, exportOptions),
   });
 }

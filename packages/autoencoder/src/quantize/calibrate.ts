@@ -3,13 +3,14 @@ import type { HostTensor } from '@dcae/core';
 import { serializeModel } from '@dcae/core/onnx';
 import type { OnnxModel } from '@dcae/core/onnx';
 import type { RuntimeV1, SessionV1 } from '@dcae/core/runtime';
-import type { AutoencoderPart, Autoencoder } from '../dc-ae/autoencoder.js';
-import { loadAutoencoder } from '../dc-ae/autoencoder.js';
+import type { ModelFiles } from '@dcae/hub';
+import type { AutoencoderPart } from '../base/io.js';
+import type { DcAeAutoencoder as Autoencoder } from '../dc-ae/load.js';
+import { loadDcAe as loadAutoencoder } from '../dc-ae/load.js';
 import type { DcAeConfig } from '../dc-ae/config.js';
-import { DECODER_IO, ENCODER_IO } from '../dc-ae/graph.js';
-import type { ModelFiles } from '../model-files.js';
-import { detectModel } from '../model-files.js';
-import { throwIfAborted } from '../shared/runner.js';
+import { DECODER_IO, ENCODER_IO } from '../base/io.js';
+import { detectModel } from '../dc-ae/detect.js';
+import { throwIfAborted } from '../base/runner.js';
 import type { ActivationRanges } from './qdq.js';
 import {
   calibrationOutput,

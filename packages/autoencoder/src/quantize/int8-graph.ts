@@ -1,10 +1,10 @@
 import { DcaeError } from '@dcae/core';
 import type { HostTensor, SafetensorsFile } from '@dcae/core';
 import type { OnnxModel, ParamResolver } from '@dcae/core/onnx';
-import type { AutoencoderPart } from '../dc-ae/autoencoder.js';
-import type { WeightBinding } from '../dc-ae/weights.js';
-import { checkpointParams, foldedInitializers, readBound } from '../dc-ae/weights.js';
-import type { ModelFiles } from '../model-files.js';
+import type { ModelFiles } from '@dcae/hub';
+import type { AutoencoderPart } from '../base/io.js';
+import type { WeightBinding } from '../base/weights.js';
+import { checkpointParams, foldedInitializers, readBound } from '../base/weights.js';
 import { quantizeGraph } from './qdq.js';
 import type { QuantizationSpec } from './spec.js';
 import { parseQuantizationSpec, QUANTIZATION_FILE } from './spec.js';

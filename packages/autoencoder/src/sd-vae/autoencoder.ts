@@ -1,27 +1,15 @@
 import { DcaeError } from '@dcae/core';
-import type { HostTensor, JsonValue, SafetensorsFile } from '@dcae/core';
-import type { OnnxModel, ParamResolver } from '@dcae/core/onnx';
-import type {
-  Autoencoder as DcAeAutoencoder,
-  AutoencoderPart,
-  AutoencoderSummary,
-  BuildGraphOptions,
-  ExecutionOptions,
-  LoadAutoencoderOptions,
-  RunCallOptions,
-} from '../dc-ae/autoencoder.js';
-import type { OnnxExportFile, OnnxExportOptions } from '../dc-ae/onnx-export.js';
-import { exportPart } from '../dc-ae/onnx-export.js';
-import type { RunPlan } from '../dc-ae/tiling.js';
-import type { WeightBinding } from '../dc-ae/weights.js';
-import { checkpointParams } from '../dc-ae/weights.js';
-import type { ModelFiles } from '../model-files.js';
-import { CONFIG_FILE, openWeights, WEIGHTS_FILE } from '../model-files.js';
+import type { JsonValue } from '@dcae/core';
+import { PartModel } from '../base/autoencoder.js';
+import { CONFIG_FILE, openWeights, WEIGHTS_FILE } from '../base/checkpoint.js';
+import { checkParts, throwIfAborted } from '../base/runner.js';
+import type { PlanOptions, RunPlan } from '../base/tiling.js';
+import type { BaseAutoencoder, BaseLoadOptions } from '../base/types.js';
+import type { ModelFiles } from '@dcae/hub';
 import type { SdVaeConfig } from './config.js';
 import { parseSdVaeConfig, sdVaeCompressionRatio } from './config.js';
 import { buildSdVaeDecoderGraph, buildSdVaeEncoderGraph } from './graph.js';
 import { bindSdVaeWeights, countSdVaeParameters } from './weights.js';
-import { checkParts, PartRunner, throwIfAborted } from '../shared/runner.js';
 
 /**
  * A loaded Stable Diffusion VAE (diffusers `AutoencoderKL`), with the DC-AE model's interface so
@@ -29,12 +17,7 @@ import { checkParts, PartRunner, throwIfAborted } from '../shared/runner.js';
  * mean (`latent_dist.mode()`, deterministic), not a sample; neither `encode` nor `decode` applies
  * `scalingFactor` or `shiftFactor`. float32 only, and no tiling: every image runs whole.
  */
-export interface SdVaeAutoencoder extends Omit<DcAeAutoencoder, 'architecture' | 'config'> {
-  readonly architecture: 'sd-vae';
-  readonly config: SdVaeConfig;
-  /** Diffusion models see `(latent − shiftFactor) · scalingFactor` (SD3, FLUX); undefined for SD 1.x and SDXL. */
-  readonly shiftFactor: number | undefined;
-}
+export type SdVaeAutoencoder = BaseAutoencoder<'sd-vae', SdVaeConfig>;
 
 /**
  * Loads an `AutoencoderKL` folder whose config.json (`json`, already parsed) says so: parses the
@@ -45,7 +28,7 @@ export interface SdVaeAutoencoder extends Omit<DcAeAutoencoder, 'architecture' |
 export async function loadSdVae(
   files: ModelFiles,
   json: JsonValue,
-  options: LoadAutoencoderOptions,
+  options: BaseLoadOptions,
 ): Promise<SdVaeAutoencoder> {
   const { signal, onProgress } = options;
   if (options.dtype !== undefined && options.dtype !== 'fp32') {
@@ -80,7 +63,39 @@ export async function loadSdVae(
       parts,
     });
     throwIfAborted(signal);
-    const model = new SdVaeModel(files, weightsFile, file, binding, config, options);
+    const name = files.name;
+    const model = new PartModel(
+      {
+        architecture: 'sd-vae',
+        name,
+        format: 'diffusers',
+        config,
+        dtype: 'fp32',
+        scalingFactor: config.scalingFactor,
+        shiftFactor: config.shiftFactor,
+        spatialCompressionRatio: sdVaeCompressionRatio(config),
+        inChannels: config.inChannels,
+        latentChannels: config.latentChannels,
+        parameters: countSdVaeParameters(config),
+        weights: {
+          name,
+          weightsFile,
+          file,
+          binding,
+          build: (part, { params, intermediates, metadata, io }) =>
+            (part === 'encoder' ? buildSdVaeEncoderGraph : buildSdVaeDecoderGraph)(config, {
+              params,
+              intermediates,
+              metadata,
+              io,
+            }),
+        },
+        isEncoderKey: (k) => k.startsWith('encoder.') || k.startsWith('quant_conv.'),
+        plan: (operation, shape, planOptions) => planSdVae(name, config, operation, shape, planOptions),
+        graphDTypes: ['float32'],
+      },
+      { ...options, externalData: () => files.externalDataLocation(weightsFile) },
+    );
     onProgress?.({ stage: 'load', model: files.name, done: 2, total: 2 });
     return model;
   } catch (error) {
@@ -89,154 +104,44 @@ export async function loadSdVae(
   }
 }
 
-class SdVaeModel implements SdVaeAutoencoder {
-  readonly architecture = 'sd-vae';
-  readonly name: string;
-  readonly format = 'diffusers';
-  readonly config: SdVaeConfig;
-  readonly dtype = 'fp32';
-  readonly parts: readonly AutoencoderPart[];
-  readonly scalingFactor: number;
-  readonly shiftFactor: number | undefined;
-  readonly spatialCompressionRatio: number;
-  readonly latentChannels: number;
-  readonly #weightsFile: string;
-  readonly #file: SafetensorsFile;
-  readonly #binding: WeightBinding;
-  readonly #defaults: ExecutionOptions;
-  readonly #runner: PartRunner;
-
-  constructor(
-    files: ModelFiles,
-    weightsFile: string,
-    file: SafetensorsFile,
-    binding: WeightBinding,
-    config: SdVaeConfig,
-    options: LoadAutoencoderOptions,
-  ) {
-    this.name = files.name;
-    this.config = config;
-    this.parts = binding.parts;
-    this.scalingFactor = config.scalingFactor;
-    this.shiftFactor = config.shiftFactor;
-    this.spatialCompressionRatio = sdVaeCompressionRatio(config);
-    this.latentChannels = config.latentChannels;
-    this.#weightsFile = weightsFile;
-    this.#file = file;
-    this.#binding = binding;
-    this.#runner = new PartRunner(this, {
-      ...options,
-      files,
-      weightsFile,
-      file,
-      sessionGraph: async (part) => this.#graph(part, undefined),
-    });
-    const { tiling, memoryBudgetBytes, batchSize } = options;
-    this.#defaults = { tiling, memoryBudgetBytes, batchSize };
-    // Fail at load, not at the first call, on bad defaults.
-    this.planRun('decode', [1, this.latentChannels, 1, 1]);
+/**
+ * Whole images only: `tiling` may be `'auto'` or `'never'`; `batchSize` slices the batch
+ * (`'auto'`: all images in one run; `memoryBudgetBytes` is not consulted). `estimatedBytes` is
+ * a rough figure: the largest stage's activation × 4 live tensors, or the attention scores.
+ */
+function planSdVae(
+  name: string,
+  config: SdVaeConfig,
+  operation: 'encode' | 'decode',
+  shape: readonly number[],
+  options: PlanOptions,
+): RunPlan {
+  const tiling = options.tiling ?? 'auto';
+  if (tiling !== 'auto' && tiling !== 'never') {
+    throw new DcaeError(
+      'UNSUPPORTED',
+      `${name} is an AutoencoderKL, which runs whole images only; tiling ${JSON.stringify(tiling)} is not supported (use 'auto' or 'never').`,
+    );
   }
-
-  summary(): AutoencoderSummary {
-    const keys = [...this.#binding.tensors.keys()];
-    const isEncoder = (k: string): boolean => k.startsWith('encoder.') || k.startsWith('quant_conv.');
-    return {
-      name: this.name,
-      format: this.format,
-      parameters: countSdVaeParameters(this.config),
-      keys: {
-        checkpoint: this.#file.header.tensors.size,
-        encoder: keys.filter(isEncoder).length,
-        decoder: keys.filter((k) => !isEncoder(k)).length,
-      },
-      spatialCompressionRatio: this.spatialCompressionRatio,
-      latentChannels: this.latentChannels,
-      scalingFactor: this.scalingFactor,
-    };
+  const option = options.batchSize ?? 'auto';
+  const [images, , h, w] = shape as [number, number, number, number];
+  if (option !== 'auto' && (!Number.isSafeInteger(option) || option < 1)) {
+    throw new DcaeError(
+      'INVALID_ARGUMENT',
+      `batchSize must be 'auto' or a whole number of images ≥ 1; got ${String(option)}.`,
+    );
   }
-
-  latentShape(height: number, width: number): [number, number, number] {
-    return this.#runner.latentShape(height, width);
-  }
-
-  encode(images: HostTensor<'float32'>, options: RunCallOptions = {}): Promise<HostTensor<'float32'>> {
-    return this.#runner.encode(images, options);
-  }
-
-  decode(latents: HostTensor<'float32'>, options: RunCallOptions = {}): Promise<HostTensor<'float32'>> {
-    return this.#runner.decode(latents, options);
-  }
-
-  /**
-   * Whole images only: `tiling` may be `'auto'` or `'never'`; `batchSize` slices the batch
-   * (`'auto'`: all images in one run; `memoryBudgetBytes` is not consulted). `estimatedBytes` is
-   * a rough figure: the largest stage's activation × 4 live tensors, or the attention scores.
-   */
-  planRun(operation: 'encode' | 'decode', shape: readonly number[], options: ExecutionOptions = {}): RunPlan {
-    const tiling = options.tiling ?? this.#defaults.tiling ?? 'auto';
-    if (tiling !== 'auto' && tiling !== 'never') {
-      throw new DcaeError(
-        'UNSUPPORTED',
-        `${this.name} is an AutoencoderKL, which runs whole images only; tiling ${JSON.stringify(tiling)} is not supported (use 'auto' or 'never').`,
-      );
-    }
-    const option = options.batchSize ?? this.#defaults.batchSize ?? 'auto';
-    const [images, , h, w] = shape as [number, number, number, number];
-    if (option !== 'auto' && (!Number.isSafeInteger(option) || option < 1)) {
-      throw new DcaeError(
-        'INVALID_ARGUMENT',
-        `batchSize must be 'auto' or a whole number of images ≥ 1; got ${String(option)}.`,
-      );
-    }
-    const batchSize = option === 'auto' ? images : Math.min(images, option);
-    const f = operation === 'encode' ? 1 : this.spatialCompressionRatio;
-    return {
-      operation,
-      height: h * f,
-      width: w * f,
-      tiles: undefined,
-      batchSize,
-      runs: Math.ceil(images / batchSize),
-      estimatedBytes: batchSize * activationBytes(this.config, h * f, w * f),
-    };
-  }
-
-  buildGraph(part: AutoencoderPart, options: BuildGraphOptions = {}): Promise<OnnxModel> {
-    if (options.dtype !== undefined && options.dtype !== 'float32') {
-      throw new DcaeError('UNSUPPORTED', `${this.name} (AutoencoderKL) builds float32 graphs only.`);
-    }
-    return Promise.resolve(this.#graph(part, options.params, options));
-  }
-
-  #graph(
-    part: AutoencoderPart,
-    params: ParamResolver | undefined,
-    options: BuildGraphOptions = {},
-  ): OnnxModel {
-    this.#runner.checkOpen();
-    this.#runner.checkPart(part);
-    const build = part === 'encoder' ? buildSdVaeEncoderGraph : buildSdVaeDecoderGraph;
-    return build(this.config, {
-      params: params ?? checkpointParams(this.#binding, new Map(), this.#weightsFile),
-      intermediates: options.intermediates,
-      metadata: { model: this.name },
-      io: options.io,
-    });
-  }
-
-  async onnxFiles(options: OnnxExportOptions = {}): Promise<OnnxExportFile[]> {
-    this.#runner.checkOpen();
-    const files: OnnxExportFile[] = [];
-    for (const part of this.parts) {
-      const build = async (params: ParamResolver) => this.#graph(part, params, { io: options.io });
-      files.push(...(await exportPart(part, build, this.#file, this.#binding, 'float32', options)));
-    }
-    return files;
-  }
-
-  dispose(): Promise<void> {
-    return this.#runner.dispose();
-  }
+  const batchSize = option === 'auto' ? images : Math.min(images, option);
+  const f = operation === 'encode' ? 1 : sdVaeCompressionRatio(config);
+  return {
+    operation,
+    height: h * f,
+    width: w * f,
+    tiles: undefined,
+    batchSize,
+    runs: Math.ceil(images / batchSize),
+    estimatedBytes: batchSize * activationBytes(config, h * f, w * f),
+  };
 }
 
 /** Rough peak activation bytes of one image: the largest stage map × 4 live tensors, or the mid attention's N² scores twice. */

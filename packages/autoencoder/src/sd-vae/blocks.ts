@@ -1,6 +1,6 @@
 import type { Module, Value } from '@dcae/core/onnx';
-import type { DcAeActivation } from '../dc-ae/config.js';
-import { activation } from '../dc-ae/blocks.js';
+import type { Activation } from '../base/layers.js';
+import { activation } from '../base/layers.js';
 
 /**
  * AutoencoderKL building blocks as ONNX subgraphs, each mirroring the diffusers module of the same
@@ -61,7 +61,7 @@ export function resnetBlock(
   x: Value,
   inC: number,
   outC: number,
-  spec: { groups: number; act: DcAeActivation },
+  spec: { groups: number; act: Activation },
 ): Value {
   const { groups, act } = spec;
   let h = activation(m, groupNorm(m.child('norm1'), x, inC, groups), act);
@@ -108,7 +108,7 @@ export function midBlock(
   m: Module,
   x: Value,
   c: number,
-  spec: { groups: number; act: DcAeActivation; attention: boolean },
+  spec: { groups: number; act: Activation; attention: boolean },
 ): Value {
   const resnets = m.child('resnets');
   let h = resnetBlock(resnets.child(0), x, c, c, spec);

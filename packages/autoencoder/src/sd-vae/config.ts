@@ -1,6 +1,6 @@
 import { ConfigReader, DcaeError } from '@dcae/core';
 import type { JsonValue } from '@dcae/core';
-import type { DcAeActivation } from '../dc-ae/config.js';
+import type { Activation } from '../base/layers.js';
 
 /**
  * The Stable Diffusion VAE (diffusers `AutoencoderKL`, f = 8 for four stages) as a typed, readonly
@@ -18,7 +18,7 @@ export interface SdVaeConfig {
   /** GroupNorm groups of every norm (ε = 1e-6). */
   readonly normNumGroups: number;
   /** Activation of the ResNet blocks (the norm_out activations are always SiLU). */
-  readonly act: DcAeActivation;
+  readonly act: Activation;
   /** 1×1 conv on the encoder's moments / on the latent before the decoder. */
   readonly useQuantConv: boolean;
   readonly usePostQuantConv: boolean;

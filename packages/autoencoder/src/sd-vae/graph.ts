@@ -1,7 +1,7 @@
 import { GraphBuilder } from '@dcae/core/onnx';
 import type { Dim, Module, OnnxModel, ParamResolver, Value } from '@dcae/core/onnx';
-import { DECODER_IO, ENCODER_IO } from '../dc-ae/graph.js';
-import type { GraphDType } from '../dc-ae/graph.js';
+import { DECODER_IO, ENCODER_IO } from '../base/io.js';
+import type { GraphDType } from '../base/io.js';
 import { conv2d, downsample, groupNorm, midBlock, resnetBlock, upsample } from './blocks.js';
 import type { SdVaeConfig } from './config.js';
 import { sdVaeCompressionRatio } from './config.js';

@@ -1,4 +1,4 @@
-import type { MacCount } from '../dc-ae/macs.js';
+import type { MacCount } from '../base/types.js';
 import type { SdVaeConfig } from './config.js';
 
 /**

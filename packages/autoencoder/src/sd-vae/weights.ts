@@ -1,7 +1,7 @@
 import { DcaeError, DTYPE_BYTES, formatShape } from '@dcae/core';
 import type { SafetensorsDType, SafetensorsFile } from '@dcae/core';
-import type { AutoencoderPart } from '../dc-ae/autoencoder.js';
-import type { BoundTensor, WeightBinding, WeightDType } from '../dc-ae/weights.js';
+import type { AutoencoderPart } from '../base/io.js';
+import type { BoundTensor, WeightBinding, WeightDType } from '../base/weights.js';
 import type { SdVaeConfig } from './config.js';
 
 /** One tensor an `AutoencoderKL` checkpoint must hold (diffusers key, shape) and the graph that reads it. */

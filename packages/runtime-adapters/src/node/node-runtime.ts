@@ -16,6 +16,7 @@ import type {
 import type { TensorSpec } from '../_shared/tensor-bridge.js';
 import { checkKnownKeys, checkOptimizationLevel, checkSessionOptions } from '../_shared/session-options.js';
 import { checkDeviceList, decideDevices } from '../_shared/device-choice.js';
+import { firstDeviceThatAccepts } from '../_shared/first-device.js';
 import { checkModelBytes, messageOf, runtimeDisposed, sessionDisposed } from '../_shared/session-errors.js';
 import { checkSessionSpecs, outputTensor, prepareFeeds } from '../_shared/tensor-bridge.js';
 import type { NodeDevice, NodeDeviceStatus } from './devices.js';
@@ -296,43 +297,45 @@ class OrtNodeRuntime implements NodeRuntime {
     const { plan: externalData, sizes } = await planExternalData(checked.externalData ?? []);
     checkInspection(inspection, { externalData: sizes });
 
-    const failures: { device: NodeDevice; error: unknown }[] = [];
-    for (const device of this.devices) {
-      const key = this.#nextKey++;
-      const request: CreateRequest = {
-        model,
-        device,
-        graphOptimization,
-        threads: this.#defaults.threads,
-        ...externalData,
-      };
-      let info: SessionInfo;
-      try {
-        info = await this.#backend.create(key, request, signal);
-      } catch (error) {
-        if (DcaeError.is(error)) throw error;
-        if (error instanceof Error && error.name === 'RuntimeUnavailable') {
-          throw new DcaeError('RUNTIME_UNAVAILABLE', `${error.message}. Reinstall onnxruntime-node.`, {
-            cause: error,
-          });
+    const outcome = await firstDeviceThatAccepts<NodeDevice, { key: number; info: SessionInfo }>({
+      devices: this.devices,
+      create: async (device) => {
+        const key = this.#nextKey++;
+        const request: CreateRequest = {
+          model,
+          device,
+          graphOptimization,
+          threads: this.#defaults.threads,
+          ...externalData,
+        };
+        const info = await this.#backend.create(key, request, signal);
+        // From here on the error is not the device's: release the session and stop.
+        if (signal?.aborted) {
+          await this.#backend.release(key);
+          throw abortedError('Creating the session', signal);
         }
-        failures.push({ device, error });
-        continue;
-      }
-      if (signal?.aborted) {
-        await this.#backend.release(key);
-        throw abortedError('Creating the session', signal);
-      }
-      try {
-        checkSessionSpecs(info.inputs, info.outputs);
-      } catch (error) {
-        await this.#backend.release(key);
-        throw error;
-      }
+        try {
+          checkSessionSpecs(info.inputs, info.outputs);
+        } catch (error) {
+          await this.#backend.release(key);
+          throw error;
+        }
+        return { key, info };
+      },
+      fatal: (error) =>
+        error instanceof Error && error.name === 'RuntimeUnavailable'
+          ? new DcaeError('RUNTIME_UNAVAILABLE', `${error.message}. Reinstall onnxruntime-node.`, {
+              cause: error,
+            })
+          : undefined,
+    });
+    const { failures } = outcome;
+    if (outcome.session !== undefined) {
+      const { key, info } = outcome.session;
       // The model starts here, so the devices before failed for their own reasons: skip them from now on.
       for (const failure of failures)
         this.#deselect(failure.device, `Session creation failed: ${messageOf(failure.error)}`);
-      const session = new OrtNodeSession(key, device, info, maxInputElements, this.#backend, (s) =>
+      const session = new OrtNodeSession(key, outcome.device, info, maxInputElements, this.#backend, (s) =>
         this.#sessions.delete(s),
       );
       this.#sessions.add(session);

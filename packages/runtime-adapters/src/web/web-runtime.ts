@@ -18,6 +18,7 @@ import type * as Ort from 'onnxruntime-web';
 import type { TensorSpec } from '../_shared/tensor-bridge.js';
 import { checkKnownKeys, checkOptimizationLevel, checkSessionOptions } from '../_shared/session-options.js';
 import { checkDeviceList, decideDevices } from '../_shared/device-choice.js';
+import { firstDeviceThatAccepts } from '../_shared/first-device.js';
 import { checkModelBytes, messageOf, runtimeDisposed, sessionDisposed } from '../_shared/session-errors.js';
 import { checkSessionSpecs, outputTensor, prepareFeeds } from '../_shared/tensor-bridge.js';
 import type { WebDevice, WebGpuAdapterInfo } from './devices.js';
@@ -248,35 +249,40 @@ class OrtWebRuntime implements WebRuntime {
       maxTotalBytes: MAX_TOTAL_BYTES,
     });
 
-    const skipped: { device: WebDevice; reason: string }[] = [];
-    const failures: { device: WebDevice; error: unknown }[] = [];
-    for (const device of this.devices) {
-      if (device === 'webgpu' && scan.usesFloat16 && this.gpu?.shaderF16 !== true) {
-        skipped.push({ device, reason: F16_WITHOUT_SHADER_F16 });
-        continue;
-      }
-      const created = this.#state.enqueue(
-        () => this.#create(model, device, graphOptimization, externalData, scan.usesFloat16),
-        signal,
-      );
-      let session: Ort.InferenceSession;
-      try {
-        session = await abortable(created, signal, 'Creating the session', (late) => this.#release(late));
-      } catch (error) {
-        if (DcaeError.is(error)) throw error;
-        const backendError = startupError(error, this.#state);
-        if (backendError !== undefined) throw backendError;
-        failures.push({ device, error });
-        continue;
-      }
-      const inputs = describe(session.inputMetadata);
-      const outputs = describe(session.outputMetadata);
-      try {
-        checkSessionSpecs(inputs, outputs);
-      } catch (error) {
-        await this.#release(session);
-        throw error;
-      }
+    const outcome = await firstDeviceThatAccepts<
+      WebDevice,
+      { session: Ort.InferenceSession; inputs: TensorSpec[]; outputs: TensorSpec[] }
+    >({
+      devices: this.devices,
+      skip: (device) =>
+        device === 'webgpu' && scan.usesFloat16 && this.gpu?.shaderF16 !== true
+          ? F16_WITHOUT_SHADER_F16
+          : undefined,
+      create: async (device) => {
+        const created = this.#state.enqueue(
+          () => this.#create(model, device, graphOptimization, externalData, scan.usesFloat16),
+          signal,
+        );
+        const session = await abortable(created, signal, 'Creating the session', (late) =>
+          this.#release(late),
+        );
+        // From here on the error is not the device's: release the session and stop.
+        const inputs = describe(session.inputMetadata);
+        const outputs = describe(session.outputMetadata);
+        try {
+          checkSessionSpecs(inputs, outputs);
+        } catch (error) {
+          await this.#release(session);
+          throw error;
+        }
+        return { session, inputs, outputs };
+      },
+      fatal: (error) => startupError(error, this.#state),
+    });
+    const { failures } = outcome;
+    const skipped = [...outcome.skipped];
+    if (outcome.session !== undefined) {
+      const { session, inputs, outputs } = outcome.session;
       // The model starts here, so the devices before failed for their own reasons: skip them from now on.
       for (const failure of failures)
         this.#deselect(failure.device, `Session creation failed: ${messageOf(failure.error)}`);
@@ -284,7 +290,7 @@ class OrtWebRuntime implements WebRuntime {
       const webSession = new OrtWebSession(
         this.#state,
         session,
-        device,
+        outcome.device,
         { inputs, outputs, maxInputElements },
         skipped,
         (s) => this.#sessions.delete(s),

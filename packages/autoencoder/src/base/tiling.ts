@@ -1,0 +1,361 @@
+import { DcaeError } from '@dcae/core';
+import type { HostTensor } from '@dcae/core';
+
+/**
+ * Tiled and batch-sliced execution (dcae-spec.md §7.3). An image is cut into square tiles of
+ * `tileSize` pixels every `stride` pixels; each tile goes through the model on its own and the
+ * results are blended with linear ramps over the overlap, in output space: pixels for decode,
+ * latent cells for encode. Blending follows diffusers `AutoencoderDC.tiled_decode` / `tiled_encode`
+ * exactly: tiles in row-major order, each blended in place first with the tile above, then with
+ * the tile to its left (both already blended themselves), b[y] ← a[−E + y]·(1 − y/E) + b[y]·(y/E)
+ * for y < E, then cropped to the stride. Two deliberate differences: the stride is always a
+ * multiple of f (diffusers' 448 px is not one for f128), and the last tile of a row or column is
+ * moved back to end at the border instead of being cut short, so every tile has the full size,
+ * no padding is ever needed and blends always line up (diffusers' short edge tiles misalign them).
+ */
+
+/** Tile side and overlap in pixels. */
+export interface TileGeometry {
+  readonly tileSize: number;
+  readonly overlap: number;
+}
+
+/**
+ * `'auto'`: the whole image in one run when the activation estimate fits `memoryBudgetBytes`, else
+ * tiles of the default geometry; `'never'` / `'always'`: force either; a geometry: tiles of that size.
+ */
+export type TilingOption = 'auto' | 'never' | 'always' | TileGeometry;
+
+/** Activation memory one run may use before `'auto'` tiles (and slices batches): 4 GiB. */
+export const DEFAULT_MEMORY_BUDGET_BYTES = 4 * 2 ** 30;
+
+/** diffusers' defaults: 512 px tiles, 64 px overlap (stride 448; for f128 the stride rounds down to 384). */
+export function defaultTileGeometry(f: number): TileGeometry {
+  return { tileSize: Math.max(512, 4 * f), overlap: 64 };
+}
+
+/** How one encode or decode call runs. */
+export interface RunPlan {
+  readonly operation: 'encode' | 'decode';
+  /** Image size in pixels. */
+  readonly height: number;
+  readonly width: number;
+  /** Tile grid, or undefined when every image runs whole. */
+  readonly tiles:
+    | {
+        /** Pixels; `stride` is a multiple of f and `overlap` = `tileSize` − `stride`. */
+        readonly tileSize: number;
+        readonly stride: number;
+        readonly overlap: number;
+        readonly rows: number;
+        readonly columns: number;
+      }
+    | undefined;
+  /** Images per run (batch slicing). */
+  readonly batchSize: number;
+  /** Model runs in all: ⌈images / batchSize⌉ × rows × columns. */
+  readonly runs: number;
+  /** Estimated activation memory of one run, in bytes (`estimateActivationBytes`). */
+  readonly estimatedBytes: number;
+}
+
+export interface PlanOptions {
+  readonly tiling?: TilingOption;
+  readonly memoryBudgetBytes?: number;
+  /** Images per run, or `'auto'`: as many as fit `memoryBudgetBytes`. */
+  readonly batchSize?: number | 'auto';
+  /** Bytes per activation element: 4 for float32 graphs, 2 for float16. */
+  readonly elementBytes?: number;
+}
+
+/** What planning needs of a model family: its compression ratio and activation estimate. */
+export interface PlanModel {
+  readonly spatialCompressionRatio: number;
+  /** Estimated activation bytes of one run of `part` on one height × width image. */
+  activationBytes(part: 'encoder' | 'decoder', height: number, width: number, elementBytes: number): number;
+}
+
+/**
+ * Decides how to run `operation` on an NCHW input of `shape` (images for encode, latents for
+ * decode): whole or in tiles, and how many images per run. Validates the options. Any family
+ * whose graph is fully convolutional around its receptive field can tile this way.
+ */
+export function planTiledRun(
+  model: PlanModel,
+  operation: 'encode' | 'decode',
+  shape: readonly number[],
+  options: PlanOptions = {},
+): RunPlan {
+  const f = model.spatialCompressionRatio;
+  const part = operation === 'encode' ? 'encoder' : 'decoder';
+  const [images, , h, w] = shape as [number, number, number, number];
+  const [height, width] = operation === 'encode' ? [h, w] : [h * f, w * f];
+  const budget = checkBudget(options.memoryBudgetBytes);
+  const elementBytes = options.elementBytes ?? 4;
+  const estimate = (rows: number, columns: number): number =>
+    model.activationBytes(part, rows, columns, elementBytes);
+
+  const tiling = options.tiling ?? 'auto';
+  let geometry: TileGeometry | undefined;
+  if (typeof tiling === 'object' && tiling !== null) geometry = checkGeometry(tiling, f);
+  else if (tiling === 'always' || (tiling === 'auto' && estimate(height, width) > budget))
+    geometry = defaultTileGeometry(f);
+  else if (tiling !== 'never' && tiling !== 'auto') {
+    throw new DcaeError(
+      'INVALID_ARGUMENT',
+      `tiling must be 'auto', 'never', 'always' or { tileSize, overlap }; got ${JSON.stringify(tiling)}.`,
+    );
+  }
+
+  let tiles: RunPlan['tiles'];
+  let runHeight = height;
+  let runWidth = width;
+  if (geometry !== undefined) {
+    const stride = strideOf(geometry, f);
+    const rows = axisTiles(height, geometry.tileSize, stride, 1).length;
+    const columns = axisTiles(width, geometry.tileSize, stride, 1).length;
+    if (rows * columns > 1) {
+      tiles = { tileSize: geometry.tileSize, stride, overlap: geometry.tileSize - stride, rows, columns };
+      runHeight = Math.min(height, geometry.tileSize);
+      runWidth = Math.min(width, geometry.tileSize);
+    }
+  }
+
+  const perImage = estimate(runHeight, runWidth);
+  const batchSize = checkBatchSize(options.batchSize, images, Math.floor(budget / perImage));
+  const runs = Math.ceil(images / batchSize) * (tiles ? tiles.rows * tiles.columns : 1);
+  return { operation, height, width, tiles, batchSize, runs, estimatedBytes: perImage * batchSize };
+}
+
+function checkBudget(budget: number | undefined): number {
+  if (budget === undefined) return DEFAULT_MEMORY_BUDGET_BYTES;
+  if (typeof budget !== 'number' || !(budget > 0) || !Number.isFinite(budget)) {
+    throw new DcaeError(
+      'INVALID_ARGUMENT',
+      `memoryBudgetBytes must be a positive number of bytes; got ${String(budget)}.`,
+    );
+  }
+  return budget;
+}
+
+function checkBatchSize(option: number | 'auto' | undefined, images: number, fitting: number): number {
+  if (option === undefined || option === 'auto') return Math.min(images, Math.max(1, fitting));
+  if (!Number.isSafeInteger(option) || option < 1) {
+    throw new DcaeError(
+      'INVALID_ARGUMENT',
+      `batchSize must be 'auto' or a whole number of images ≥ 1; got ${String(option)}.`,
+    );
+  }
+  return Math.min(images, option);
+}
+
+function checkGeometry(geometry: TileGeometry, f: number): TileGeometry {
+  const { tileSize, overlap } = geometry;
+  if (!Number.isSafeInteger(tileSize) || tileSize < f || tileSize % f !== 0) {
+    const near = Number.isFinite(tileSize) ? Math.max(f, Math.round(tileSize / f) * f) : 512;
+    throw new DcaeError(
+      'INVALID_ARGUMENT',
+      `tileSize must be a positive multiple of the model's compression ratio ${f} px; got ${String(tileSize)}. ` +
+        `Nearest valid: ${near}.`,
+      { detail: { tileSize, multiple: f } },
+    );
+  }
+  if (!Number.isSafeInteger(overlap) || overlap < 0 || overlap >= tileSize) {
+    throw new DcaeError(
+      'INVALID_ARGUMENT',
+      `overlap must be a whole number of pixels from 0 to tileSize − 1 (${tileSize - 1}); got ${String(overlap)}.`,
+      { detail: { tileSize, overlap } },
+    );
+  }
+  if (strideOf(geometry, f) < f) {
+    throw new DcaeError(
+      'INVALID_ARGUMENT',
+      `overlap ${overlap} leaves a stride of ${tileSize - overlap} px, under the compression ratio ${f}; ` +
+        `the stride (tileSize − overlap, rounded down to a multiple of ${f}) must be at least ${f}. ` +
+        `Use an overlap of at most ${tileSize - f}.`,
+      { detail: { tileSize, overlap, multiple: f } },
+    );
+  }
+  return geometry;
+}
+
+/** tileSize − overlap, rounded down to a multiple of f (so the effective overlap is never smaller than asked). */
+function strideOf(geometry: TileGeometry, f: number): number {
+  return Math.floor((geometry.tileSize - geometry.overlap) / f) * f;
+}
+
+/** One tile along an axis: its input range and the part of its output it contributes. */
+export interface AxisTile {
+  /** Input units (pixels for encode, latent cells for decode). */
+  readonly start: number;
+  readonly size: number;
+  /** Output units, relative to the tile: rows (or columns) [keepFrom, keepTo) go to the result. */
+  readonly keepFrom: number;
+  readonly keepTo: number;
+}
+
+/**
+ * Tiles along an axis of `length` input units: every `stride` from 0, the last one moved back to
+ * end at `length`; a single tile of the whole length when it fits one. `scale` = output units per
+ * input unit. Tile k keeps the output from where tile k − 1's stride ends up to where its own
+ * stride ends (the last tile: to its end), so the kept ranges tile the output exactly.
+ */
+export function axisTiles(length: number, tile: number, stride: number, scale: number): AxisTile[] {
+  if (length <= tile) return [{ start: 0, size: length, keepFrom: 0, keepTo: length * scale }];
+  const count = Math.ceil((length - tile) / stride) + 1;
+  const starts = Array.from({ length: count }, (_, k) => (k === count - 1 ? length - tile : k * stride));
+  return starts.map((start, k) => ({
+    start,
+    size: tile,
+    keepFrom: k === 0 ? 0 : (starts[k - 1]! + stride - start) * scale,
+    keepTo: k === count - 1 ? tile * scale : stride * scale,
+  }));
+}
+
+/** What `runTiled` needs besides the input. */
+export interface TiledRun {
+  readonly plan: RunPlan;
+  /** Output units per input unit: f for decode, 1/f for encode. */
+  readonly scale: number;
+  /** Runs the model on one batch slice or tile. */
+  run(input: HostTensor<'float32'>): Promise<HostTensor<'float32'>>;
+  /** Called before each run (e.g. to throw when aborted). */
+  beforeRun(): void;
+  /** Called after each run with the number of runs finished. */
+  afterRun(done: number): void;
+}
+
+/** Runs `input` [B, C, H, W] as `plan` says: batch slices, each whole or tile by tile, blended. */
+export async function runTiled(input: HostTensor<'float32'>, job: TiledRun): Promise<HostTensor<'float32'>> {
+  const { plan, scale } = job;
+  const [images, , height, width] = input.shape as [number, number, number, number];
+  let done = 0;
+  const step = async (x: HostTensor<'float32'>): Promise<HostTensor<'float32'>> => {
+    job.beforeRun();
+    const y = await job.run(x);
+    job.afterRun(++done);
+    return y;
+  };
+  if (plan.tiles === undefined && plan.batchSize >= images) return step(input);
+
+  let output: Float32Array | undefined;
+  let outChannels = 0;
+  const outHeight = height * scale;
+  const outWidth = width * scale;
+  const place = (
+    y: HostTensor<'float32'>,
+    image0: number,
+    top: number,
+    left: number,
+    rows: Range,
+    cols: Range,
+  ) => {
+    const [n, c, th, tw] = y.shape as [number, number, number, number];
+    if (output === undefined) {
+      outChannels = c;
+      output = new Float32Array(images * c * outHeight * outWidth);
+    }
+    for (let b = 0; b < n; b++)
+      for (let k = 0; k < c; k++)
+        for (let r = rows.from; r < rows.to; r++) {
+          const src = ((b * c + k) * th + r) * tw;
+          const dst = (((image0 + b) * c + k) * outHeight + top + r) * outWidth + left;
+          output.set(y.data.subarray(src + cols.from, src + cols.to), dst + cols.from);
+        }
+  };
+
+  for (let image0 = 0; image0 < images; image0 += plan.batchSize) {
+    const count = Math.min(plan.batchSize, images - image0);
+    if (plan.tiles === undefined) {
+      const y = await step(crop(input, image0, count, { start: 0, size: height }, { start: 0, size: width }));
+      place(y, image0, 0, 0, { from: 0, to: outHeight }, { from: 0, to: outWidth });
+      continue;
+    }
+    const { tileSize, stride } = plan.tiles;
+    // Pixels → input units: latent cells for decode (scale f), pixels for encode.
+    const unit = scale >= 1 ? scale : 1;
+    const rows = axisTiles(height, tileSize / unit, stride / unit, scale);
+    const cols = axisTiles(width, tileSize / unit, stride / unit, scale);
+    const blend = ((tileSize - stride) / unit) * scale;
+    let above: HostTensor<'float32'>[] = [];
+    for (const [i, row] of rows.entries()) {
+      const current: HostTensor<'float32'>[] = [];
+      for (const [j, col] of cols.entries()) {
+        const tile = await step(crop(input, image0, count, row, col));
+        if (i > 0) blendRows(above[j]!, tile, row.keepFrom, blend);
+        if (j > 0) blendColumns(current[j - 1]!, tile, col.keepFrom, blend);
+        current.push(tile);
+        place(
+          tile,
+          image0,
+          row.start * scale,
+          col.start * scale,
+          { from: row.keepFrom, to: row.keepTo },
+          { from: col.keepFrom, to: col.keepTo },
+        );
+      }
+      above = current;
+    }
+  }
+  return { dtype: 'float32', shape: [images, outChannels, outHeight, outWidth], data: output! };
+}
+
+interface Range {
+  readonly from: number;
+  readonly to: number;
+}
+
+/** Images [image0, image0 + count) of `x`, rows and columns of the given ranges. */
+function crop(
+  x: HostTensor<'float32'>,
+  image0: number,
+  count: number,
+  rows: { start: number; size: number },
+  cols: { start: number; size: number },
+): HostTensor<'float32'> {
+  const [, c, h, w] = x.shape as [number, number, number, number];
+  const data = new Float32Array(count * c * rows.size * cols.size);
+  for (let b = 0; b < count; b++)
+    for (let k = 0; k < c; k++)
+      for (let r = 0; r < rows.size; r++) {
+        const src = (((image0 + b) * c + k) * h + rows.start + r) * w + cols.start;
+        data.set(x.data.subarray(src, src + cols.size), ((b * c + k) * rows.size + r) * cols.size);
+      }
+  return { dtype: 'float32', shape: [count, c, rows.size, cols.size], data };
+}
+
+/**
+ * diffusers `blend_v`, in place: b's rows from `from` take a's last `extent` rows with weight
+ * falling linearly from 1 (b[from + y] ← a[H − E + y]·(1 − y/E) + b[from + y]·(y/E)).
+ */
+function blendRows(a: HostTensor<'float32'>, b: HostTensor<'float32'>, from: number, extent: number): void {
+  const [n, c, ah, w] = a.shape as [number, number, number, number];
+  const bh = b.shape[2]!;
+  for (let y = 0; y < extent; y++) {
+    const t = y / extent;
+    for (let p = 0; p < n * c; p++) {
+      const ai = (p * ah + ah - extent + y) * w;
+      const bi = (p * bh + from + y) * w;
+      for (let x = 0; x < w; x++) b.data[bi + x] = a.data[ai + x]! * (1 - t) + b.data[bi + x]! * t;
+    }
+  }
+}
+
+/** diffusers `blend_h`, in place: the same ramp over columns, a = the tile to the left. */
+function blendColumns(
+  a: HostTensor<'float32'>,
+  b: HostTensor<'float32'>,
+  from: number,
+  extent: number,
+): void {
+  const [n, c, h, aw] = a.shape as [number, number, number, number];
+  const bw = b.shape[3]!;
+  for (let p = 0; p < n * c * h; p++) {
+    const ai = p * aw + aw - extent;
+    const bi = p * bw + from;
+    for (let x = 0; x < extent; x++) {
+      const t = x / extent;
+      b.data[bi + x] = a.data[ai + x]! * (1 - t) + b.data[bi + x]! * t;
+    }
+  }
+}

@@ -1,0 +1,14 @@
+export { hubEnvironment } from './hub-env.js';
+export type { HubEnvironment } from './hub-env.js';
+export { hubDownload, hubSettings } from './hub-download.js';
+export type { HubDownloadOptions, HubFile, HubOptions, HubSettings } from './hub-download.js';
+export { findCachedFile, hubRepoCache, hubRepoFolderName, verifyHubCache } from './hub-cache.js';
+export type { CachedHubFile, CorruptBlob, HubRepoCache, VerifyHubCacheResult } from './hub-cache.js';
+export { downloadUrlFile, urlCacheFolder } from './hub-url-cache.js';
+export type { UrlCacheOptions, UrlFile } from './hub-url-cache.js';
+export type { HttpOptions, RetryOptions } from './hub-http.js';
+export type { LockOptions } from './hub-lock.js';
+export type { DownloadProgress, TransferOptions } from './hub-transfer.js';
+export { directoryModelFiles } from './model-folder.js';
+export { parseModelSource, resolveModel } from './resolve-model.js';
+export type { ModelSource, ResolvedModel, ResolveModelOptions } from './resolve-model.js';
