@@ -72,7 +72,8 @@ export async function openModel(
   signal: AbortSignal,
   spec?: QuantizationSpec,
 ): Promise<OpenModel> {
-  const quantization = spec ?? (options.quantization === undefined ? undefined : await readQuantization(options));
+  const quantization =
+    spec ?? (options.quantization === undefined ? undefined : await readQuantization(options));
   const runtime = startRuntime(options);
   try {
     const autoencoder = await reporter.step('load', `loading ${options.model}`, () =>

@@ -8,7 +8,7 @@ import {
   QUANTIZATION_FILE,
 } from '@dcae/autoencoder';
 import type { RgbImage } from '@dcae/autoencoder';
-import { autoencoderLoadDefaults, encodeImage, readImage } from '@dcae/autoencoder/node';
+import { autoencoderLoadDefaults, encodeImage, exportOnnx, readImage } from '@dcae/autoencoder/node';
 import { directoryModelFiles, resolveModel } from '@dcae/hub/node';
 import { openModel, startRuntime } from '../model.js';
 import type { CommonOptions } from '../options.js';
@@ -94,7 +94,7 @@ export async function runQuantize(
     try {
       const temp = join(await outputs.makeTempDir(dir), 'export');
       await reporter.step('export', `writing the int8 graphs to ${options.output}`, () =>
-        model.autoencoder.exportOnnx(temp),
+        exportOnnx(model.autoencoder, temp),
       );
       for (const name of (await readdir(temp)).sort()) outputs.adopt(join(temp, name), join(dir, name));
     } finally {

@@ -113,7 +113,9 @@ export class PartModel<A extends string, C> implements BaseAutoencoder<A, C> {
         dtype: GRAPH_DTYPE[family.dtype],
         onProgress: options.onProgress,
         sessionGraph:
-          family.dtype === 'int8' ? (part, onTensor) => this.#int8Graph(part, undefined, onTensor) : undefined,
+          family.dtype === 'int8'
+            ? (part, onTensor) => this.#int8Graph(part, undefined, onTensor)
+            : undefined,
       },
     );
     const { tiling, batchSize } = options;

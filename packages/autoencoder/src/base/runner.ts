@@ -37,7 +37,9 @@ export interface PartRunnerOptions {
   /** Compute dtype of the session graphs. */
   readonly dtype: GraphDType;
   /** Builds the session graph instead of `partGraph` (int8: the quantized graph). */
-  readonly sessionGraph?: ((part: AutoencoderPart, onTensor: (done: number, total: number) => void) => Promise<OnnxModel>) | undefined;
+  readonly sessionGraph?:
+    | ((part: AutoencoderPart, onTensor: (done: number, total: number) => void) => Promise<OnnxModel>)
+    | undefined;
   /** The model's listener, sent every event. */
   readonly onProgress?: Emit | undefined;
 }

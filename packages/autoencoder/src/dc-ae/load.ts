@@ -49,7 +49,8 @@ export async function loadDcAe(files: ModelFiles, options: LoadDcAeOptions): Pro
         `${files.name}/${weightsFile}` + (options.keyPrefix ? ` (tensors under "${options.keyPrefix}")` : ''),
       parts,
     });
-    const quantization = dtype === 'int8' ? await resolveQuantizationSpec(files, options.quantization) : undefined;
+    const quantization =
+      dtype === 'int8' ? await resolveQuantizationSpec(files, options.quantization) : undefined;
     throwIfAborted(signal);
     const planModel = dcAePlanModel(config);
     const model = new PartModel(
@@ -89,5 +90,8 @@ export async function loadDcAe(files: ModelFiles, options: LoadDcAeOptions): Pro
 
 function checkDType(dtype: unknown): AutoencoderDType {
   if (dtype === undefined || dtype === 'fp32' || dtype === 'fp16' || dtype === 'int8') return dtype ?? 'fp32';
-  throw new DcaeError('INVALID_ARGUMENT', `dtype must be 'fp32', 'fp16' or 'int8'; got ${JSON.stringify(dtype)}.`);
+  throw new DcaeError(
+    'INVALID_ARGUMENT',
+    `dtype must be 'fp32', 'fp16' or 'int8'; got ${JSON.stringify(dtype)}.`,
+  );
 }
