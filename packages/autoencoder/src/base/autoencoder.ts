@@ -10,9 +10,9 @@ import type { PartWeights } from './part-graph.js';
 import { partGraph } from './part-graph.js';
 import { PartRunner } from './runner.js';
 import type { WeightBinding } from './weights.js';
-import { buildInt8Graph } from '../quantize/int8-graph.js';
-import type { QuantizationSpec } from '../quantize/spec.js';
-import { isWasmRuntime, wasmMemoryBudget } from '../wasm-memory.js';
+import { buildInt8Graph } from './quantize/int8-graph.js';
+import type { QuantizationSpec } from './quantize/spec.js';
+import { isWasmRuntime, wasmMemoryBudget } from './wasm-memory.js';
 import type { PlanOptions, RunPlan } from './tiling.js';
 import type {
   AutoencoderDType,

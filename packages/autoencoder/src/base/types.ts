@@ -2,7 +2,7 @@ import type { HostTensor } from '@dcae/core';
 import type { OnnxModel, ParamResolver } from '@dcae/core/onnx';
 import type { RuntimeV1 } from '@dcae/core/runtime';
 import type { AutoencoderPart, GraphDType } from './io.js';
-import type { QuantizationSpec } from '../quantize/spec.js';
+import type { QuantizationSpec } from './quantize/spec.js';
 import type { OnnxExportFile, OnnxExportOptions } from './onnx-export.js';
 import type { RunPlan, TilingOption } from './tiling.js';
 import type { CheckpointFormat } from './weights.js';

@@ -12,7 +12,7 @@ import { dcAePlanModel } from './plan.js';
 import { planTiledRun } from '../base/tiling.js';
 import { bindWeights } from './bind.js';
 import { countParameters, dcAeCheckpointLayout } from './weights-map.js';
-import { resolveQuantizationSpec } from '../quantize/int8-graph.js';
+import { resolveQuantizationSpec } from '../base/quantize/int8-graph.js';
 
 /** One loaded DC-AE model: encode images to latents and decode latents to images. */
 export type DcAeAutoencoder = BaseAutoencoder<'dc-ae', DcAeConfig>;

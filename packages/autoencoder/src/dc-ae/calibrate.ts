@@ -5,22 +5,22 @@ import type { OnnxModel } from '@dcae/core/onnx';
 import type { RuntimeV1, SessionV1 } from '@dcae/core/runtime';
 import type { ModelFiles } from '@dcae/hub';
 import type { AutoencoderPart } from '../base/io.js';
-import type { DcAeAutoencoder as Autoencoder } from '../dc-ae/load.js';
-import { loadDcAe as loadAutoencoder } from '../dc-ae/load.js';
-import type { DcAeConfig } from '../dc-ae/config.js';
+import type { DcAeAutoencoder as Autoencoder } from './load.js';
+import { loadDcAe as loadAutoencoder } from './load.js';
+import type { DcAeConfig } from './config.js';
 import { DECODER_IO, ENCODER_IO } from '../base/io.js';
-import { detectModel } from '../dc-ae/detect.js';
+import { detectModel } from './detect.js';
 import { throwIfAborted } from '../base/runner.js';
-import type { ActivationRanges } from './qdq.js';
+import type { ActivationRanges } from '../base/quantize/qdq.js';
 import {
   calibrationOutput,
   calibrationTensors,
   DEFAULT_KEEP_FLOAT,
   findConvSites,
   withCalibrationOutputs,
-} from './qdq.js';
-import type { QuantizationSpec } from './spec.js';
-import { QUANTIZATION_FORMAT, QUANTIZATION_GRAPH_VERSION } from './spec.js';
+} from '../base/quantize/qdq.js';
+import type { QuantizationSpec } from '../base/quantize/spec.js';
+import { QUANTIZATION_FORMAT, QUANTIZATION_GRAPH_VERSION } from '../base/quantize/spec.js';
 
 export interface CalibrateOptions {
   readonly runtime: RuntimeV1;
