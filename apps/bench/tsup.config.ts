@@ -5,7 +5,10 @@ export default defineConfig([
   // The bench itself; its clean keeps the browser bundle, which the second build writes.
   // playwright-core, a devDependency, is loaded from node_modules when Chromium cases run.
   {
-    ...packageBuild({ platform: 'node', entry: { main: 'src/main.ts', fuzz: 'src/fuzz.ts' } }),
+    ...packageBuild({
+      platform: 'node',
+      entry: { main: 'src/main.ts', fuzz: 'src/fuzz.ts', 'latents-processor': 'src/latents-processor.ts' },
+    }),
     clean: ['!browser/**'],
     external: ['playwright-core'],
   },

@@ -20,6 +20,7 @@ export const ALLOWED_DEPENDENCIES: Readonly<Record<string, readonly string[]>> =
   '@dcae/autoencoder': ['@dcae/hub', '@dcae/core'],
   '@dcae/diffusion': ['@dcae/autoencoder', '@dcae/hub', '@dcae/core'],
   '@dcae/train': ['@dcae/autoencoder', '@dcae/hub', '@dcae/core'],
+  '@dcae/latents': ['@dcae/autoencoder', '@dcae/hub', '@dcae/core'],
 };
 
 /** Every .ts source file (not .d.ts) under `dir`. */

@@ -59,6 +59,7 @@ it('finds the public packages', () => {
     '@dcae/core',
     '@dcae/diffusion',
     '@dcae/hub',
+    '@dcae/latents',
     '@dcae/runtime-adapters',
     '@dcae/train',
   ]);

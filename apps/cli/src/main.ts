@@ -6,12 +6,23 @@ import { runDecode } from './commands/decode.js';
 import { runEncode } from './commands/encode.js';
 import { runGenerate } from './commands/generate.js';
 import { runInfo } from './commands/info.js';
+import {
+  runDecodeShards,
+  runLatentsEnqueue,
+  runLatentsFinalize,
+  runLatentsPlan,
+  runLatentsRun,
+  runLatentsStatus,
+  runLatentsVerify,
+  runLatentsWorker,
+} from './commands/latents.js';
 import { runModels } from './commands/models.js';
 import { runQuantize } from './commands/quantize.js';
 import { runReconstruct } from './commands/reconstruct.js';
 import { EXIT_CODES, errorJson, exitCodeFor, formatError } from './errors.js';
 import {
   classList,
+  DEVICE_CHOICES,
   nonNegativeInteger,
   nonNegativeNumber,
   parseSize,
@@ -47,7 +58,7 @@ export async function main(argv: readonly string[], io: MainOptions): Promise<nu
       if (error.exitCode === 0) return EXIT_CODES.ok; // --help, --version
       const message =
         error.code === 'commander.help' // no command: the help went to stderr
-          ? 'No command given; use one of info, encode, decode, reconstruct, generate, convert, quantize, models'
+          ? 'No command given; use one of info, encode, decode, reconstruct, generate, convert, quantize, models, latents, decode-shards'
           : error.message.replace(/^error:\s*/, '');
       return report(new DcaeError('INVALID_ARGUMENT', capitalise(message)), io, json, debug);
     }
@@ -243,5 +254,166 @@ function buildProgram(io: MainOptions, onFlags: (flags: { debug: boolean; json: 
     .option('--json', 'print the list as one JSON object on stdout')
     .action(async (opts: Parameters<typeof runModels>[0]) => runModels(opts, context(opts)));
 
+  addLatentsCommands(program, context);
   return program;
+}
+
+type Context = (opts: { debug?: boolean; json?: boolean }) => { io: MainOptions; signal: AbortSignal };
+
+const flags = (command: Command): Command =>
+  command
+    .option('--json', 'print the result as one JSON object on stdout')
+    .option('-q, --quiet', 'no progress messages on stderr')
+    .option('--debug', 'print stack traces and causes on errors');
+
+const deviceOptions = (command: Command): Command =>
+  command
+    .addOption(new Option('--device <device>', 'where to run').choices(DEVICE_CHOICES).default('auto'))
+    .option(
+      '--threads <n>',
+      "CPU threads per session (default: onnxruntime's choice)",
+      positiveInteger('--threads'),
+    );
+
+/** `dcae latents plan|enqueue|worker|run|status|verify|finalize` and `dcae decode-shards` (docs/latents.md). */
+function addLatentsCommands(program: Command, context: Context): void {
+  const latents = program
+    .command('latents')
+    .description(
+      'Pre-encode whole datasets into latent shards: plan, then run locally, as static partitions, or on BullMQ/Redis.',
+    );
+
+  flags(
+    latents
+      .command('plan')
+      .description(
+        'Write DST/plan.json: the deterministic list of shards (image folder, WebDataset tars or img2dataset output).',
+      )
+      .requiredOption('-m, --model <model>', 'DC-AE model folder, Hub id or URL')
+      .requiredOption(
+        '--input <src>',
+        'image folder (class folders give labels), folder of WebDataset .tar shards, or one .tar',
+      )
+      .requiredOption('--output <dst>', 'output folder or s3://bucket/prefix')
+      .option(
+        '--size <px>',
+        'square side fed to the encoder (center crop + resize)',
+        positiveInteger('--size'),
+        512,
+      )
+      .option(
+        '--shard-size <n>',
+        'samples per shard for image folders (WebDataset keeps its shards)',
+        positiveInteger('--shard-size'),
+        1000,
+      )
+      .addOption(
+        new Option('--dtype <dtype>', 'stored latent precision').choices(['fp32', 'fp16']).default('fp32'),
+      )
+      .addOption(
+        new Option('--layout <layout>', 'wds: WebDataset tars; npy-tree: one .npy per image in class folders')
+          .choices(['wds', 'npy-tree'])
+          .default('wds'),
+      )
+      .option('--no-scale', 'store latents unscaled (default: multiplied by the model scaling factor)')
+      .option('--batch <n>', 'images per encoder run', positiveInteger('--batch'), 8)
+      .option('--plan-out <file>', 'where to write the plan (default DST/plan.json; required for s3://)'),
+  ).action(async (opts: Parameters<typeof runLatentsPlan>[0]) => {
+    await runLatentsPlan(opts, context(opts));
+  });
+
+  flags(
+    latents
+      .command('enqueue')
+      .description('Add one BullMQ job per shard (idempotent: job ids come from the plan).')
+      .requiredOption('--plan <file>', 'plan.json')
+      .requiredOption('--redis <url>', 'redis://host:port')
+      .option('--attempts <n>', 'attempts per shard (exponential backoff)', positiveInteger('--attempts')),
+  ).action(async (opts: Parameters<typeof runLatentsEnqueue>[0]) => runLatentsEnqueue(opts, context(opts)));
+
+  flags(
+    deviceOptions(
+      latents
+        .command('worker')
+        .description(
+          'Process queued shards; each runs in a sandboxed child process (one per concurrency slot).',
+        )
+        .requiredOption('--plan <file>', 'plan.json')
+        .requiredOption('--redis <url>', 'redis://host:port')
+        .option(
+          '--concurrency <n>',
+          'shards at once (child processes); 1 per GPU',
+          positiveInteger('--concurrency'),
+          1,
+        )
+        .option(
+          '--lock-duration <s>',
+          'job lock in seconds (renewed while a shard runs)',
+          positiveInteger('--lock-duration'),
+          60,
+        )
+        .option('--exit-when-done', 'exit when every shard is committed (or the queue is drained)'),
+    ),
+  ).action(async (opts: Parameters<typeof runLatentsWorker>[0]) => runLatentsWorker(opts, context(opts)));
+
+  flags(
+    deviceOptions(
+      latents
+        .command('run')
+        .description(
+          'Run shards in this process: all of them, --index I (or $JOB_COMPLETION_INDEX, $SLURM_ARRAY_TASK_ID), or --rank R --world W (or $RANK/$WORLD_SIZE).',
+        )
+        .requiredOption('--plan <file>', 'plan.json')
+        .option('--index <i>', 'one shard (with --world: i, i+W, …)', nonNegativeInteger('--index'))
+        .option('--rank <r>', 'this rank (shards r, r+W, …)', nonNegativeInteger('--rank'))
+        .option('--world <w>', 'number of ranks / indexes', positiveInteger('--world')),
+    ),
+  ).action(async (opts: Parameters<typeof runLatentsRun>[0]) => runLatentsRun(opts, context(opts)));
+
+  flags(
+    latents
+      .command('status')
+      .description(
+        'Progress from the commit records (and the queue with --redis): shards done, throughput, ETA.',
+      )
+      .requiredOption('--plan <file>', 'plan.json')
+      .option('--redis <url>', 'also show queue counts'),
+  ).action(async (opts: Parameters<typeof runLatentsStatus>[0]) => runLatentsStatus(opts, context(opts)));
+
+  flags(
+    latents
+      .command('verify')
+      .description(
+        'Re-hash every shard, open every sample, count every key; exit ≠ 0 on anything missing, duplicate, corrupt or left over.',
+      )
+      .requiredOption('--plan <file>', 'plan.json'),
+  ).action(async (opts: Parameters<typeof runLatentsVerify>[0]) => runLatentsVerify(opts, context(opts)));
+
+  flags(
+    latents
+      .command('finalize')
+      .description(
+        'Write manifest.jsonl and wids-meta.json from the commit records (run and worker do it when the last shard commits).',
+      )
+      .requiredOption('--plan <file>', 'plan.json'),
+  ).action(async (opts: Parameters<typeof runLatentsFinalize>[0]) => runLatentsFinalize(opts, context(opts)));
+
+  flags(
+    deviceOptions(
+      program
+        .command('decode-shards')
+        .description(
+          'Decode latent shards (dcae latents output) into PNG image shards, shard i → shard i (e.g. samples for FID).',
+        )
+        .requiredOption('-m, --model <model>', 'DC-AE model folder, Hub id or URL')
+        .requiredOption('--input <src>', 'folder of latent .tar shards')
+        .requiredOption('--output <dst>', 'output folder or s3://bucket/prefix')
+        .option('--batch <n>', 'latents per decoder run', positiveInteger('--batch'), 8)
+        .option('--plan-out <file>', 'where to write the plan (default DST/plan.json)')
+        .option(
+          '--plan-only',
+          'only write the plan (then use dcae latents run|enqueue|worker|verify --plan)',
+        ),
+    ),
+  ).action(async (opts: Parameters<typeof runDecodeShards>[0]) => runDecodeShards(opts, context(opts)));
 }

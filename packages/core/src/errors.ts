@@ -47,6 +47,9 @@ export const DCAE_ERROR_CODES = {
   TENSOR_DATA_SIZE: 'onnx',
   DIM_LIMIT: 'onnx',
   UNSUPPORTED_OP: 'onnx',
+  // training (autodiff and losses)
+  GRADIENT_UNSUPPORTED: 'onnx',
+  PERCEPTUAL_WEIGHTS_MISSING: 'usage',
   // tensors and inputs
   DTYPE_UNSUPPORTED: 'tensor',
   SHAPE_MISMATCH: 'tensor',

@@ -5,11 +5,13 @@ import { diffusionTokens } from './diffusion-tokens.js';
 import { gpu } from './gpu.js';
 import { graphBuild } from './graph-build.js';
 import { int8 } from './int8.js';
+import { latents } from './latents.js';
 import { matmulPeak } from './matmul-peak.js';
 import { safetensorsRead } from './safetensors-read.js';
 import { sdVaeVsDcae } from './sd-vae-vs-dcae.js';
 import { runtimes } from './runtimes.js';
 import { soak } from './soak.js';
+import { trainStep } from './train-step.js';
 
 /**
  * Every scenario, in the order `pnpm bench` runs them. To add one, write `scenarios/<name>.ts`
@@ -26,5 +28,7 @@ export const SCENARIOS: readonly Scenario[] = [
   sdVaeVsDcae,
   runtimes,
   gpu,
+  trainStep,
   soak,
+  latents,
 ];
