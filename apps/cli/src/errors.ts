@@ -52,6 +52,9 @@ const HINTS: Partial<Record<DcaeErrorCode, string>> = {
     'dcae runs only standard ONNX ops used by autoencoder and diffusion models; re-export without custom or contrib ops',
   INPUT_SHAPE_LIMIT: 'use a smaller input, or tiling',
   CONFIG_NOT_ALLOWED: 'remove the option; dcae never lets options write files or load code',
+  QUANTIZATION_MISSING:
+    'run `dcae quantize --model <model> --calibration <photos…> -o <dir>`, then pass --quantization <dir>/quantization.json',
+  QUANTIZATION_INVALID: 'run `dcae quantize` again for this model and this dcae version',
 };
 
 export function exitCodeFor(error: unknown): number {

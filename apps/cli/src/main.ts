@@ -17,6 +17,7 @@ import {
   runLatentsWorker,
 } from './commands/latents.js';
 import { runModels } from './commands/models.js';
+import { runQuantize } from './commands/quantize.js';
 import { runReconstruct } from './commands/reconstruct.js';
 import { parseBetas, runTrain } from './commands/train.js';
 import { EXIT_CODES, errorJson, exitCodeFor, formatError } from './errors.js';
@@ -87,6 +88,7 @@ const COMMANDS = [
   'reconstruct',
   'generate',
   'convert',
+  'quantize',
   'models',
   'latents',
   'decode-shards',
@@ -249,6 +251,28 @@ function buildProgram(io: MainOptions, onFlags: (flags: { debug: boolean; json: 
       .requiredOption('-o, --output <dir>', 'output directory (created if missing)'),
     { output: true, dtype: true },
   ).action(async (opts: Parameters<typeof runConvert>[0]) => runConvert(opts, context(opts)));
+
+  withCommonOptions(
+    program
+      .command('quantize')
+      .description(
+        'Calibrate int8 on a few photos; write quantization.json, the calibration photos and int8 encoder.onnx/decoder.onnx.',
+      )
+      .requiredOption(
+        '--calibration <images...>',
+        'calibration photos (PNG/JPEG/WebP), e.g. 4–32 typical images',
+      )
+      .option(
+        '--calibration-size <px>',
+        'each photo is cropped to its centre square and resized to this side (a multiple of the compression; default 256)',
+        positiveInteger('--calibration-size'),
+      )
+      .option('--max-pixels <n>', 'refuse photos with more pixels than this', positiveInteger('--max-pixels'))
+      .requiredOption('-o, --output <dir>', 'output directory (created if missing)'),
+    { output: true },
+  ).action(async (opts: Parameters<typeof runQuantize>[1] & { calibration: string[] }) =>
+    runQuantize(opts.calibration, opts, context(opts)),
+  );
 
   program
     .command('models')

@@ -1,4 +1,7 @@
-import { readdir } from 'node:fs/promises';
+import { readdir, readFile } from 'node:fs/promises';
+import { DcaeError } from '@dcae/core';
+import { parseQuantizationSpec } from '@dcae/autoencoder';
+import type { QuantizationSpec } from '@dcae/autoencoder';
 import { join } from 'node:path';
 import type { Autoencoder } from '@dcae/autoencoder';
 import { openAutoencoder } from '@dcae/autoencoder/node';
@@ -48,14 +51,32 @@ export function hubOptions(reporter: Reporter): ResolveModelOptions {
   };
 }
 
+/** `--quantization <file>`: the spec, checked (only meaningful with `--dtype int8`). */
+async function readQuantization(options: CommonOptions): Promise<QuantizationSpec> {
+  const path = options.quantization!;
+  if (options.dtype !== 'int8') {
+    throw new DcaeError('INVALID_ARGUMENT', `--quantization ${path} is only used with --dtype int8.`);
+  }
+  let text: string;
+  try {
+    text = await readFile(path, 'utf8');
+  } catch (cause) {
+    throw new DcaeError('FILE_NOT_FOUND', `Cannot read --quantization ${path}.`, { source: path, cause });
+  }
+  return parseQuantizationSpec(text, path);
+}
+
 /** Starts the runtime and loads the model (folder, Hub id or URL) on it. */
 export async function openModel(
   options: CommonOptions,
   reporter: Reporter,
   signal: AbortSignal,
   command: string,
+  spec?: QuantizationSpec,
 ): Promise<OpenModel> {
   await requireAutoencoder(options.model, command);
+  const quantization =
+    spec ?? (options.quantization === undefined ? undefined : await readQuantization(options));
   const runtime = startRuntime(options);
   try {
     const autoencoder = await reporter.step('load', `loading ${options.model}`, () =>
@@ -64,6 +85,7 @@ export async function openModel(
         signal,
         ...executionOptions(options),
         ...(options.dtype ? { dtype: options.dtype } : {}),
+        ...(quantization ? { quantization } : {}),
         hub: hubOptions(reporter),
         onProgress: (event) => {
           if (event.stage === 'build' && event.done === 0)

@@ -22,8 +22,13 @@ export interface CommonOptions {
   readonly tileOverlap?: number;
   /** How tiles are laid out and blended: dcae's aligned tiles, or diffusers' `enable_tiling()` exactly. */
   readonly tileStyle?: 'aligned' | 'diffusers';
-  /** Compute precision; fp16 keeps norm statistics and the attention core in fp32. */
-  readonly dtype?: 'fp32' | 'fp16';
+  /**
+   * Compute precision; fp16 keeps norm statistics and the attention core in fp32; int8 runs the
+   * convolutions in int8 with calibrated ranges (`--quantization`, or the model folder's quantization.json).
+   */
+  readonly dtype?: 'fp32' | 'fp16' | 'int8';
+  /** `--dtype int8`: the quantization.json `dcae quantize` wrote. */
+  readonly quantization?: string;
   /** Activation memory one run may use, in MB (decides tiling and batch slicing under `auto`). */
   readonly memoryBudget?: number;
 }
@@ -75,9 +80,16 @@ export function withCommonOptions(
     .option('--debug', 'print stack traces and causes on errors');
   if (tiling) withTilingOptions(command);
   if (dtype)
-    command.addOption(
-      new Option('--dtype <dtype>', 'compute precision').choices(['fp32', 'fp16']).default('fp32'),
-    );
+    command
+      .addOption(
+        new Option('--dtype <dtype>', 'compute precision (int8: calibrated, see `dcae quantize`)')
+          .choices(['fp32', 'fp16', 'int8'])
+          .default('fp32'),
+      )
+      .option(
+        '--quantization <file>',
+        "--dtype int8: the quantization.json written by `dcae quantize` (default: the model folder's)",
+      );
   if (output) command.option('-f, --force', force);
   return command;
 }

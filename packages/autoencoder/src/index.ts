@@ -127,3 +127,28 @@ export type { SdVaeParam } from './sd-vae/weights.js';
 export { buildSdVaeDecoderGraph, buildSdVaeEncoderGraph } from './sd-vae/graph.js';
 export type { SdVaeGraphOptions } from './sd-vae/graph.js';
 export { countSdVaeMacs } from './sd-vae/macs.js';
+export { calibrateAutoencoder } from './dc-ae/calibrate.js';
+export type { CalibrateOptions } from './dc-ae/calibrate.js';
+export {
+  activationParams,
+  calibrationTensors,
+  DEFAULT_KEEP_FLOAT,
+  findConvSites,
+  quantizeGraph,
+  quantizeWeight,
+} from './base/quantize/qdq.js';
+export type { ActivationRanges, ConvSite, QdqOptions, TensorRange } from './base/quantize/qdq.js';
+export {
+  formatQuantizationSpec,
+  parseQuantizationSpec,
+  QUANTIZATION_FILE,
+  QUANTIZATION_FORMAT,
+  QUANTIZATION_GRAPH_VERSION,
+} from './base/quantize/spec.js';
+export type { QuantizationPart, QuantizationSpec } from './base/quantize/spec.js';
+export {
+  isWasmRuntime,
+  WASM32_MEMORY_BYTES,
+  WASM_HEADROOM_BYTES,
+  wasmMemoryBudget,
+} from './base/wasm-memory.js';

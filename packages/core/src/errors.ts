@@ -35,6 +35,8 @@ export const DCAE_ERROR_CODES = {
   CONFIG_VALUE: 'config',
   CONFIG_UNKNOWN_MODEL: 'config',
   MODEL_NOT_FOUND: 'config',
+  QUANTIZATION_MISSING: 'config',
+  QUANTIZATION_INVALID: 'config',
   CONFIG_NOT_ALLOWED: 'config',
   // ONNX graphs and models
   GRAPH_INVALID: 'onnx',

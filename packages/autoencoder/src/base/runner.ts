@@ -1,6 +1,7 @@
 import { checkHostTensor, DcaeError, formatShape } from '@dcae/core';
 import type { HostTensor } from '@dcae/core';
 import { serializeModel } from '@dcae/core/onnx';
+import type { OnnxModel } from '@dcae/core/onnx';
 import type { RuntimeV1, SessionV1 } from '@dcae/core/runtime';
 import type { AutoencoderPart, GraphDType } from './io.js';
 import { DECODER_IO, ENCODER_IO } from './io.js';
@@ -35,6 +36,10 @@ export interface PartRunnerOptions {
   readonly externalData: () => string | Uint8Array;
   /** Compute dtype of the session graphs. */
   readonly dtype: GraphDType;
+  /** Builds the session graph instead of `partGraph` (int8: the quantized graph). */
+  readonly sessionGraph?:
+    | ((part: AutoencoderPart, onTensor: (done: number, total: number) => void) => Promise<OnnxModel>)
+    | undefined;
   /** The model's listener, sent every event. */
   readonly onProgress?: Emit | undefined;
 }
@@ -160,13 +165,12 @@ export class PartRunner {
     const { weights, runtime, dtype } = this.#options;
     emit({ stage: 'build', model, part, done: 0, total: 1 });
     let steps = 1;
-    const graph = await partGraph(weights, part, {
-      dtype,
-      onTensor: (done, total) => {
-        steps = total + 1;
-        emit({ stage: 'build', model, part, done, total: steps });
-      },
-    });
+    const onTensor = (done: number, total: number): void => {
+      steps = total + 1;
+      emit({ stage: 'build', model, part, done, total: steps });
+    };
+    const custom = this.#options.sessionGraph;
+    const graph = custom ? await custom(part, onTensor) : await partGraph(weights, part, { dtype, onTensor });
     const bytes = serializeModel(graph);
     emit({ stage: 'build', model, part, done: steps, total: steps });
     emit({ stage: 'session', model, part, done: 0, total: 1 });
