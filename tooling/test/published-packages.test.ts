@@ -1,5 +1,5 @@
 /**
- * What npm would publish (reliability.md T12): for every public package, `npm pack --dry-run`
+ * What npm would publish (docs/reliability.md T12): for every public package, `npm pack --dry-run`
  * lists only built files and docs, every export and bin target is among them, nothing runs at
  * install time, and only @dcae/runtime-adapters (and the CLI that ships it) depends on onnxruntime.
  * Needs the packages built (`npm test` builds first).

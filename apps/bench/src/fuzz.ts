@@ -1,5 +1,5 @@
 /**
- * Mutation fuzzer for the parsers of untrusted input (reliability.md test plan T3): nightly or by
+ * Mutation fuzzer for the parsers of untrusted input (docs/reliability.md test plan T3): nightly or by
  * hand, never in CI. See README.md, "Fuzzing".
  *
  *   node apps/bench/dist/fuzz.js --seconds 60 --seed 1 --target all

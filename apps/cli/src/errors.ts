@@ -41,7 +41,6 @@ const HINTS: Partial<Record<DcaeErrorCode, string>> = {
   RUNTIME_UNAVAILABLE: 'try --device cpu',
   NON_FINITE_OUTPUT:
     'the model produced NaN or Infinity; write a .safetensors output to inspect the raw values',
-  INVALID_ARGUMENT: 'run `dcae <command> --help` for usage',
   MODEL_TOO_LARGE: 'use an export that keeps its weights as external data (.onnx plus data files)',
   PROTOBUF_PARSE: 'the file is not a complete ONNX model; download or export it again',
   EXTERNAL_DATA_PATH:
@@ -53,6 +52,9 @@ const HINTS: Partial<Record<DcaeErrorCode, string>> = {
     'dcae runs only standard ONNX ops used by autoencoder and diffusion models; re-export without custom or contrib ops',
   INPUT_SHAPE_LIMIT: 'use a smaller input, or tiling',
   CONFIG_NOT_ALLOWED: 'remove the option; dcae never lets options write files or load code',
+  QUANTIZATION_MISSING:
+    'run `dcae quantize --model <model> --calibration <photos…> -o <dir>`, then pass --quantization <dir>/quantization.json',
+  QUANTIZATION_INVALID: 'run `dcae quantize` again for this model and this dcae version',
 };
 
 export function exitCodeFor(error: unknown): number {
@@ -62,15 +64,33 @@ export function exitCodeFor(error: unknown): number {
 }
 
 /**
- * `error[CODE]: message` and a `hint:` line; with `debug`, the stack and the cause chain too.
+ * The CLI's advice for `error`: its own CLI hint (naming flags), else the code's; for a usage
+ * error, then where the usage is, `run \`dcae <command> --help\``.
+ */
+export function cliHints(error: DcaeError, command: string | undefined): string[] {
+  const hints: string[] = [];
+  const own = error.hint?.cli ?? HINTS[error.code];
+  if (own !== undefined) hints.push(own);
+  if (error.category === 'usage')
+    hints.push(`run \`dcae ${command === undefined ? '' : `${command} `}--help\``);
+  return hints;
+}
+
+/** The message of `error` as the CLI prints it: worded with flags, without the library's advice. */
+function cliMessage(error: DcaeError): string {
+  // Errors from before `what` existed (another copy of @dcae/core) carry only `message`.
+  return typeof error.cliMessage === 'string' ? error.cliMessage : error.message;
+}
+
+/**
+ * `error[CODE]: message` and `hint:` lines; with `debug`, the stack and the cause chain too.
  * Anything that is not a DcaeError is a dcae bug and says so.
  */
-export function formatError(error: unknown, debug: boolean): string {
+export function formatError(error: unknown, debug: boolean, command?: string): string {
   const lines: string[] = [];
   if (DcaeError.is(error)) {
-    lines.push(`error[${error.code}]: ${error.message}`);
-    const hint = HINTS[error.code];
-    if (hint) lines.push(`hint: ${hint}`);
+    lines.push(`error[${error.code}]: ${cliMessage(error)}`);
+    for (const hint of cliHints(error, command)) lines.push(`hint: ${hint}`);
   } else {
     const message = error instanceof Error ? error.message : String(error);
     lines.push(`error[INTERNAL]: ${message}`);
@@ -90,7 +110,10 @@ export function formatError(error: unknown, debug: boolean): string {
 }
 
 /** The JSON form of an error (printed on stdout with --json). */
-export function errorJson(error: unknown): {
+export function errorJson(
+  error: unknown,
+  command?: string,
+): {
   error: { code: string; message: string; hint?: string; exitCode: number };
 } {
   const exitCode = exitCodeFor(error);
@@ -99,6 +122,7 @@ export function errorJson(error: unknown): {
       error: { code: 'INTERNAL', message: error instanceof Error ? error.message : String(error), exitCode },
     };
   }
-  const hint = HINTS[error.code];
-  return { error: { code: error.code, message: error.message, ...(hint ? { hint } : {}), exitCode } };
+  const hints = cliHints(error, command);
+  const hint = hints.length === 0 ? undefined : hints.join('; ');
+  return { error: { code: error.code, message: cliMessage(error), ...(hint ? { hint } : {}), exitCode } };
 }

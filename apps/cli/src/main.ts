@@ -18,7 +18,9 @@ import {
 } from './commands/latents.js';
 import { runModels } from './commands/models.js';
 import { parsePreview } from './commands/preview.js';
+import { runQuantize } from './commands/quantize.js';
 import { runReconstruct } from './commands/reconstruct.js';
+import { parseBetas, runTrain } from './commands/train.js';
 import { EXIT_CODES, errorJson, exitCodeFor, formatError } from './errors.js';
 import {
   classList,
@@ -46,6 +48,9 @@ export interface MainOptions extends Io {
 export async function main(argv: readonly string[], io: MainOptions): Promise<number> {
   let debug = argv.includes('--debug');
   let json = argv.includes('--json');
+  // The command named on the line (for the `dcae <command> --help` hint of usage errors).
+  const first = argv.find((arg) => !arg.startsWith('-'));
+  const command = first !== undefined && COMMANDS.includes(first) ? first : undefined;
   const program = buildProgram(io, (flags) => {
     debug = flags.debug;
     json = flags.json;
@@ -58,27 +63,44 @@ export async function main(argv: readonly string[], io: MainOptions): Promise<nu
       if (error.exitCode === 0) return EXIT_CODES.ok; // --help, --version
       const message =
         error.code === 'commander.help' // no command: the help went to stderr
-          ? 'No command given; use one of info, encode, decode, reconstruct, generate, convert, models, latents, decode-shards'
+          ? `No command given; use one of ${COMMANDS.join(', ')}`
           : error.message.replace(/^error:\s*/, '');
-      return report(new DcaeError('INVALID_ARGUMENT', capitalise(message)), io, json, debug);
+      return report(new DcaeError('INVALID_ARGUMENT', capitalise(message)), io, json, debug, command);
     }
-    if (io.signal.aborted) {
+    // A command that saved its state on Ctrl-C (train) reports what it saved.
+    const saved = DcaeError.is(error) && error.code === 'ABORTED' && error.detail?.saved !== undefined;
+    if (io.signal.aborted && !saved) {
       // Whatever failed after Ctrl-C (an aborted run, a killed worker) is reported as the interruption.
       const reason: unknown = io.signal.reason;
       const interrupted = DcaeError.is(reason)
         ? reason
         : new DcaeError('ABORTED', 'Interrupted; nothing was written.');
-      return report(interrupted, io, json, debug);
+      return report(interrupted, io, json, debug, command);
     }
-    return report(error, io, json, debug);
+    return report(error, io, json, debug, command);
   }
 }
 
-function report(error: unknown, io: Io, json: boolean, debug: boolean): number {
+/** The commands of `dcae`, in the order the help lists them. */
+const COMMANDS = [
+  'info',
+  'encode',
+  'decode',
+  'reconstruct',
+  'generate',
+  'convert',
+  'quantize',
+  'models',
+  'latents',
+  'decode-shards',
+  'train',
+];
+
+function report(error: unknown, io: Io, json: boolean, debug: boolean, command: string | undefined): number {
   // On a terminal, a progress bar may still own the current line: clear it rather than append to it.
   const clearLine = (io.stderr as { isTTY?: boolean }).isTTY === true ? '\r\x1b[K' : '';
-  io.stderr.write(`${clearLine}${formatError(error, debug)}`);
-  if (json) io.stdout.write(`${JSON.stringify(errorJson(error), null, 2)}\n`);
+  io.stderr.write(`${clearLine}${formatError(error, debug, command)}`);
+  if (json) io.stdout.write(`${JSON.stringify(errorJson(error, command), null, 2)}\n`);
   return exitCodeFor(error);
 }
 
@@ -111,7 +133,11 @@ function buildProgram(io: MainOptions, onFlags: (flags: { debug: boolean; json: 
     program
       .command('info')
       .description('Print the architecture, parameter counts, latent shape for a size, and the devices.')
-      .option('--size <HxW>', 'image size to compute the latent shape for, e.g. 512x512', parseSize),
+      .option(
+        '--size <WxH>',
+        'image size (width x height, as dcae prints sizes) to compute the latent shape for, e.g. 768x512',
+        parseSize,
+      ),
     { output: false },
   ).action(async (opts: Parameters<typeof runInfo>[0]) => runInfo(opts, context(opts)));
 
@@ -132,7 +158,7 @@ function buildProgram(io: MainOptions, onFlags: (flags: { debug: boolean; json: 
           'use only the first N latent channels (DC-AE 1.5 adaptive channels)',
           positiveInteger('--latent-channels'),
         ),
-      { output: true },
+      { output: true, tiling: true, dtype: true },
     ),
     'error',
   ).action(async (input: string, opts: Parameters<typeof runEncode>[1]) =>
@@ -149,11 +175,20 @@ function buildProgram(io: MainOptions, onFlags: (flags: { debug: boolean; json: 
         'output .png/.jpg/.webp (batch > 1: name-0.png, name-1.png, …) or .safetensors (tensor "sample")',
       )
       .option(
+        '--scaled',
+        'the latent is in diffusion space (multiplied by the scaling factor) although its metadata does not say so; divide by the scaling factor first',
+      )
+      .option(
         '--latent-channels <n>',
         'use only the first N latent channels (DC-AE 1.5 adaptive channels)',
         positiveInteger('--latent-channels'),
       ),
-    { output: true },
+    {
+      output: true,
+      tiling: true,
+      dtype: true,
+      force: 'overwrite existing output files, and decode a latent whose metadata names another model',
+    },
   ).action(async (input: string, opts: Parameters<typeof runDecode>[1]) =>
     runDecode(input, opts, context(opts)),
   );
@@ -170,7 +205,7 @@ function buildProgram(io: MainOptions, onFlags: (flags: { debug: boolean; json: 
           'use only the first N latent channels (DC-AE 1.5 adaptive channels)',
           positiveInteger('--latent-channels'),
         ),
-      { output: true },
+      { output: true, tiling: true, dtype: true },
     ),
     'pad',
   ).action(async (input: string, opts: Parameters<typeof runReconstruct>[1]) =>
@@ -249,8 +284,30 @@ function buildProgram(io: MainOptions, onFlags: (flags: { debug: boolean; json: 
         '-o, --output <path>',
         'output directory (onnx, created if missing) or .safetensors file',
       ),
-    { output: true },
+    { output: true, dtype: true },
   ).action(async (opts: Parameters<typeof runConvert>[0]) => runConvert(opts, context(opts)));
+
+  withCommonOptions(
+    program
+      .command('quantize')
+      .description(
+        'Calibrate int8 on a few photos; write quantization.json, the calibration photos and int8 encoder.onnx/decoder.onnx.',
+      )
+      .requiredOption(
+        '--calibration <images...>',
+        'calibration photos (PNG/JPEG/WebP), e.g. 4–32 typical images',
+      )
+      .option(
+        '--calibration-size <px>',
+        'each photo is cropped to its centre square and resized to this side (a multiple of the compression; default 256)',
+        positiveInteger('--calibration-size'),
+      )
+      .option('--max-pixels <n>', 'refuse photos with more pixels than this', positiveInteger('--max-pixels'))
+      .requiredOption('-o, --output <dir>', 'output directory (created if missing)'),
+    { output: true },
+  ).action(async (opts: Parameters<typeof runQuantize>[1] & { calibration: string[] }) =>
+    runQuantize(opts.calibration, opts, context(opts)),
+  );
 
   program
     .command('models')
@@ -265,6 +322,73 @@ function buildProgram(io: MainOptions, onFlags: (flags: { debug: boolean; json: 
     )
     .option('--json', 'print the list as one JSON object on stdout')
     .action(async (opts: Parameters<typeof runModels>[0]) => runModels(opts, context(opts)));
+
+  program
+    .command('train')
+    .description(
+      'Train or fine-tune a DC-AE (the DHRA phases as presets); writes OUT/metrics.jsonl, OUT/checkpoint-<step>/, previews and OUT/final/ (diffusers layout).',
+    )
+    .requiredOption(
+      '-m, --model <model>',
+      'model folder (diffusers or original), Hub id, or with --init random a diffusers config.json',
+    )
+    .requiredOption(
+      '--data <path>',
+      'image folder (png/jpg/webp, recursive) or .safetensors with "sample" [N, 3, H, W]',
+    )
+    .requiredOption('--out <dir>', 'output folder')
+    .option('--steps <n>', 'total optimizer steps', positiveInteger('--steps'))
+    .option('--batch <n>', 'batch size', positiveInteger('--batch'))
+    .option(
+      '--size <px>',
+      'training crop side (a multiple of the compression ratio)',
+      positiveInteger('--size'),
+    )
+    .option('--lr <x>', 'peak learning rate (warm-up, then cosine)', nonNegativeNumber('--lr'))
+    .addOption(new Option('--optimizer <kind>', 'optimizer').choices(['adamw', 'sgd']))
+    .option('--betas <b1,b2>', 'AdamW betas', parseBetas)
+    .option('--weight-decay <x>', 'decoupled weight decay', nonNegativeNumber('--weight-decay'))
+    .option('--eps <x>', 'AdamW epsilon', nonNegativeNumber('--eps'))
+    .option(
+      '--loss <terms>',
+      'loss terms joined by +, optionally weighted: l1, mse, l1+ssim, l1:1+ssim:0.2, …',
+    )
+    .option(
+      '--trainable <globs>',
+      'comma-separated key globs of the tensors to train (diffusers names; * = all)',
+      (v: string) =>
+        v
+          .split(',')
+          .map((g) => g.trim())
+          .filter((g) => g !== ''),
+    )
+    .option(
+      '--phase <n>',
+      'DHRA phase preset: 1 (full, low res), 2 (latent layers, high res), 3 (decoder head + GAN)',
+    )
+    .option('--config <file>', 'training config JSON (fields of the presets; see docs/training-loop.md)')
+    .option('--seed <n>', 'seed of the data order, crops and --init random', nonNegativeInteger('--seed'))
+    .option('--no-augment', 'centre crops without flips (sample files are never augmented)')
+    .option(
+      '--eval-every <n>',
+      'evaluate on the held-out set every N steps (0: only at the end)',
+      nonNegativeInteger('--eval-every'),
+    )
+    .option(
+      '--save-every <n>',
+      'write OUT/checkpoint-<step>/ every N steps (0: only final)',
+      nonNegativeInteger('--save-every'),
+    )
+    .option('--resume', 'continue from the latest checkpoint in --out')
+    .addOption(new Option('--device <device>', 'where to train').choices(['cpu', 'webgpu']).default('cpu'))
+    .addOption(
+      new Option('--init <mode>', 'fresh weights for a config.json-only --model').choices(['random']),
+    )
+    .option('--threads <n>', "CPU threads (default: onnxruntime's choice)", positiveInteger('--threads'))
+    .option('--json', 'print the result as one JSON object on stdout')
+    .option('-q, --quiet', 'no progress messages on stderr')
+    .option('--debug', 'print stack traces and causes on errors')
+    .action(async (opts: Parameters<typeof runTrain>[0]) => runTrain(opts, context(opts)));
 
   addLatentsCommands(program, context);
   return program;

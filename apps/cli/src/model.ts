@@ -1,4 +1,7 @@
-import { readdir } from 'node:fs/promises';
+import { readdir, readFile } from 'node:fs/promises';
+import { DcaeError } from '@dcae/core';
+import { parseQuantizationSpec } from '@dcae/autoencoder';
+import type { QuantizationSpec } from '@dcae/autoencoder';
 import { join } from 'node:path';
 import type { Autoencoder } from '@dcae/autoencoder';
 import { openAutoencoder } from '@dcae/autoencoder/node';
@@ -6,6 +9,7 @@ import type { ExecutionOptions, TilingOption } from '@dcae/autoencoder';
 import type { RuntimeV1 } from '@dcae/core/runtime';
 import type { ResolveModelOptions } from '@dcae/hub/node';
 import { createNodeRuntime } from '@dcae/runtime-adapters/node';
+import { requireAutoencoder } from './model-kind.js';
 import type { CommonOptions } from './options.js';
 import type { Reporter } from './reporter.js';
 
@@ -47,12 +51,32 @@ export function hubOptions(reporter: Reporter): ResolveModelOptions {
   };
 }
 
+/** `--quantization <file>`: the spec, checked (only meaningful with `--dtype int8`). */
+async function readQuantization(options: CommonOptions): Promise<QuantizationSpec> {
+  const path = options.quantization!;
+  if (options.dtype !== 'int8') {
+    throw new DcaeError('INVALID_ARGUMENT', `--quantization ${path} is only used with --dtype int8.`);
+  }
+  let text: string;
+  try {
+    text = await readFile(path, 'utf8');
+  } catch (cause) {
+    throw new DcaeError('FILE_NOT_FOUND', `Cannot read --quantization ${path}.`, { source: path, cause });
+  }
+  return parseQuantizationSpec(text, path);
+}
+
 /** Starts the runtime and loads the model (folder, Hub id or URL) on it. */
 export async function openModel(
   options: CommonOptions,
   reporter: Reporter,
   signal: AbortSignal,
+  command: string,
+  spec?: QuantizationSpec,
 ): Promise<OpenModel> {
+  await requireAutoencoder(options.model, command);
+  const quantization =
+    spec ?? (options.quantization === undefined ? undefined : await readQuantization(options));
   const runtime = startRuntime(options);
   try {
     const autoencoder = await reporter.step('load', `loading ${options.model}`, () =>
@@ -61,6 +85,7 @@ export async function openModel(
         signal,
         ...executionOptions(options),
         ...(options.dtype ? { dtype: options.dtype } : {}),
+        ...(quantization ? { quantization } : {}),
         hub: hubOptions(reporter),
         onProgress: (event) => {
           if (event.stage === 'build' && event.done === 0)
@@ -92,12 +117,21 @@ export async function modelFiles(dir: string): Promise<string[]> {
   return names.map((name) => join(dir, name));
 }
 
-/** Tiling, memory budget and batch slicing from `--tile`, `--tile-size`, `--tile-overlap`, `--memory-budget`. */
+/**
+ * Tiling, memory budget and batch slicing from `--tile`, `--tile-size`, `--tile-overlap`,
+ * `--tile-style`, `--memory-budget`. A flag left out keeps the library's default, so the overlap
+ * of `--tile-size 64` alone is clamped to fit the tile.
+ */
 export function executionOptions(options: CommonOptions): ExecutionOptions {
-  const geometry = options.tileSize !== undefined || options.tileOverlap !== undefined;
+  const geometry =
+    options.tileSize !== undefined || options.tileOverlap !== undefined || options.tileStyle === 'diffusers';
   const tiling: TilingOption =
     geometry && options.tile !== 'never'
-      ? { tileSize: options.tileSize ?? 512, overlap: options.tileOverlap ?? 64 }
+      ? {
+          ...(options.tileSize !== undefined ? { tileSize: options.tileSize } : {}),
+          ...(options.tileOverlap !== undefined ? { overlap: options.tileOverlap } : {}),
+          style: options.tileStyle ?? 'aligned',
+        }
       : (options.tile ?? 'auto');
   return {
     tiling,

@@ -20,8 +20,15 @@ export interface CommonOptions {
   readonly tile?: 'auto' | 'always' | 'never';
   readonly tileSize?: number;
   readonly tileOverlap?: number;
-  /** Compute precision; fp16 keeps norm statistics and the attention core in fp32. */
-  readonly dtype?: 'fp32' | 'fp16';
+  /** How tiles are laid out and blended: dcae's aligned tiles, or diffusers' `enable_tiling()` exactly. */
+  readonly tileStyle?: 'aligned' | 'diffusers';
+  /**
+   * Compute precision; fp16 keeps norm statistics and the attention core in fp32; int8 runs the
+   * convolutions in int8 with calibrated ranges (`--quantization`, or the model folder's quantization.json).
+   */
+  readonly dtype?: 'fp32' | 'fp16' | 'int8';
+  /** `--dtype int8`: the quantization.json `dcae quantize` wrote. */
+  readonly quantization?: string;
   /** Activation memory one run may use, in MB (decides tiling and batch slicing under `auto`). */
   readonly memoryBudget?: number;
 }
@@ -46,7 +53,19 @@ export function withCommonOptions(
   {
     output,
     model = 'model folder (diffusers or original format), Hub id org/name[@revision] (see `dcae models`), or https URL',
-  }: { output: boolean; model?: string },
+    tiling = false,
+    dtype = false,
+    force = 'overwrite existing output files',
+  }: {
+    output: boolean;
+    model?: string;
+    /** The help of --force. */
+    force?: string;
+    /** The command runs the autoencoder on images: --tile, --tile-size, --tile-overlap, --tile-style, --memory-budget. */
+    tiling?: boolean;
+    /** The command builds graphs whose precision --dtype chooses. */
+    dtype?: boolean;
+  },
 ): Command {
   command
     .requiredOption('-m, --model <model>', model)
@@ -58,7 +77,25 @@ export function withCommonOptions(
     )
     .option('--json', 'print the result as one JSON object on stdout')
     .option('-q, --quiet', 'no progress messages on stderr')
-    .option('--debug', 'print stack traces and causes on errors')
+    .option('--debug', 'print stack traces and causes on errors');
+  if (tiling) withTilingOptions(command);
+  if (dtype)
+    command
+      .addOption(
+        new Option('--dtype <dtype>', 'compute precision (int8: calibrated, see `dcae quantize`)')
+          .choices(['fp32', 'fp16', 'int8'])
+          .default('fp32'),
+      )
+      .option(
+        '--quantization <file>',
+        "--dtype int8: the quantization.json written by `dcae quantize` (default: the model folder's)",
+      );
+  if (output) command.option('-f, --force', force);
+  return command;
+}
+
+function withTilingOptions(command: Command): Command {
+  return command
     .addOption(
       new Option('--tile <mode>', 'tiled encode/decode: auto (only above --memory-budget), always, never')
         .choices(['auto', 'always', 'never'])
@@ -71,17 +108,22 @@ export function withCommonOptions(
     )
     .option(
       '--tile-overlap <px>',
-      'overlap between tiles in pixels (implies tiling; default 64; the stride is rounded to the compression ratio)',
+      'overlap between tiles in pixels (implies tiling; default 64, at most --tile-size minus the compression ratio)',
       nonNegativeInteger('--tile-overlap'),
     )
-    .addOption(new Option('--dtype <dtype>', 'compute precision').choices(['fp32', 'fp16']).default('fp32'))
+    .addOption(
+      new Option(
+        '--tile-style <style>',
+        "aligned: full-size tiles, stride a multiple of the compression ratio (dcae's default); diffusers: exactly AutoencoderDC.enable_tiling() (short edge tiles)",
+      )
+        .choices(['aligned', 'diffusers'])
+        .default('aligned'),
+    )
     .option(
       '--memory-budget <MB>',
       'activation memory one run may use (default 4096); bigger images are tiled, batches sliced',
       positiveInteger('--memory-budget'),
     );
-  if (output) command.option('-f, --force', 'overwrite existing output files');
-  return command;
 }
 
 export function withImageInputOptions(command: Command, defaultFit: FitMode): Command {
@@ -98,11 +140,11 @@ export function withImageInputOptions(command: Command, defaultFit: FitMode): Co
     );
 }
 
-/** `--size HxW` (or a single number for a square). */
+/** `--size WxH`, width first as everywhere dcae prints sizes (or a single number for a square). */
 export function parseSize(value: string): { height: number; width: number } {
   const match = /^\s*(\d+)\s*(?:[x×X*]\s*(\d+))?\s*$/.exec(value);
-  const height = Number(match?.[1]);
-  const width = Number(match?.[2] ?? match?.[1]);
+  const width = Number(match?.[1]);
+  const height = Number(match?.[2] ?? match?.[1]);
   if (
     !match ||
     !(height >= 1) ||
@@ -110,7 +152,7 @@ export function parseSize(value: string): { height: number; width: number } {
     !Number.isSafeInteger(height) ||
     !Number.isSafeInteger(width)
   ) {
-    throw new InvalidArgumentError(`--size must look like 512x768 (height x width) or 512, got "${value}".`);
+    throw new InvalidArgumentError(`--size must look like 768x512 (width x height) or 512, got "${value}".`);
   }
   return { height, width };
 }

@@ -62,25 +62,6 @@ export async function readInputFile(path: string, signal: AbortSignal): Promise<
   }
 }
 
-/** Metadata keys dcae writes next to a latent. */
-export const METADATA = {
-  model: 'dcae.model',
-  scalingFactor: 'dcae.scaling_factor',
-  /** `WxH` of the image before `--fit pad`; decode crops its output back to it. */
-  originalSize: 'dcae.original_size',
-} as const;
-
-/** Parses `dcae.original_size` ("WxH"); undefined when absent or malformed. */
-export function originalSizeOf(
-  metadata: ReadonlyMap<string, string>,
-): { width: number; height: number } | undefined {
-  const match = /^(\d+)x(\d+)$/.exec(metadata.get(METADATA.originalSize) ?? '');
-  if (!match) return undefined;
-  const width = Number(match[1]);
-  const height = Number(match[2]);
-  return width > 0 && height > 0 ? { width, height } : undefined;
-}
-
 /** The top-left `width`×`height` region of every image of an NCHW tensor. */
 export function cropTensor(
   tensor: HostTensor<'float32'>,

@@ -67,17 +67,18 @@ describe.each(MODELS)('%s', (name) => {
   const expected = join(dir, 'expected.safetensors');
 
   it('info prints the summary, the latent shape for --size and the devices', async () => {
-    const text = await runCli(['info', '--model', dir, '--size', '64x96']);
+    // --size is W×H: 96 wide, 64 high → latent [1, 8, h = 2, w = 3].
+    const text = await runCli(['info', '--model', dir, '--size', '96x64']);
     expect(text.code, text.stderr).toBe(0);
-    expect(text.stdout).toContain('[1, 8, 2, 3]');
+    expect(text.stdout).toContain('96x64 → latent [1, 8, 2, 3]');
     expect(text.stdout).toContain('cpu');
     const r = await runCli(['info', '--model', dir, '--size', '100x70', '--json']);
     expect(r.code, r.stderr).toBe(0);
     const info = JSON.parse(r.stdout);
     expect(info.spatialCompressionRatio).toBe(32);
     expect(info.latentChannels).toBe(8);
-    expect(info.size.crop).toMatchObject({ height: 96, width: 64, latentShape: [1, 8, 3, 2] });
-    expect(info.size.pad).toMatchObject({ height: 128, width: 96, latentShape: [1, 8, 4, 3] });
+    expect(info.size.crop).toMatchObject({ width: 96, height: 64, latentShape: [1, 8, 2, 3] });
+    expect(info.size.pad).toMatchObject({ width: 128, height: 96, latentShape: [1, 8, 3, 4] });
     expect(info.devices.map((d: { device: string }) => d.device)).toContain('cpu');
   });
 

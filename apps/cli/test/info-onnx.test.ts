@@ -1,5 +1,5 @@
 /**
- * `dcae info --model <file.onnx>`: a third-party ONNX model is checked (reliability.md §9 B) before
+ * `dcae info --model <file.onnx>`: a third-party ONNX model is checked (docs/reliability.md §9 B) before
  * it is described, with the `onnx` exit code and a hint when a check fails.
  */
 import { mkdir, writeFile } from 'node:fs/promises';

@@ -1,6 +1,6 @@
 /**
  * Images from the user: checked by their header before any decoder runs (format and pixel count,
- * reliability.md §4), decoded by the browser, scaled down to a chosen longest side and fitted to
+ * docs/reliability.md §4), decoded by the browser, scaled down to a chosen longest side and fitted to
  * the model's spatial compression ratio, with a note that says what was done.
  */
 import type { FitMode, RgbImage } from '@dcae/autoencoder';

@@ -22,7 +22,7 @@ export interface FetchOptions {
   readonly onProgress: (file: string, loaded: number, total: number | undefined, fromCache: boolean) => void;
 }
 
-/** Hugging Face repo ids of the released DC-AE checkpoints in diffusers format (dcae-spec.md §1.1). */
+/** Hugging Face repo ids of the released DC-AE checkpoints in diffusers format (docs/model-spec.md §1.1). */
 export const HUB_PRESETS: readonly { readonly repo: string; readonly note: string }[] = [
   { repo: 'mit-han-lab/dc-ae-f32c32-sana-1.1-diffusers', note: 'f32c32, SANA 1.1, 1.25 GB' },
   { repo: 'mit-han-lab/dc-ae-f32c32-sana-1.0-diffusers', note: 'f32c32, SANA 1.0, 1.25 GB' },

@@ -49,7 +49,7 @@ export type Request =
       readonly type: 'load';
       readonly job: number;
       readonly source: ModelSource;
-      readonly dtype: 'fp32' | 'fp16';
+      readonly dtype: 'fp32' | 'fp16' | 'int8';
     }
   | {
       readonly type: 'run';

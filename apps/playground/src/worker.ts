@@ -156,7 +156,7 @@ async function init(choice: RuntimeChoice): Promise<void> {
 async function load(
   id: number,
   source: ModelSource,
-  dtype: 'fp32' | 'fp16',
+  dtype: 'fp32' | 'fp16' | 'int8',
   signal: AbortSignal,
 ): Promise<void> {
   if (runtime === undefined) throw new DcaeError('INVALID_ARGUMENT', 'The runtime is not ready yet.');

@@ -1,5 +1,5 @@
 /**
- * The built playground under hostile serving and hostile files (reliability.md T10): the header
+ * The built playground under hostile serving and hostile files (docs/reliability.md T10): the header
  * variants of E8 (no cross-origin isolation; isolation missing on onnxruntime's worker script; a
  * CSP without 'wasm-unsafe-eval') and image uploads of C2 (PNG claiming 2³¹−1 px) and C4 (a PNG
  * bomb: 560 KB that inflates to 12000² RGBA). Each ends in a visible message and a live tab,

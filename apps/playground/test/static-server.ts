@@ -19,7 +19,7 @@ export interface StaticServer {
 
 /**
  * Serves `root`. `headersFor` may change the production headers per request path (the header
- * variants of reliability.md E8: no isolation, isolation missing on some files, another CSP).
+ * variants of docs/reliability.md E8: no isolation, isolation missing on some files, another CSP).
  */
 export async function serveStatic(
   root: string,

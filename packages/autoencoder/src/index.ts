@@ -21,8 +21,43 @@ export { PartModel } from './base/autoencoder.js';
 export { padChannels as padLatentChannels, takeChannels as takeLatentChannels } from './base/runner.js';
 export type { FacadeOptions, FamilyModel } from './base/autoencoder.js';
 export type { FamilyGraphOptions, ModelWeights, PartGraphBuilder, PartWeights } from './base/part-graph.js';
-export { axisTiles, DEFAULT_MEMORY_BUDGET_BYTES, defaultTileGeometry, planTiledRun } from './base/tiling.js';
-export type { AxisTile, PlanModel, PlanOptions, RunPlan, TileGeometry, TilingOption } from './base/tiling.js';
+export {
+  axisTiles,
+  checkTileGeometry,
+  CLI_TILE_FLAGS,
+  DEFAULT_MEMORY_BUDGET_BYTES,
+  defaultOverlap,
+  defaultTileGeometry,
+  planTiledRun,
+  TILE_STYLES,
+} from './base/tiling.js';
+export type {
+  AxisTile,
+  PlanModel,
+  PlanOptions,
+  ResolvedTileGeometry,
+  RunPlan,
+  TileGeometry,
+  TileOptionNames,
+  TileStyle,
+  TilingOption,
+} from './base/tiling.js';
+export {
+  formatLatentMetadata,
+  LATENT_FORMAT_VERSION,
+  LATENT_METADATA_KEYS,
+  latentForDecoder,
+  modelIdentity,
+  parseLatentMetadata,
+  sameModel,
+} from './latent-metadata.js';
+export type {
+  DecoderLatent,
+  LatentDecoderModel,
+  LatentForDecoderOptions,
+  LatentMetadata,
+  LatentSpace,
+} from './latent-metadata.js';
 export { CONFIG_FILE, openWeights, WEIGHTS_FILE } from './base/checkpoint.js';
 export { DECODER_IO, ENCODER_IO } from './base/io.js';
 export type { GraphDType } from './base/io.js';
@@ -107,3 +142,28 @@ export {
 export type { TaesanaLayer } from './taesana/layers.js';
 export { buildTaesanaDecoderGraph, buildTaesanaEncoderGraph } from './taesana/graph.js';
 export type { TaesanaGraphOptions } from './taesana/graph.js';
+export { calibrateAutoencoder } from './dc-ae/calibrate.js';
+export type { CalibrateOptions } from './dc-ae/calibrate.js';
+export {
+  activationParams,
+  calibrationTensors,
+  DEFAULT_KEEP_FLOAT,
+  findConvSites,
+  quantizeGraph,
+  quantizeWeight,
+} from './base/quantize/qdq.js';
+export type { ActivationRanges, ConvSite, QdqOptions, TensorRange } from './base/quantize/qdq.js';
+export {
+  formatQuantizationSpec,
+  parseQuantizationSpec,
+  QUANTIZATION_FILE,
+  QUANTIZATION_FORMAT,
+  QUANTIZATION_GRAPH_VERSION,
+} from './base/quantize/spec.js';
+export type { QuantizationPart, QuantizationSpec } from './base/quantize/spec.js';
+export {
+  isWasmRuntime,
+  WASM32_MEMORY_BYTES,
+  WASM_HEADROOM_BYTES,
+  wasmMemoryBudget,
+} from './base/wasm-memory.js';

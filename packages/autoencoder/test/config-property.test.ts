@@ -13,7 +13,7 @@ import type { DcAeConfig } from '../src/index.js';
 import { parseModelSource } from '../src/node/index.js';
 import { fixturePath } from './helpers.js';
 
-// Property tests (reliability.md §8, §9 D): random mutations of valid config.json files never
+// Property tests (docs/reliability.md §8, §9 D): random mutations of valid config.json files never
 // crash the parser with anything but a DcaeError, finish in bounded time, and whatever is accepted
 // passes validation. A fixed seed keeps CI reproducible; set FC_SEED for a fresh exploration.
 

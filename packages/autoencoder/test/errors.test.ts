@@ -134,9 +134,10 @@ describe('bad inputs to a loaded model', () => {
   it('says which sizes would work when H or W is not a multiple of f', async () => {
     const error = await rejection(ae.encode(image([1, 3, 70, 64])));
     expect(error.code).toBe('INPUT_SIZE');
-    expect(error.message).toContain('cannot encode 70×64');
+    // Sizes are W×H, as everywhere dcae prints them: 64 wide, 70 high.
+    expect(error.message).toContain('cannot encode 64×70 (W×H)');
     expect(error.message).toContain('64×64 (crop)');
-    expect(error.message).toContain('96×64 (pad)');
+    expect(error.message).toContain('64×96 (pad)');
     expect(() => ae.latentShape(100, 64)).toThrow(/multiples of 32/);
     expect((await rejection(ae.decode(image([1, 8, 0, 2])))).code).toBe('INPUT_SIZE');
     expect(ae.latentShape(96, 64)).toEqual([8, 3, 2]);
@@ -155,6 +156,26 @@ describe('bad inputs to a loaded model', () => {
     const nan = image([1, 3, 32, 32]);
     nan.data[5] = Number.NaN;
     expect((await rejection(ae.encode(nan))).message).toContain('flat index 5');
+  });
+
+  it('checks its arguments at the API boundary: a missing or non-tensor argument says what to pass', async () => {
+    const missing = await rejection(ae.encode(undefined as unknown as HostTensor<'float32'>));
+    expect(missing.code).toBe('INVALID_ARGUMENT');
+    expect(missing.message).toMatch(
+      /^encode\(images\): images must be a float32 tensor \{ dtype, shape, data \}/,
+    );
+    expect(missing.message).toContain('got undefined');
+    expect(missing.message).toMatch(/readImage\(path\).*imageToTensor\(image\)/);
+    expect(missing.message).not.toContain('toFloat32');
+    const array = await rejection(ae.decode([1, 2, 3] as unknown as HostTensor<'float32'>));
+    expect(array.message).toMatch(/^decode\(latents\): .*got an array/);
+    const noData = await rejection(
+      ae.encode({ dtype: 'float32', shape: [1, 3, 32, 32], data: [0] } as unknown as HostTensor<'float32'>),
+    );
+    expect(noData.message).toMatch(/images\.data a typed array/);
+    const half = { dtype: 'float16', shape: [1, 3, 32, 32], data: new Uint16Array(3072) };
+    const halfError = await rejection(ae.encode(half as unknown as HostTensor<'float32'>));
+    expect(halfError.message).toMatch(/must be float32, found float16\. Convert it with toFloat32\(\)/);
   });
 
   it('reports its geometry and parameters', () => {

@@ -21,7 +21,7 @@ import { FIXTURE_NAMES, fixturePath, maxAbs, maxAbsDiff, readFixtureTensors } fr
 
 /**
  * Half precision (`dtype: 'fp16'`): float16 weights and activations, float32 islands for the
- * RMSNorm statistics and the LiteMLA core (dcae-spec.md §2.6), float32 inputs and outputs.
+ * RMSNorm statistics and the LiteMLA core (docs/model-spec.md §2.6), float32 inputs and outputs.
  *
  * onnxruntime's CPU provider has few float16 kernels and wraps the others in casts, so on CPU the
  * numbers below mostly measure float16 weights and the boundaries between ops; the structure

@@ -2,7 +2,7 @@ import { DcaeError } from '@dcae/core';
 import { describe, expect, it } from 'vitest';
 import { DEFAULT_MAX_PIXELS, readImageHeader, sniffImageFormat } from '../src/image/index.js';
 
-/** Hand-built headers (reliability.md §4): only the bytes a header parser may look at. */
+/** Hand-built headers (docs/reliability.md §4): only the bytes a header parser may look at. */
 function png(width: number, height: number): Uint8Array {
   const b = new Uint8Array(33);
   b.set([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a, 0, 0, 0, 13, 0x49, 0x48, 0x44, 0x52]);

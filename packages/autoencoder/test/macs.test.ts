@@ -1,7 +1,7 @@
 import { describe, expect, test } from 'vitest';
 import { countMacs, DC_AE_PRESETS } from '../src/index.js';
 
-// Independent reference: anchors.md §4.3 (an analytic counter mirroring diffusers' AutoencoderDC),
+// Independent reference: docs/model-spec.md §1.2 (an analytic counter mirroring diffusers' AutoencoderDC),
 // in GMACs at 512² (encoder, decoder) and the decoder at 1024² and 4096².
 const REFERENCE = [
   ['dc-ae-f32c32-sana-1.0', 647, 1046, 4184, 66949],

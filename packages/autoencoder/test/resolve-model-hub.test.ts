@@ -1,4 +1,6 @@
 import { readFileSync } from 'node:fs';
+import { createServer } from 'node:net';
+import type { AddressInfo } from 'node:net';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -147,6 +149,52 @@ describe("loadAutoencoder('org/tiny@main', { hub })", () => {
   });
 });
 
+describe('org/name with no local folder of that name (a Hub id, or a mistyped path)', () => {
+  /** An endpoint on which nothing listens (a port just freed). */
+  let dead: string;
+  beforeAll(async () => {
+    const server = createServer();
+    await new Promise<void>((done) => server.listen(0, '127.0.0.1', done));
+    dead = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+    await new Promise((done) => server.close(done));
+  });
+
+  it('says both at once: no local folder, and what the Hub answered', async () => {
+    const error = await resolveModel('org/no-such-model', hubOptions()).catch((e: unknown) => e);
+    expect(error).toMatchObject({ code: expect.stringMatching(/HTTP_STATUS|MODEL_NOT_FOUND/) });
+    expect((error as Error).message).toMatch(/^No local folder org\/no-such-model; as a Hub id: /);
+  });
+
+  it('a dead server: one try, no backoff (a mistyped path must not wait for retries)', async () => {
+    const started = performance.now();
+    const error = await resolveModel(
+      'fixture/dcae',
+      hubOptions({ endpoint: dead, retry: { attempts: 5, baseDelayMs: 2000 } }),
+    ).catch((e: unknown) => e);
+    expect(performance.now() - started).toBeLessThan(1500);
+    expect(error).toMatchObject({ code: 'NETWORK' });
+    expect((error as Error).message).toMatch(/^No local folder fixture\/dcae; as a Hub id: .*ECONNREFUSED/);
+  });
+
+  it('a cached Hub model still loads when the server is dead, with a warning', async () => {
+    await resolveModel('org/tiny', hubOptions());
+    const warnings: string[] = [];
+    const started = performance.now();
+    const resolved = await resolveModel(
+      'org/tiny',
+      hubOptions({
+        endpoint: dead,
+        retry: { attempts: 5, baseDelayMs: 2000 },
+        onWarning: (w) => warnings.push(w),
+      }),
+    );
+    expect(performance.now() - started).toBeLessThan(1500);
+    expect(resolved.layout).toBe('diffusers');
+    expect(warnings).toHaveLength(2);
+    expect(warnings.every((w) => w.includes('Using the cached copy'))).toBe(true);
+  });
+});
+
 describe('a combined diffusion checkpoint (autoencoder.* + diffusion_model.* in model.safetensors)', () => {
   /** The fixture's tensors under their original-format names, prefixed, plus a backbone tensor. */
   function combinedWeights(): Uint8Array {
@@ -220,6 +268,22 @@ describe('a model folder given by URL (a plain static server, another origin tha
     files.requests.length = 0;
     await expectEncodeMatches(`${folder}diffusion_pytorch_model.safetensors`, hubOptions());
     expect(files.requests.map((r) => r.method)).toEqual(['HEAD', 'HEAD']);
+  });
+
+  it('a folder URL without its trailing slash keeps its last segment', async () => {
+    const folder = files.addStatic('noslash', {
+      'config.json': CONFIG,
+      'diffusion_pytorch_model.safetensors': WEIGHTS,
+    });
+    files.requests.length = 0;
+    const resolved = await resolveModel(folder.replace(/\/$/, ''), hubOptions());
+    expect(resolved.source).toMatchObject({ kind: 'url', folderUrl: folder, file: undefined });
+    const paths = new Set(files.requests.map((r) => r.path));
+    expect([...paths].sort()).toEqual([
+      `${new URL(folder).pathname}config.json`,
+      `${new URL(folder).pathname}diffusion_pytorch_model.safetensors`,
+    ]);
+    expect(new URL(folder).pathname).toMatch(/\/noslash\/$/);
   });
 
   it('a file URL that does not match the config is MODEL_NOT_FOUND; a folder without config.json too', async () => {

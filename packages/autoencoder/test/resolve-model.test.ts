@@ -61,6 +61,15 @@ describe('parseModelSource', () => {
       { kind: 'url', folderUrl: 'https://example.com/models/tiny/', file: 'model.safetensors' },
     ],
     ['http://127.0.0.1:8080/m/', { kind: 'url', folderUrl: 'http://127.0.0.1:8080/m/', file: undefined }],
+    // Without the trailing slash, a last segment that is no model file is the folder itself.
+    [
+      'https://example.com/models/tiny-sana-f32',
+      { kind: 'url', folderUrl: 'https://example.com/models/tiny-sana-f32/', file: undefined },
+    ],
+    [
+      'https://example.com/models/tiny/config.json',
+      { kind: 'url', folderUrl: 'https://example.com/models/tiny/', file: 'config.json' },
+    ],
     ['./org/name', { kind: 'folder', path: './org/name' }],
     ['/abs/org/name', { kind: 'folder', path: '/abs/org/name' }],
     ['~/models/x', { kind: 'folder', path: '~/models/x' }],
@@ -118,7 +127,7 @@ describe('the registry of released repos', () => {
     }
   });
 
-  it('takes architecture facts from the presets (spec §1.1: f, c, scaling factor)', () => {
+  it('takes architecture facts from the presets (docs/model-spec.md §1.1: f, c, scaling factor)', () => {
     expect(findKnownModel('mit-han-lab/dc-ae-f64c128-mix-1.0-diffusers')).toMatchObject({
       spatialCompressionRatio: 64,
       latentChannels: 128,

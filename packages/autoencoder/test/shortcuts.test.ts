@@ -7,7 +7,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { channelAverage, pixelShuffle, pixelUnshuffle, repeatChannels } from '../src/dc-ae/blocks.js';
 
 /**
- * The residual-autoencoding shortcuts against the closed-form index formulas of dcae-spec.md §1.5,
+ * The residual-autoencoding shortcuts against the closed-form index formulas of docs/model-spec.md §1.5,
  * element by element on random tensors (catches pixel-(un)shuffle order and grouping bugs).
  */
 const runtime = createNodeRuntime({ threads: 1 });
@@ -55,7 +55,7 @@ function expectElementwise(
 
 const random = (shape: number[], seed: number) => createRng(seed).randn(shape);
 
-describe('residual-autoencoding shortcuts match dcae-spec.md §1.5', () => {
+describe('residual-autoencoding shortcuts match docs/model-spec.md §1.5', () => {
   it('pixel_unshuffle: out[b, 4c + 2i + j, y, x] = in[b, c, 2y + i, 2x + j] (torch order, not SpaceToDepth)', async () => {
     const x = random([2, 3, 6, 10], 1);
     const out = await run(x, (m, v) => pixelUnshuffle(m, v, 3));

@@ -15,7 +15,7 @@ import {
 import { FIXTURE_NAMES, fixturePath } from './helpers.js';
 
 /**
- * dcae-spec.md §8.1 structural test: with every conv weight and bias zero and every norm weight 1 /
+ * docs/model-spec.md §8.1 structural test: with every conv weight and bias zero and every norm weight 1 /
  * bias 0, each ResBlock and EfficientViT block is the identity (attention gives 0 / (0 + 1e-15)),
  * so from conv_in's output to the latent only the averaging shortcuts act, and from the latent to
  * norm_out's input only the duplicating shortcuts: a constant map stays the same constant.

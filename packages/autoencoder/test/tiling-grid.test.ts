@@ -63,7 +63,14 @@ describe('axisTiles', () => {
 describe('planRun', () => {
   it('uses diffusers geometry (512 px tiles, stride 448) and a stride that is a multiple of f for f128', () => {
     const plan = planRun(SANA, 'decode', [1, 32, 64, 64], { tiling: 'always' });
-    expect(plan.tiles).toEqual({ tileSize: 512, stride: 448, overlap: 64, rows: 5, columns: 5 });
+    expect(plan.tiles).toEqual({
+      tileSize: 512,
+      stride: 448,
+      overlap: 64,
+      rows: 5,
+      columns: 5,
+      style: 'aligned',
+    });
     const f128 = planRun(DC_AE_PRESETS['dc-ae-f128c512-in-1.0'], 'decode', [1, 512, 16, 16], {
       tiling: 'always',
     });
@@ -101,7 +108,9 @@ describe('planRun', () => {
     expect(bad({ tiling: { tileSize: 500, overlap: 64 } }).message).toMatch(
       /multiple of the model's compression ratio 32.*Nearest valid: 512/,
     );
-    expect(bad({ tiling: { tileSize: 512, overlap: 512 } }).message).toMatch(/0 to tileSize − 1 \(511\)/);
+    expect(bad({ tiling: { tileSize: 512, overlap: 512 } }).message).toMatch(
+      /0 to tiling.tileSize − 1 \(511\)/,
+    );
     expect(bad({ tiling: { tileSize: 64, overlap: 40 } }).message).toMatch(/stride of 24 px.*at most 32/);
     expect(bad({ tiling: { tileSize: 64, overlap: -1 } }).code).toBe('INVALID_ARGUMENT');
     expect(bad({ tiling: 'sometimes' as 'auto' }).message).toMatch(/'auto', 'never', 'always'/);
@@ -140,7 +149,7 @@ function tiledPlan(height: number, width: number, tileSize: number, stride: numb
     operation: 'decode',
     height,
     width,
-    tiles: { tileSize, stride, overlap: tileSize - stride, rows, columns },
+    tiles: { tileSize, stride, overlap: tileSize - stride, rows, columns, style: 'aligned' },
     batchSize: images,
     runs: rows * columns,
     estimatedBytes: 0,

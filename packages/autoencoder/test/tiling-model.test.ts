@@ -1,7 +1,7 @@
 import type { HostTensor } from '@dcae/core';
 import { createNodeRuntime } from '@dcae/runtime-adapters/node';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { Autoencoder, TileGeometry } from '../src/index.js';
+import type { Autoencoder } from '../src/index.js';
 import { axisTiles } from '../src/index.js';
 import { loadAutoencoder } from '../src/node/index.js';
 import { fixturePath, maxAbs, maxAbsDiff, readFixtureTensors } from './helpers.js';
@@ -15,7 +15,7 @@ import { fixturePath, maxAbs, maxAbsDiff, readFixtureTensors } from './helpers.j
 
 const runtime = createNodeRuntime({ threads: 1 });
 const NAME = 'tiny-sana-f32';
-const TILES: TileGeometry = { tileSize: 96, overlap: 32 };
+const TILES: { tileSize: number; overlap: number } = { tileSize: 96, overlap: 32 };
 /** 10 × 8 latent cells: rows at 0, 2, 4, 6, 7 and columns at 0, 2, 4, 5 (both last tiles moved back). */
 const [HEIGHT, WIDTH] = [320, 256];
 
@@ -65,7 +65,11 @@ function gradientProfile(image: HostTensor<'float32'>, axis: 2 | 3): Float64Arra
  * its edges), divided by its median over all other pairs. A seam is a spike: hard tile borders
  * score about 2 here; a blend that works scores about 1.
  */
-function seamScore(tiled: HostTensor<'float32'>, full: HostTensor<'float32'>, grid: TileGeometry): number {
+function seamScore(
+  tiled: HostTensor<'float32'>,
+  full: HostTensor<'float32'>,
+  grid: { tileSize: number; overlap: number },
+): number {
   let score = 0;
   for (const axis of [2, 3] as const) {
     const length = tiled.shape[axis]!;
@@ -116,7 +120,14 @@ describe('tiled decode (tiny-sana-f32, 320×256, 96 px tiles)', () => {
 
   it('plans a 5 × 4 grid whose tiles take the quadratic attention branch at the deepest stage', () => {
     const plan = ae.planRun('decode', latent.shape, { tiling: TILES });
-    expect(plan.tiles).toEqual({ tileSize: 96, stride: 64, overlap: 32, rows: 5, columns: 4 });
+    expect(plan.tiles).toEqual({
+      tileSize: 96,
+      stride: 64,
+      overlap: 32,
+      rows: 5,
+      columns: 4,
+      style: 'aligned',
+    });
     expect(plan.runs).toBe(20);
     // Deepest decoder map of a tile: (96 / 32)² = 9 tokens ≤ head dim 32 → quadratic; the full
     // frame's 10 × 8 = 80 tokens take the linear branch.
@@ -199,7 +210,14 @@ describe('one tile and automatic choice', () => {
     const small = await loadAutoencoder(fixturePath(NAME), { runtime, memoryBudgetBytes: budget });
     try {
       const plan = small.planRun('decode', z.shape);
-      expect(plan.tiles).toEqual({ tileSize: 512, stride: 448, overlap: 64, rows: 2, columns: 2 });
+      expect(plan.tiles).toEqual({
+        tileSize: 512,
+        stride: 448,
+        overlap: 64,
+        rows: 2,
+        columns: 2,
+        style: 'aligned',
+      });
       const runs: number[] = [];
       const decoded = await small.decode(z, {
         onProgress: (e) => e.stage === 'decode' && runs.push(e.done),

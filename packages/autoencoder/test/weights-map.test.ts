@@ -29,7 +29,7 @@ const fixtureMeta = (name: string) =>
 const originalKeyCount = (config: DcAeConfig) =>
   new Set(dcAeCheckpointLayout(config).params.map((p) => p.original)).size;
 
-describe('checkpoint layout of the released architectures (dcae-spec.md §1.2, §3)', () => {
+describe('checkpoint layout of the released architectures (docs/model-spec.md §1.2, §3)', () => {
   it.each([
     ['dc-ae-f32c32-in-1.0', 362, 338, 123.17, 200.18, 323.36],
     ['dc-ae-f32c32-mix-1.0', 362, 338, 123.17, 200.18, 323.36],
@@ -98,7 +98,7 @@ describe('checkpoint layout of the released architectures (dcae-spec.md §1.2, �
   });
 });
 
-describe('original → diffusers key mapping (dcae-spec.md §3.3)', () => {
+describe('original → diffusers key mapping (docs/model-spec.md §3.3)', () => {
   const configs: [string, DcAeConfig][] = [
     ...DC_AE_PRESET_NAMES.map((name) => [name, DC_AE_PRESETS[name]] as [string, DcAeConfig]),
     ...FIXTURE_NAMES.map((name) => [name, fixtureConfig(name)] as [string, DcAeConfig]),

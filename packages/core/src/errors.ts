@@ -4,7 +4,7 @@
  * underlying `cause` when there is one.
  */
 export const DCAE_ERROR_CODES = {
-  // safetensors (reliability.md §9 A)
+  // safetensors (docs/reliability.md §9 A)
   HEADER_TOO_SMALL: 'safetensors',
   HEADER_TOO_LARGE: 'safetensors',
   HEADER_LENGTH_EXCEEDS_FILE: 'safetensors',
@@ -38,13 +38,15 @@ export const DCAE_ERROR_CODES = {
   PTH_NOT_STATE_DICT: 'safetensors',
   // weights bound to a model
   WEIGHTS_MISMATCH: 'weights',
-  // JSON configs (reliability.md §9 D)
+  // JSON configs (docs/reliability.md §9 D)
   CONFIG_TOO_LARGE: 'config',
   CONFIG_TOO_DEEP: 'config',
   CONFIG_NOT_JSON: 'config',
   CONFIG_VALUE: 'config',
   CONFIG_UNKNOWN_MODEL: 'config',
   MODEL_NOT_FOUND: 'config',
+  QUANTIZATION_MISSING: 'config',
+  QUANTIZATION_INVALID: 'config',
   CONFIG_NOT_ALLOWED: 'config',
   // ONNX graphs and models
   GRAPH_INVALID: 'onnx',
@@ -63,6 +65,8 @@ export const DCAE_ERROR_CODES = {
   SHAPE_MISMATCH: 'tensor',
   INPUT_SIZE: 'tensor',
   INPUT_SHAPE_LIMIT: 'tensor',
+  /** A latent recorded for another model than the one asked to decode it. */
+  MODEL_MISMATCH: 'tensor',
   // runtimes
   RUNTIME_UNAVAILABLE: 'runtime',
   DEVICE_UNAVAILABLE: 'runtime',
@@ -86,7 +90,7 @@ export const DCAE_ERROR_CODES = {
   DISK_FULL: 'io',
   NON_FINITE_OUTPUT: 'io',
   UNSAFE_PATH: 'io',
-  // downloads and the Hub cache (reliability.md §9 DL)
+  // downloads and the Hub cache (docs/reliability.md §9 DL)
   NETWORK: 'io',
   HTTP_STATUS: 'io',
   INTEGRITY: 'io',
@@ -96,6 +100,8 @@ export const DCAE_ERROR_CODES = {
   // usage
   INVALID_ARGUMENT: 'usage',
   UNSUPPORTED: 'usage',
+  DATA_EMPTY: 'usage',
+  TRAINABLE_NO_MATCH: 'usage',
 } as const;
 
 export type DcaeErrorCode = keyof typeof DCAE_ERROR_CODES;
@@ -109,6 +115,19 @@ export interface DcaeErrorOptions {
   readonly source?: string;
   /** Structured facts (expected/actual values, limits) for programs; the message repeats them for people. */
   readonly detail?: Readonly<Record<string, unknown>>;
+  /**
+   * What to do next, worded for each surface: `library` names options and functions and is
+   * appended to the message; `cli` names `dcae` flags and replaces it when the CLI reports the error.
+   */
+  readonly hint?: DcaeErrorHint;
+  /** The first part of the message as the CLI words it (flags instead of option names); default: the same. */
+  readonly cliMessage?: string;
+}
+
+/** The advice of an error for each surface (see {@link DcaeErrorOptions.hint}). */
+export interface DcaeErrorHint {
+  readonly library?: string;
+  readonly cli?: string;
 }
 
 export class DcaeError extends Error {
@@ -116,13 +135,25 @@ export class DcaeError extends Error {
   readonly code: DcaeErrorCode;
   readonly source: string | undefined;
   readonly detail: Readonly<Record<string, unknown>> | undefined;
+  /** What failed, without the library hint (`message` = `what` + ' ' + `hint.library`). */
+  readonly what: string;
+  readonly hint: DcaeErrorHint | undefined;
+  /** `what` worded for the CLI (flags instead of option names). */
+  readonly cliMessage: string;
 
   constructor(code: DcaeErrorCode, message: string, options: DcaeErrorOptions = {}) {
-    super(message, options.cause === undefined ? undefined : { cause: options.cause });
+    const library = options.hint?.library;
+    super(
+      library === undefined ? message : `${message} ${library}`,
+      options.cause === undefined ? undefined : { cause: options.cause },
+    );
     this.name = 'DcaeError';
     this.code = code;
     this.source = options.source;
     this.detail = options.detail;
+    this.what = message;
+    this.hint = options.hint;
+    this.cliMessage = options.cliMessage ?? message;
   }
 
   get category(): DcaeErrorCategory {

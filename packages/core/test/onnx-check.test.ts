@@ -1,5 +1,5 @@
 /**
- * T5 (core part): crafted models for reliability.md §9 B1–B13, each rejected by checkModel() with
+ * T5 (core part): crafted models for docs/reliability.md §9 B1–B13, each rejected by checkModel() with
  * its code, and inspectModel()'s view of valid models. The onnxruntime side is in
  * packages/runtime-adapters/test/onnx-untrusted.test.ts.
  */

@@ -1,5 +1,5 @@
 /**
- * Hand-crafted ONNX models for the loader tests (reliability.md Appendix B): any field value,
+ * Hand-crafted ONNX models for the loader tests (docs/reliability.md Appendix B): any field value,
  * including the ones serializeModel() would never write (duplicate keys, custom domains, negative
  * dims, wrong data sizes). Field numbers from onnx/onnx.proto.
  */

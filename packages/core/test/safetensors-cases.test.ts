@@ -4,7 +4,7 @@ import type { DcaeErrorCode } from '../src/index.js';
 import { craft, entry } from './helpers/craft.js';
 
 /**
- * reliability.md Appendix B: the 42 crafted files of experiment E1, with the verdict of the Rust
+ * docs/reliability.md Appendix B: the 42 crafted files of experiment E1, with the verdict of the Rust
  * reference (safetensors@24b0b28) and ours. Ours is the reference's, except where `deliberate`
  * says why we are stricter.
  */
@@ -311,7 +311,7 @@ function verdict(file: Uint8Array): DcaeErrorCode | 'accept' {
   }
 }
 
-describe('E1 case table (reliability.md Appendix B)', () => {
+describe('E1 case table (docs/reliability.md Appendix B)', () => {
   it('has all 42 cases', () => {
     expect(CASES).toHaveLength(42);
     expect(new Set(CASES.map(({ name }) => name)).size).toBe(42);

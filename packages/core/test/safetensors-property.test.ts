@@ -40,6 +40,7 @@ const dataFor: { [D in DType]: (length: number) => fc.Arbitrary<HostTensor<D>['d
   int64: (n) => fc.bigInt64Array({ minLength: n, maxLength: n }),
   int32: (n) => fc.int32Array({ minLength: n, maxLength: n }),
   uint8: (n) => fc.uint8Array({ minLength: n, maxLength: n }),
+  int8: (n) => fc.int8Array({ minLength: n, maxLength: n }),
   bool: (n) => fc.array(fc.boolean(), { minLength: n, maxLength: n }).map((a) => Uint8Array.from(a, Number)),
 };
 

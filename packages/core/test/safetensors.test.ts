@@ -26,7 +26,7 @@ function verdict(bytes: Uint8Array, options?: SafetensorsOptions): DcaeErrorCode
 
 const F32_2X2 = entry('F32', '[2,2]', '[0,16]');
 
-describe('safetensors reader: bad inputs of reliability.md §9 A', () => {
+describe('safetensors reader: bad inputs of docs/reliability.md §9 A', () => {
   it('A1: a file under 8 bytes is HEADER_TOO_SMALL', () => {
     expect(verdict(new Uint8Array(3))).toBe('HEADER_TOO_SMALL');
     expect(verdict(new Uint8Array(0))).toBe('HEADER_TOO_SMALL');

@@ -12,7 +12,7 @@ export interface DiffusionModelConfig {
   readonly preset: DiffusionPreset | undefined;
 }
 
-/** Bounds checked before anything is allocated (reliability.md §9 D4). */
+/** Bounds checked before anything is allocated (docs/reliability.md §9 D4). */
 const LIMITS = {
   hiddenSize: { min: 2, max: 16384 },
   depth: { min: 1, max: 256 },

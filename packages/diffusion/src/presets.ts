@@ -2,7 +2,7 @@ import type { DitConfig, UvitConfig } from './backbone-config.js';
 import type { SamplerName } from './samplers/types.js';
 
 /**
- * A released class-conditional ImageNet 512×512 model (spec §4.1, §4.6): its backbone, the DC-AE it
+ * A released class-conditional ImageNet 512×512 model (docs/model-spec.md §4.1, §4.6): its backbone, the DC-AE it
  * samples in, and upstream's default sampling settings.
  */
 export interface DiffusionPreset {

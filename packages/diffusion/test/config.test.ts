@@ -79,7 +79,7 @@ describe('released presets', () => {
     }
   });
 
-  it('FID guidance scales follow spec §4.6 (DiT 1.3, UViT 1.5, USiT-H 1.2, USiT-2B 1.15)', () => {
+  it('FID guidance scales follow docs/model-spec.md §4.6 (DiT 1.3, UViT 1.5, USiT-H 1.2, USiT-2B 1.15)', () => {
     const byLabel = Object.fromEntries(
       Object.values(DIFFUSION_PRESETS).map((p) => [p.label, p.guidanceScale]),
     );

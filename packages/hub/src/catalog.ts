@@ -48,7 +48,7 @@ export type KnownModelKind = 'autoencoder' | 'diffusion';
  */
 export type ModelLayout = 'diffusers' | 'original' | 'combined';
 
-/** One released DC-AE repo on the Hugging Face Hub (dcae-spec.md §1.1 and §4.1). */
+/** One released DC-AE repo on the Hugging Face Hub (docs/model-spec.md §1.1 and §4.1). */
 export interface KnownModel {
   /** Hub repo id, e.g. `mit-han-lab/dc-ae-f32c32-sana-1.1-diffusers`. */
   readonly id: string;
@@ -99,7 +99,7 @@ function entry(
   };
 }
 
-/** The released autoencoders with their training data (spec §1.1); each in both formats. */
+/** The released autoencoders with their training data (docs/model-spec.md §1.1); each in both formats. */
 const AUTOENCODERS: readonly [CatalogAutoencoder, string][] = [
   ['dc-ae-f32c32-in-1.0', 'ImageNet'],
   ['dc-ae-f64c128-in-1.0', 'ImageNet'],
@@ -111,7 +111,7 @@ const AUTOENCODERS: readonly [CatalogAutoencoder, string][] = [
   ['dc-ae-f32c32-sana-1.1', 'a mixture of datasets; sana-1.0 encoder, improved decoder'],
 ];
 
-/** The class-conditional ImageNet 512×512 diffusion models (spec §4.1): repo name, backbone, autoencoder. */
+/** The class-conditional ImageNet 512×512 diffusion models (docs/model-spec.md §4.1): repo name, backbone, autoencoder. */
 const DIFFUSION: readonly [string, string, CatalogAutoencoder][] = [
   ['dc-ae-f32c32-in-1.0-dit-xl-in-512px', 'DiT-XL', 'dc-ae-f32c32-in-1.0'],
   ['dc-ae-f32c32-in-1.0-dit-xl-in-512px-trainbs1024', 'DiT-XL (batch 1024)', 'dc-ae-f32c32-in-1.0'],

@@ -21,7 +21,7 @@ function filenameProblem(file: string): string | undefined {
 
 /**
  * Returns `file` when it is a safe relative path inside a repo; throws UNSAFE_PATH otherwise.
- * Call it before the name reaches any file-system call (reliability.md §9 DL8).
+ * Call it before the name reaches any file-system call (docs/reliability.md §9 DL8).
  */
 export function checkRepoFilename(file: string, repo = ''): string {
   const problem = filenameProblem(file);

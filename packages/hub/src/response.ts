@@ -100,7 +100,7 @@ export function hubStatusError(status: number, headers: HeaderSource, context: H
   const what = context.repo ?? 'the repo';
   const advice =
     status === 401 && !context.withToken
-      ? `${what} is private or gated, or does not exist: set HF_TOKEN (or pass { token }) to a token with access.`
+      ? `${what} is private or gated, or does not exist: set HF_TOKEN to a token with access.`
       : status === 401
         ? 'the token was refused: check that HF_TOKEN holds a valid, unexpired token.'
         : status === 403 && hubCode === 'GatedRepo'
@@ -122,6 +122,12 @@ export function hubStatusError(status: number, headers: HeaderSource, context: H
   return new DcaeError(
     'HTTP_STATUS',
     `${context.source}: HTTP ${status}${details === '' ? '' : ` (${details})`}; ${advice}`,
-    { source: context.source, detail: { status, hubErrorCode: hubCode } },
+    {
+      source: context.source,
+      detail: { status, hubErrorCode: hubCode },
+      ...(status === 401 && !context.withToken
+        ? { hint: { library: 'Or pass { token } in the Hub options.' } }
+        : {}),
+    },
   );
 }

@@ -176,6 +176,20 @@ describe('an unreachable server', () => {
     expect(fx.warnings.at(-1)).toContain('Using the cached copy');
   });
 
+  it('uses the cached copy at the first connection failure, without the retry backoff, and says so', async () => {
+    const { repo } = newRepo();
+    const files = ['config.json', 'diffusion_pytorch_model.safetensors'];
+    for (const file of files) await hubDownload(repo, file, fx.opts());
+    // Five tries with a 2 s base delay would cost over 20 s per file before falling back.
+    const slowRetries = { endpoint: DEAD_ENDPOINT, retry: { attempts: 5, baseDelayMs: 2000 } };
+    const started = performance.now();
+    for (const file of files)
+      expect(await hubDownload(repo, file, fx.opts(slowRetries))).toMatchObject({ cached: true });
+    expect(performance.now() - started).toBeLessThan(1500);
+    expect(fx.warnings.filter((w) => w.includes('Retrying'))).toEqual([]);
+    expect(fx.warnings.at(-1)).toMatch(/ECONNREFUSED.*Using the cached copy of .* without retrying/);
+  });
+
   it('without a cached copy: NETWORK', async () => {
     const { repo } = newRepo();
     const error = await failure(hubDownload(repo, 'config.json', fx.opts({ endpoint: DEAD_ENDPOINT })));

@@ -101,7 +101,7 @@ describe('hubDownload: the happy path and the cache layout', () => {
   });
 });
 
-describe('hubDownload: hostile input and faults (reliability.md §9 DL)', () => {
+describe('hubDownload: hostile input and faults (docs/reliability.md §9 DL)', () => {
   it.each(['../../x', '/etc/passwd', 'C:\\x', '\\\\host\\share\\x', 'a/../../x'])(
     'DL8: file name %j is UNSAFE_PATH before any request or file-system call',
     async (name) => {

@@ -11,7 +11,7 @@ import { hubDownload } from '../src/node/index.js';
 import { listFiles, sha256Hex, testBytes, waitFor } from './helpers/hub-server.js';
 import { useHubFixture } from './helpers/hub-fixture.js';
 
-// Two real processes against one cache (reliability.md §9 DL6, DL7): the child is
+// Two real processes against one cache (docs/reliability.md §9 DL6, DL7): the child is
 // test/helpers/hub-child.ts, bundled with esbuild (a dependency of tsup) into a temp folder.
 
 const fx = useHubFixture({

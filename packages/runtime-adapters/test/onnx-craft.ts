@@ -1,5 +1,5 @@
 /**
- * Hand-written protobuf for crafted ONNX models (reliability.md Appendix B): ModelProto → GraphProto
+ * Hand-written protobuf for crafted ONNX models (docs/reliability.md Appendix B): ModelProto → GraphProto
  * → one node `Add(X, W) → Y` (or any op), with W as a TensorProto whose every field the test sets,
  * including values serializeModel() never writes. Field numbers from onnx/onnx.proto.
  */

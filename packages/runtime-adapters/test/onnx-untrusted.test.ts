@@ -1,5 +1,5 @@
 /**
- * T5: untrusted ONNX models (reliability.md §9 B1–B15) against both adapters and loadOnnxFile().
+ * T5: untrusted ONNX models (docs/reliability.md §9 B1–B15) against both adapters and loadOnnxFile().
  * Each crafted model is rejected by dcae's pre-scan with its code before onnxruntime sees it (an
  * onnxruntime error would surface as SESSION_FAILED); for the rows where onnxruntime-node rejects
  * too, the same model goes to onnxruntime-node directly to show it does.

@@ -28,3 +28,5 @@ export { runReference } from './reference/interpreter.js';
 export { gradCheck } from './reference/gradcheck.js';
 export type { GradCheckOptions, GradCheckResult, TensorCheck } from './reference/gradcheck.js';
 export type { RefTensor } from './reference/tensor.js';
+// Loop, data plans, phases and checkpoint helpers (platform-neutral; docs/training-loop.md).
+export * from './loop-exports.js';

@@ -15,6 +15,9 @@ import type { BackboneConfig, DiffusionModel } from '@dcae/diffusion';
 import type { RandomTensor } from '../random-weights.js';
 import { ensureRandomSafetensors } from '../random-weights.js';
 import type { BenchCase, Figure, Scenario, Series } from '../scenario.js';
+import { profileModel } from '@dcae/runtime-adapters/node';
+import type { PeakOptions, PeakResult } from './matmul-peak.js';
+import { measurePeakGflops } from './matmul-peak.js';
 
 /**
  * The token counts of three autoencoders for a 512×512 image. DC-AE's claim (19.1× for UViT-H,
@@ -160,13 +163,15 @@ async function openModel(
   config: BackboneConfig,
   weights: WeightsFile,
   latent: Latent,
-): Promise<DiffusionModel> {
+): Promise<DiffusionModel & { readonly bytes: Uint8Array }> {
   const graph = buildDiffusionGraph(config, weights.resolverFor(latent));
-  const session = await runtime.createSession(serializeModel(graph), {
+  const bytes = serializeModel(graph);
+  const session = await runtime.createSession(bytes, {
     externalData: [{ location: basename(weights.path), data: weights.path }],
   });
   const [timeInput, timeDim] = config.family === 'dit' ? ['t_freq', 256] : ['time_token', config.hiddenSize];
   return {
+    bytes,
     config,
     preset: undefined,
     latentShape: latentShape(config),
@@ -190,8 +195,25 @@ function checkOutput(out: HostTensor<'float32'>, expected: readonly number[], wh
   if (!out.data.every(Number.isFinite)) throw new Error(`${what}: non-finite output`);
 }
 
-const seriesName = (family: string, what: 'step' | 'generate', latent: Latent): string =>
+const seriesName = (family: string, what: 'step' | 'guided step' | 'generate', latent: Latent): string =>
   `${family} ${what}, ${latent.name} (${tokens(latent)} tokens)`;
+
+/** The ceiling of the roofline figures (as in ae-latency), measured before and after the cases. */
+const FULL_PEAK: PeakOptions = {
+  matmulSize: 2048,
+  convChannels: 512,
+  convSpatial: 64,
+  compare: { warmup: 1, samples: 3 },
+};
+const QUICK_PEAK: PeakOptions = {
+  matmulSize: 256,
+  convChannels: 32,
+  convSpatial: 16,
+  compare: { warmup: 1, samples: 2 },
+};
+
+/** Kernel op types that are matrix products (what the GFLOP count counts). */
+const MATMUL_KERNELS = new Set(['MatMul', 'Gemm', 'FusedMatMul', 'FusedGemm', 'Conv', 'FusedConv']);
 
 export const diffusionTokens: Scenario = {
   name: 'diffusion-tokens',
@@ -212,6 +234,13 @@ export const diffusionTokens: Scenario = {
     const ratios: { of: string; to: string }[] = [];
     const [f8, f32, f64] = LATENTS;
     const forwardCost = new Map<string, number>();
+    const peakRuns: PeakResult[] = [];
+    const measurePeak = async (): Promise<void> => {
+      peakRuns.push(await measurePeakGflops(runtime, context.quick ? QUICK_PEAK : FULL_PEAK));
+      context.log(`peak ${peakRuns.at(-1)!.peakGflops.toFixed(1)} GFLOP/s (best of MatMul and Conv)`);
+    };
+    await measurePeak();
+    const profiles: string[] = [];
     const flopRatio = (family: string): string =>
       `${(forwardCost.get(`${family} ${f8.name}`)! / forwardCost.get(`${family} ${f64.name}`)!).toFixed(1)}×`;
 
@@ -222,7 +251,7 @@ export const diffusionTokens: Scenario = {
       );
       const weights = await ensureWeights(context.cacheDir, family.name, configs, (m) => context.log(m));
       const cases: BenchCase[] = [];
-      const models: DiffusionModel[] = [];
+      const models: (DiffusionModel & { bytes: Uint8Array })[] = [];
       try {
         for (const [latent, config] of configs) {
           context.log(`${family.name}, ${latent.name}: building the graph and the session`);
@@ -239,11 +268,24 @@ export const diffusionTokens: Scenario = {
           // A checked evaluation before timing (also the sessions' first run).
           checkOutput(await model.forward(x, [500], [207]), outShape, `${family.name} ${latent.name}`);
           const gflop = forwardGflop(config, parameterShapes(config));
+          // Classifier-free guidance evaluates [cond; uncond] as one batch of 2 (guidance.ts).
+          const x2: HostTensor<'float32'> = {
+            ...x,
+            shape: [2, ...shape.slice(1)],
+            data: new Float32Array([...x.data, ...x.data]),
+          };
+          const outShape2 = [2, ...outShape.slice(1)];
           cases.push(
             {
               name: seriesName(family.name, 'step', latent),
               work: { amount: gflop, unit: 'GFLOP' },
               run: async () => checkOutput(await model.forward(x, [500], [207]), outShape, 'step'),
+            },
+            {
+              name: seriesName(family.name, 'guided step', latent),
+              work: { amount: 2 * gflop, unit: 'GFLOP' },
+              run: async () =>
+                checkOutput(await model.forward(x2, [500, 500], [207, 207]), outShape2, 'guided step'),
             },
             {
               name: seriesName(family.name, 'generate', latent),
@@ -267,6 +309,38 @@ export const diffusionTokens: Scenario = {
         figures.push({ name: `${family.name} parameters (${f32.name})`, value: released / 1e6, unit: 'M' });
         context.log(`${family.name}: measuring`);
         series.push(...(await context.compare(cases)));
+        // Where one step's time goes: onnxruntime's profile of a batch-1 forward per token count.
+        for (const [i, [latent, config]] of [...configs].entries()) {
+          const [timeInput, timeDim] =
+            config.family === 'dit' ? ['t_freq', 256] : ['time_token', config.hiddenSize];
+          const shape = [1, ...latentShape(config)];
+          const profile = await profileModel(
+            models[i]!.bytes,
+            {
+              x: createRng(1).randn(shape),
+              [timeInput]: { dtype: 'float32', shape: [1, timeDim], data: timestepEmbedding([500], timeDim) },
+              y: { dtype: 'int64', shape: [1], data: BigInt64Array.of(207n) },
+            },
+            { externalData: [{ location: basename(weights.path), data: weights.path }] },
+          );
+          const matmul = profile.byOpType
+            .filter((o) => MATMUL_KERNELS.has(o.opType))
+            .reduce((t, o) => t + o.durationUs, 0);
+          figures.push({
+            name: `${family.name} ${latent.name}: matmul kernels' share of kernel time (profile)`,
+            value: (100 * matmul) / profile.totalUs,
+            unit: '%',
+          });
+          profiles.push(
+            `${family.name} ${latent.name} (${tokens(latent)} tokens), kernel time: ` +
+              profile.byOpType
+                .slice(0, 6)
+                .map(
+                  (o) => `${o.opType} ×${o.count} ${((100 * o.durationUs) / profile.totalUs).toFixed(1)} %`,
+                )
+                .join(', '),
+          );
+        }
       } finally {
         for (const model of models) await model.dispose();
       }
@@ -279,6 +353,27 @@ export const diffusionTokens: Scenario = {
       }
     }
 
+    await measurePeak();
+    const peak = Math.max(...peakRuns.map((r) => r.peakGflops));
+    figures.unshift({
+      name: 'peak GFLOP/s (best of MatMul and Conv, before and after the cases)',
+      value: peak,
+      unit: 'GFLOP/s',
+    });
+    for (const s of series) {
+      if (!s.name.includes('step')) continue;
+      figures.push({
+        name: `${s.name}: % of peak (median GFLOP/s ÷ peak)`,
+        value: (100 * s.throughput!.median) / peak,
+        unit: '%',
+      });
+    }
+    for (const family of FAMILIES)
+      for (const latent of LATENTS)
+        ratios.push({
+          of: seriesName(family.name, 'guided step', latent),
+          to: seriesName(family.name, 'step', latent),
+        });
     const width = context.quick ? QUICK_SIZE : { hiddenSize: 1152, depth: 28, numHeads: 16 };
     return {
       params: {
@@ -314,6 +409,9 @@ export const diffusionTokens: Scenario = {
                 "and 674.89 M (DiT-XL's count leaves out its fixed sin-cos position table, 0.29 M): the networks " +
                 'measured are the released architectures.',
             ]),
+        '"guided step" is what a guided sampler evaluates per step: [cond; uncond] as one batch of 2 (guidance.ts); ' +
+          'its ratio to "step" below 2× is what batching the two branches saves.',
+        ...profiles,
         'Weights are random (U(±1/√fan_in)); the cost does not depend on their values. A released checkpoint ' +
           'samples with guidance (twice the batch per step) for 30 (UViT, DPM-Solver) or 250 (DiT, DDPM) steps, so ' +
           'a real generation costs about 2 × steps × "step".',

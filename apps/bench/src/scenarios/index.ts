@@ -4,6 +4,7 @@ import { aeTiling } from './ae-tiling.js';
 import { diffusionTokens } from './diffusion-tokens.js';
 import { gpu } from './gpu.js';
 import { graphBuild } from './graph-build.js';
+import { int8 } from './int8.js';
 import { latents } from './latents.js';
 import { matmulPeak } from './matmul-peak.js';
 import { safetensorsRead } from './safetensors-read.js';
@@ -24,6 +25,7 @@ export const SCENARIOS: readonly Scenario[] = [
   diffusionTokens,
   aeTiling,
   aeLatency,
+  int8,
   sdVaeVsDcae,
   taesanaVsDcae,
   runtimes,

@@ -52,7 +52,7 @@ interface FailingLoad {
 }
 
 /**
- * Bad inputs mixed into the soak (reliability.md T11): a checkpoint cut in half (A), garbage ONNX
+ * Bad inputs mixed into the soak (docs/reliability.md T11): a checkpoint cut in half (A), garbage ONNX
  * bytes (B) and a PNG header claiming 100000² pixels (C), each expected to fail with its typed error.
  */
 async function failingLoads(folder: string, scratch: string): Promise<FailingLoad[]> {
@@ -107,7 +107,7 @@ export const soak: Scenario = {
     'Repeats the whole life of a model (load the tiny sana fixture from its folder, build both graphs, create ' +
     'sessions, encode a 96×64 image, decode, dispose) on one shared onnxruntime-node runtime and samples the ' +
     'resident set size after every cycle. Every 5th cycle also runs three loads that must fail with their ' +
-    'typed errors (a truncated checkpoint, garbage ONNX bytes, a PNG header claiming 100000² px; reliability.md ' +
+    'typed errors (a truncated checkpoint, garbage ONNX bytes, a PNG header claiming 100000² px; docs/reliability.md ' +
     'T11); an unexpected outcome stops the scenario. The slope (bytes per cycle, least squares over the second ' +
     'half of the cycles, after allocators have settled) shows whether anything leaks; a flat line is ~0. Open ' +
     'file descriptors and files added next to the models are counted before and after. ' +

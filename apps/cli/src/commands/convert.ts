@@ -29,7 +29,7 @@ export async function runConvert(options: ConvertOptions, { io, signal }: Comman
   const reporter = reporterFor(options, { io, signal });
   const result = await withOutputs(options, [], signal, async (outputs) => {
     const dir = await outputs.claimDirectory(options.output, MODEL_FILES);
-    const model = await openModel(options, reporter, signal);
+    const model = await openModel(options, reporter, signal, 'convert');
     try {
       const temp = join(await outputs.makeTempDir(dir), 'export');
       await reporter.step('export', `exporting ONNX graphs to ${options.output}`, () =>

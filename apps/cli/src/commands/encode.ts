@@ -2,7 +2,8 @@ import { DcaeError, formatShape, serializeSafetensors } from '@dcae/core';
 import { openModel } from '../model.js';
 import type { CommonOptions, ImageInputOptions } from '../options.js';
 import { formatMs } from '../reporter.js';
-import { METADATA, isSafetensorsPath } from '../tensor-files.js';
+import { formatLatentMetadata } from '@dcae/autoencoder';
+import { isSafetensorsPath } from '../tensor-files.js';
 import { prepareSample, readSampleInput, reporterFor, withOutputs } from './shared.js';
 import type { CommandContext } from './shared.js';
 
@@ -35,18 +36,21 @@ export async function runEncode(
     const raw = await reporter.step('read', `reading ${input}`, () =>
       readSampleInput(input, options, signal),
     );
-    const model = await openModel(options, reporter, signal);
+    const model = await openModel(options, reporter, signal, 'encode');
     try {
       const ae = model.autoencoder;
       const { sample, fitted } = prepareSample(raw, options.fit, ae.spatialCompressionRatio);
       const latent = await reporter.step('encode', `encoding ${formatShape(sample.shape)}`, () =>
         ae.encode(sample, { signal, latentChannels: options.latentChannels }),
       );
-      const metadata: Record<string, string> = { [METADATA.model]: ae.name };
-      if (ae.scalingFactor !== undefined) metadata[METADATA.scalingFactor] = String(ae.scalingFactor);
-      if (fitted?.applied === 'pad') {
-        metadata[METADATA.originalSize] = `${fitted.original.width}x${fitted.original.height}`;
-      }
+      // The latent file contract (docs/latent-format.md): unscaled, with the model that made it.
+      const metadata = formatLatentMetadata({
+        model: ae.name,
+        space: 'autoencoder',
+        ...(ae.scalingFactor !== undefined ? { scalingFactor: ae.scalingFactor } : {}),
+        dtype: options.dtype ?? 'fp32',
+        ...(fitted?.applied === 'pad' ? { originalSize: fitted.original } : {}),
+      });
       await outputs.stage(output, serializeSafetensors({ latent }, metadata), signal);
       return {
         text: [

@@ -8,7 +8,7 @@ import {
   toFloat32,
 } from '@dcae/core';
 import type { HostTensor } from '@dcae/core';
-import { tensorToImages } from '@dcae/autoencoder';
+import { formatLatentMetadata, tensorToImages } from '@dcae/autoencoder';
 import type { Autoencoder } from '@dcae/autoencoder';
 import type { ModelFiles } from '@dcae/hub';
 import { COMBINED_AUTOENCODER_PREFIX } from '@dcae/hub';
@@ -35,6 +35,7 @@ import type {
 } from '@dcae/diffusion';
 import { loadGenerator, resolveModelFiles } from '@dcae/diffusion/node';
 import { hubOptions, modelFiles, startRuntime } from '../model.js';
+import { requireDiffusionModel } from '../model-kind.js';
 import type { CommonOptions } from '../options.js';
 import type { Reporter } from '../reporter.js';
 import { formatMs } from '../reporter.js';
@@ -287,6 +288,7 @@ async function planRun(
   classes: readonly number[],
   reporter: Reporter,
 ): Promise<RunPlan> {
+  await requireDiffusionModel(options.model);
   const config = await readModelConfig(files);
   const sampler = options.sampler ?? config.preset?.sampler ?? compatibleSamplers(config.backbone)[0]!;
   const backbone = readingFor(config.backbone, sampler);
@@ -478,10 +480,15 @@ function latentMetadata(
   generated: GenerateResult,
 ): Record<string, string> {
   const scalingFactor = plan.config.preset?.scalingFactor;
+  // The latent file contract (docs/latent-format.md): `dcae.model` is the autoencoder that decodes it.
   return {
-    'dcae.model': plan.config.preset?.name ?? basename(resolve(options.model)),
-    'dcae.latent_space': 'diffusion',
-    ...(scalingFactor === undefined ? {} : { 'dcae.scaling_factor': String(scalingFactor) }),
+    ...formatLatentMetadata({
+      ...(plan.config.preset ? { model: plan.config.preset.autoencoder } : {}),
+      space: 'diffusion',
+      ...(scalingFactor === undefined ? {} : { scalingFactor }),
+      dtype: 'fp32',
+    }),
+    'dcae.diffusion_model': plan.config.preset?.name ?? basename(resolve(options.model)),
     'dcae.classes': classes.join(','),
     'dcae.sampler': generated.sampler,
     ...(generated.steps === undefined ? {} : { 'dcae.steps': String(generated.steps) }),

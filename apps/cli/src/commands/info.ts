@@ -113,7 +113,7 @@ export async function runInfo(options: InfoOptions, { io, signal }: CommandConte
     return runOnnxInfo(options.model, options, { io, signal });
   const reporter = reporterFor(options, { io, signal });
   const devices = listNodeDevices();
-  const model = await openModel(options, reporter, signal);
+  const model = await openModel(options, reporter, signal, 'info');
   try {
     const ae = model.autoencoder;
     const f = ae.spatialCompressionRatio;
@@ -122,23 +122,24 @@ export async function runInfo(options: InfoOptions, { io, signal }: CommandConte
     let sizeJson: Record<string, unknown> | undefined;
     if (options.size) {
       const { height, width } = options.size;
+      // Sizes are width×height, as everywhere dcae prints them; latent shapes are [N, C, h, w].
       if (height % f === 0 && width % f === 0) {
-        sizeText = [`size       ${height}x${width} → latent ${formatShape(latentFor(height, width))}`];
-        sizeJson = { height, width, latentShape: latentFor(height, width) };
+        sizeText = [`size       ${width}x${height} → latent ${formatShape(latentFor(height, width))}`];
+        sizeJson = { width, height, latentShape: latentFor(height, width) };
       } else {
         const { crop, pad } = fittedSizes(width, height, f);
         sizeText = [
-          `size       ${height}x${width} is not a multiple of ${f}:`,
+          `size       ${width}x${height} is not a multiple of ${f}:`,
           ...(crop
             ? [
-                `    --fit crop → ${crop.height}x${crop.width}, latent ${formatShape(latentFor(crop.height, crop.width))}`,
+                `    --fit crop → ${crop.width}x${crop.height}, latent ${formatShape(latentFor(crop.height, crop.width))}`,
               ]
             : []),
-          `    --fit pad  → ${pad.height}x${pad.width}, latent ${formatShape(latentFor(pad.height, pad.width))}`,
+          `    --fit pad  → ${pad.width}x${pad.height}, latent ${formatShape(latentFor(pad.height, pad.width))}`,
         ];
         sizeJson = {
-          height,
           width,
+          height,
           ...(crop ? { crop: { ...crop, latentShape: latentFor(crop.height, crop.width) } } : {}),
           pad: { ...pad, latentShape: latentFor(pad.height, pad.width) },
         };

@@ -1,5 +1,5 @@
-import { formatShape, serializeSafetensors } from '@dcae/core';
-import { reconstructionMetrics, tensorToImages } from '@dcae/autoencoder';
+import { DcaeError, formatShape, serializeSafetensors } from '@dcae/core';
+import { reconstructionMetrics, SSIM_MIN_SIDE, tensorToImages } from '@dcae/autoencoder';
 import { openModel } from '../model.js';
 import type { CommonOptions, ImageInputOptions } from '../options.js';
 import { formatMs } from '../reporter.js';
@@ -23,7 +23,7 @@ export interface ReconstructOptions extends CommonOptions, ImageInputOptions {
 
 /**
  * `dcae reconstruct`: encode then decode, write the reconstruction and print PSNR and SSIM as
- * efficientvit's evaluator computes them (spec §6.1): both sides quantised to uint8 first
+ * efficientvit's evaluator computes them (docs/model-spec.md §6.1): both sides quantised to uint8 first
  * (an image input already is; a .safetensors `sample` is quantised like the output), PSNR and
  * SSIM per image, then the mean. With the default `--fit pad` the reconstruction is cropped back
  * to the input's size, so the metrics cover exactly the input's pixels.
@@ -43,10 +43,31 @@ export async function runReconstruct(
     const paths = kind === 'safetensors' ? [options.output] : batchPaths(options.output, batch);
     for (const path of paths) await outputs.claim(path);
 
-    const model = await openModel(options, reporter, signal);
+    const model = await openModel(options, reporter, signal, 'reconstruct');
     try {
       const ae = model.autoencoder;
       const { sample, fitted } = prepareSample(raw, options.fit, ae.spatialCompressionRatio);
+      // The metrics' preconditions, before the model runs: SSIM needs its 11 × 11 window.
+      const measured =
+        fitted === undefined
+          ? { width: sample.shape[3]!, height: sample.shape[2]! }
+          : fitted.applied === 'crop'
+            ? { width: fitted.image.width, height: fitted.image.height }
+            : fitted.original;
+      if (measured.width < SSIM_MIN_SIDE || measured.height < SSIM_MIN_SIDE) {
+        throw new DcaeError(
+          'INPUT_SIZE',
+          `${input} is ${measured.width}×${measured.height}; reconstruct measures SSIM, whose window needs at least ` +
+            `${SSIM_MIN_SIDE}×${SSIM_MIN_SIDE} pixels. Nothing was run.`,
+          {
+            source: input,
+            detail: { ...measured, minimum: SSIM_MIN_SIDE },
+            hint: {
+              cli: `use \`dcae encode\` then \`dcae decode\` for images under ${SSIM_MIN_SIDE}×${SSIM_MIN_SIDE} (no metrics)`,
+            },
+          },
+        );
+      }
       const latent = await reporter.step('encode', `encoding ${formatShape(sample.shape)}`, () =>
         ae.encode(sample, { signal, latentChannels: options.latentChannels }),
       );

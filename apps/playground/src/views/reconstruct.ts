@@ -87,7 +87,7 @@ async function ensureModel(page: Page): Promise<ModelInfo> {
   const { store, client } = page;
   await client.ensure();
   const { source, key } = modelSource(store.get().reconstruct);
-  const dtype = ui.dtype.value as 'fp32' | 'fp16';
+  const dtype = ui.dtype.value as 'fp32' | 'fp16' | 'int8';
   const loaded = store.get().reconstruct.model;
   if (loaded?.key === `${key}:${dtype}`) return loaded.info;
   store.update((s) => withStatus(withReconstruct(s, { model: undefined }), 'Loading the model…'));

@@ -1,5 +1,6 @@
 import { DcaeError } from '@dcae/core';
 import type { HostTensor } from '@dcae/core';
+import { serializeModel } from '@dcae/core/onnx';
 import type { OnnxModel, ParamResolver } from '@dcae/core/onnx';
 import type { RuntimeV1 } from '@dcae/core/runtime';
 import type { AutoencoderPart, GraphDType } from './io.js';
@@ -8,6 +9,10 @@ import { exportPart } from './onnx-export.js';
 import type { ModelWeights } from './part-graph.js';
 import { loadedParts, partGraph, weightFiles, weightsOfPart } from './part-graph.js';
 import { padChannels, PartRunner, takeChannels } from './runner.js';
+import type { WeightBinding } from './weights.js';
+import { buildInt8Graph } from './quantize/int8-graph.js';
+import type { QuantizationSpec } from './quantize/spec.js';
+import { isWasmRuntime, wasmMemoryBudget } from './wasm-memory.js';
 import type { PlanOptions, RunPlan } from './tiling.js';
 import type {
   AutoencoderDType,
@@ -54,6 +59,8 @@ export interface FamilyModel<A extends string, C> {
   plan(operation: 'encode' | 'decode', shape: readonly number[], options: PlanOptions): RunPlan;
   /** Compute dtypes `buildGraph` accepts. @defaultValue both */
   readonly graphDTypes?: readonly GraphDType[];
+  /** `dtype: 'int8'`: the calibrated ranges the session graphs are quantized with. */
+  readonly quantization?: QuantizationSpec | undefined;
 }
 
 /** The load options the facade keeps: runtime, listener, the weights' location and run defaults. */
@@ -64,7 +71,12 @@ export interface FacadeOptions extends ExecutionOptions {
   readonly externalData: (weightsFile: string) => string | Uint8Array;
 }
 
-const GRAPH_DTYPE: Readonly<Record<AutoencoderDType, GraphDType>> = { fp32: 'float32', fp16: 'float16' };
+/** The float dtype of a model's graph (int8 graphs are float32 graphs with QDQ convolutions). */
+const GRAPH_DTYPE: Readonly<Record<AutoencoderDType, GraphDType>> = {
+  fp32: 'float32',
+  fp16: 'float16',
+  int8: 'float32',
+};
 
 /** The one model facade: a family's facts and graphs behind the `BaseAutoencoder` interface. */
 export class PartModel<A extends string, C> implements BaseAutoencoder<A, C> {
@@ -111,9 +123,19 @@ export class PartModel<A extends string, C> implements BaseAutoencoder<A, C> {
         dtype: GRAPH_DTYPE[family.dtype],
         onProgress: options.onProgress,
         adaptiveChannelsRefusal: family.adaptiveChannelsRefusal,
+        sessionGraph:
+          family.dtype === 'int8'
+            ? (part, onTensor) => this.#int8Graph(part, undefined, onTensor)
+            : undefined,
       },
     );
-    const { tiling, memoryBudgetBytes, batchSize } = options;
+    const { tiling, batchSize } = options;
+    // On wasm the budget is what the 4 GiB heap leaves next to the weights (see wasm-memory.ts).
+    const memoryBudgetBytes =
+      options.memoryBudgetBytes ??
+      (isWasmRuntime(options.runtime)
+        ? wasmMemoryBudget(weightBytes(weightFiles(family.weights), family.dtype))
+        : undefined);
     this.#defaults = { tiling, memoryBudgetBytes, batchSize };
     // Fail at load, not at the first call, on bad defaults.
     this.planRun('decode', [1, this.latentChannels, 1, 1]);
@@ -196,6 +218,9 @@ export class PartModel<A extends string, C> implements BaseAutoencoder<A, C> {
   }
 
   buildGraph(part: AutoencoderPart, options: BuildGraphOptions = {}): Promise<OnnxModel> {
+    if (this.dtype === 'int8' && options.dtype === undefined && options.params === undefined) {
+      return this.#int8Graph(part, options.io);
+    }
     const dtype = options.dtype ?? GRAPH_DTYPE[this.dtype];
     const accepted = this.#family.graphDTypes ?? ['float32', 'float16'];
     if (!accepted.includes(dtype)) {
@@ -216,10 +241,34 @@ export class PartModel<A extends string, C> implements BaseAutoencoder<A, C> {
     return partGraph(weightsOfPart(this.#family.weights, part), part, options);
   }
 
+  /** The float32 graph with every weight inline, quantized (QDQ, int8 weights) with the spec's ranges. */
+  #int8Graph(
+    part: AutoencoderPart,
+    io: GraphDType | undefined,
+    onTensor?: (done: number, total: number) => void,
+  ): Promise<OnnxModel> {
+    this.#runner.checkOpen();
+    this.#runner.checkPart(part);
+    const weights = weightsOfPart(this.#family.weights, part);
+    return buildInt8Graph(
+      weights.file,
+      weights.binding,
+      part,
+      this.#family.quantization!,
+      weights.weightsFile,
+      (params) => partGraph(weights, part, { params, dtype: 'float32', io }),
+      onTensor,
+    );
+  }
+
   async onnxFiles(options: OnnxExportOptions = {}): Promise<OnnxExportFile[]> {
     this.#runner.checkOpen();
     const dtype = GRAPH_DTYPE[this.dtype];
     const files: OnnxExportFile[] = [];
+    if (this.dtype === 'int8') {
+      for (const part of this.parts) files.push(int8File(part, await this.#int8Graph(part, options.io)));
+      return files;
+    }
     for (const part of this.parts) {
       const { file, binding } = weightsOfPart(this.#family.weights, part);
       const build = (params: ParamResolver) => this.#graph(part, { params, dtype, io: options.io });
@@ -231,4 +280,26 @@ export class PartModel<A extends string, C> implements BaseAutoencoder<A, C> {
   dispose(): Promise<void> {
     return this.#runner.dispose();
   }
+}
+
+/** A standalone int8 ONNX file: the int8 weights are inline (a quarter of the float32 bytes). */
+function int8File(part: AutoencoderPart, model: OnnxModel): OnnxExportFile {
+  const bytes = serializeModel(model);
+  return {
+    name: `${part}.onnx`,
+    size: bytes.byteLength,
+    async *chunks() {
+      yield bytes;
+    },
+  };
+}
+
+/** Bytes the loaded parts' weights take in a session of `dtype` (int8: a quarter, fp16: half of float32). */
+function weightBytes(files: readonly { readonly binding: WeightBinding }[], dtype: AutoencoderDType): number {
+  const perElement = dtype === 'fp32' ? 4 : dtype === 'fp16' ? 2 : 1;
+  let total = 0;
+  for (const { binding } of files) {
+    for (const t of binding.tensors.values()) total += t.shape.reduce((a, b) => a * b, 1) * perElement;
+  }
+  return total;
 }

@@ -1,6 +1,7 @@
 import { checkHostTensor, DcaeError, formatShape } from '@dcae/core';
 import type { HostTensor } from '@dcae/core';
 import { serializeModel } from '@dcae/core/onnx';
+import type { OnnxModel } from '@dcae/core/onnx';
 import type { RuntimeV1, SessionV1 } from '@dcae/core/runtime';
 import type { AutoencoderPart, GraphDType } from './io.js';
 import { DECODER_IO, ENCODER_IO } from './io.js';
@@ -43,6 +44,10 @@ export interface PartRunnerOptions {
   readonly adaptiveChannelsRefusal: string | undefined;
   /** Compute dtype of the session graphs. */
   readonly dtype: GraphDType;
+  /** Builds the session graph instead of `partGraph` (int8: the quantized graph). */
+  readonly sessionGraph?:
+    | ((part: AutoencoderPart, onTensor: (done: number, total: number) => void) => Promise<OnnxModel>)
+    | undefined;
   /** The model's listener, sent every event. */
   readonly onProgress?: Emit | undefined;
 }
@@ -197,13 +202,12 @@ export class PartRunner {
     const weights = weightsOfPart(this.#options.weights, part);
     emit({ stage: 'build', model, part, done: 0, total: 1 });
     let steps = 1;
-    const graph = await partGraph(weights, part, {
-      dtype,
-      onTensor: (done, total) => {
-        steps = total + 1;
-        emit({ stage: 'build', model, part, done, total: steps });
-      },
-    });
+    const onTensor = (done: number, total: number): void => {
+      steps = total + 1;
+      emit({ stage: 'build', model, part, done, total: steps });
+    };
+    const custom = this.#options.sessionGraph;
+    const graph = custom ? await custom(part, onTensor) : await partGraph(weights, part, { dtype, onTensor });
     const bytes = serializeModel(graph);
     emit({ stage: 'build', model, part, done: steps, total: steps });
     emit({ stage: 'session', model, part, done: 0, total: 1 });
@@ -256,10 +260,38 @@ export function checkParts(parts: readonly AutoencoderPart[] | undefined): reado
 
 /** `tensor` is float32 NCHW with `channels` channels, at least one image, and only finite values. */
 function checkInput(what: string, tensor: HostTensor<'float32'>, channels: number): void {
-  if (tensor?.dtype !== 'float32') {
+  const call = what === 'images' ? 'encode(images)' : 'decode(latents)';
+  const howTo =
+    what === 'images'
+      ? "Read an image with readImage(path) from '@dcae/autoencoder/node' and pass imageToTensor(image)."
+      : 'Pass the tensor encode() returned, or one read from a .safetensors file.';
+  const isObject = typeof tensor === 'object' && tensor !== null;
+  if (!isObject || !('dtype' in tensor) || !('shape' in tensor) || !('data' in tensor)) {
+    const got = !isObject
+      ? String(tensor)
+      : Array.isArray(tensor)
+        ? 'an array'
+        : `an object with keys ${JSON.stringify(Object.keys(tensor).slice(0, 5))}`;
+    throw new DcaeError(
+      'INVALID_ARGUMENT',
+      `${call}: ${what} must be a float32 tensor { dtype, shape, data } of shape [N, ${channels}, H, W]; got ${got}.`,
+      { hint: { library: howTo } },
+    );
+  }
+  if (!Array.isArray(tensor.shape) || !ArrayBuffer.isView(tensor.data)) {
+    throw new DcaeError(
+      'INVALID_ARGUMENT',
+      `${call}: ${what}.shape must be an array of sizes and ${what}.data a typed array (Float32Array).`,
+      { hint: { library: howTo } },
+    );
+  }
+  if (tensor.dtype !== 'float32') {
     throw new DcaeError(
       'DTYPE_UNSUPPORTED',
-      `${what} must be float32, found ${String(tensor?.dtype)}; convert with toFloat32().`,
+      `${call}: ${what} must be float32, found ${String(tensor.dtype)}.`,
+      {
+        hint: { library: 'Convert it with toFloat32() from @dcae/core.' },
+      },
     );
   }
   checkHostTensor(tensor, what);
@@ -288,10 +320,16 @@ function checkImageSize(model: string, f: number, height: number, width: number)
   const up = (n: number): number => Math.min(MAX_SIDE, Math.max(f, Math.ceil(n / f) * f));
   throw new DcaeError(
     'INPUT_SIZE',
-    `${model} cannot encode ${height}×${width} (H×W) images: height and width must be multiples of ${f} ` +
-      `(at most ${MAX_SIDE}). Nearest valid sizes: ${down(height)}×${down(width)} (crop) or ` +
-      `${up(height)}×${up(width)} (pad); fitToMultiple(image, ${f}, 'crop' | 'pad') does either.`,
-    { detail: { height, width, multiple: f } },
+    `${model} cannot encode ${width}×${height} (W×H) images: width and height must be multiples of ${f} ` +
+      `(at most ${MAX_SIDE}). Nearest valid sizes: ${down(width)}×${down(height)} (crop) or ` +
+      `${up(width)}×${up(height)} (pad).`,
+    {
+      detail: { height, width, multiple: f },
+      hint: {
+        library: `fitToMultiple(image, ${f}, 'crop' | 'pad') does either.`,
+        cli: 'pass --fit crop (keep the top-left region) or --fit pad (pad and crop the result back)',
+      },
+    },
   );
 }
 
@@ -302,7 +340,7 @@ function checkLatentSize(model: string, f: number, height: number, width: number
   if (valid(height) && valid(width)) return;
   throw new DcaeError(
     'INPUT_SIZE',
-    `${model} cannot decode ${height}×${width} (h×w) latents: h and w must be 1 to ${max}.`,
+    `${model} cannot decode ${width}×${height} (w×h) latents: w and h must be 1 to ${max}.`,
     { detail: { height, width, max } },
   );
 }

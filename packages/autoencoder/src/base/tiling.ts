@@ -2,22 +2,43 @@ import { DcaeError } from '@dcae/core';
 import type { HostTensor } from '@dcae/core';
 
 /**
- * Tiled and batch-sliced execution (dcae-spec.md §7.3). An image is cut into square tiles of
- * `tileSize` pixels every `stride` pixels; each tile goes through the model on its own and the
- * results are blended with linear ramps over the overlap, in output space: pixels for decode,
- * latent cells for encode. Blending follows diffusers `AutoencoderDC.tiled_decode` / `tiled_encode`
- * exactly: tiles in row-major order, each blended in place first with the tile above, then with
- * the tile to its left (both already blended themselves), b[y] ← a[−E + y]·(1 − y/E) + b[y]·(y/E)
- * for y < E, then cropped to the stride. Two deliberate differences: the stride is always a
- * multiple of f (diffusers' 448 px is not one for f128), and the last tile of a row or column is
- * moved back to end at the border instead of being cut short, so every tile has the full size,
- * no padding is ever needed and blends always line up (diffusers' short edge tiles misalign them).
+ * Tiled and batch-sliced execution (docs/model-spec.md §7.3, docs/tiling.md). An image is cut into
+ * square tiles of `tileSize` pixels every `stride` pixels; each tile goes through the model on its
+ * own and the results are blended with linear ramps over the overlap, in output space: pixels for
+ * decode, latent cells for encode. Both styles blend like diffusers `AutoencoderDC`: tiles in
+ * row-major order, each blended in place first with the tile above, then with the tile to its
+ * left (both already blended themselves), b[y] ← a[−E + y]·(1 − y/E) + b[y]·(y/E) for y < E,
+ * then cropped to the stride.
+ *
+ * - `'aligned'` (default): the stride is always a multiple of f (diffusers' 448 px is not one for
+ *   f128), and the last tile of a row or column is moved back to end at the border instead of
+ *   being cut short, so every tile has the full size, no padding is ever needed and blends always
+ *   line up.
+ * - `'diffusers'`: `enable_tiling()` exactly: tiles start every `tileSize − overlap` pixels from 0
+ *   and the last ones are cut short at the border; an encoder tile whose side is not a multiple of
+ *   f is zero-padded at the bottom and right; blends run over ⌊tileSize/f⌋ − ⌊stride/f⌋ latent
+ *   cells (encode) or tileSize − stride pixels (decode), clipped to the shorter tile.
  */
 
-/** Tile side and overlap in pixels. */
+/** How tiles are laid out (see the module comment). */
+export type TileStyle = 'aligned' | 'diffusers';
+export const TILE_STYLES: readonly TileStyle[] = ['aligned', 'diffusers'];
+
+/** Tile side and overlap in pixels, and the layout style. */
 export interface TileGeometry {
+  /** @defaultValue 512 (4·f for f128 and above) */
+  readonly tileSize?: number;
+  /** @defaultValue 64, clamped to `tileSize − f` so that any valid `tileSize` alone works */
+  readonly overlap?: number;
+  /** @defaultValue 'aligned' */
+  readonly style?: TileStyle;
+}
+
+/** A geometry with every field decided (what a plan uses). */
+export interface ResolvedTileGeometry {
   readonly tileSize: number;
   readonly overlap: number;
+  readonly style: TileStyle;
 }
 
 /**
@@ -30,8 +51,13 @@ export type TilingOption = 'auto' | 'never' | 'always' | TileGeometry;
 export const DEFAULT_MEMORY_BUDGET_BYTES = 4 * 2 ** 30;
 
 /** diffusers' defaults: 512 px tiles, 64 px overlap (stride 448; for f128 the stride rounds down to 384). */
-export function defaultTileGeometry(f: number): TileGeometry {
+export function defaultTileGeometry(f: number): { tileSize: number; overlap: number } {
   return { tileSize: Math.max(512, 4 * f), overlap: 64 };
+}
+
+/** The overlap used when none is given: 64 px, or less when the tile is too small for it. */
+export function defaultOverlap(tileSize: number, f: number): number {
+  return Math.max(0, Math.min(64, tileSize - f));
 }
 
 /** How one encode or decode call runs. */
@@ -43,12 +69,13 @@ export interface RunPlan {
   /** Tile grid, or undefined when every image runs whole. */
   readonly tiles:
     | {
-        /** Pixels; `stride` is a multiple of f and `overlap` = `tileSize` − `stride`. */
+        /** Pixels; `overlap` = `tileSize` − `stride`; for 'aligned', `stride` is a multiple of f. */
         readonly tileSize: number;
         readonly stride: number;
         readonly overlap: number;
         readonly rows: number;
         readonly columns: number;
+        readonly style: TileStyle;
       }
     | undefined;
   /** Images per run (batch slicing). */
@@ -96,10 +123,10 @@ export function planTiledRun(
     model.activationBytes(part, rows, columns, elementBytes);
 
   const tiling = options.tiling ?? 'auto';
-  let geometry: TileGeometry | undefined;
-  if (typeof tiling === 'object' && tiling !== null) geometry = checkGeometry(tiling, f);
+  let geometry: ResolvedTileGeometry | undefined;
+  if (typeof tiling === 'object' && tiling !== null) geometry = checkTileGeometry(tiling, f);
   else if (tiling === 'always' || (tiling === 'auto' && estimate(height, width) > budget))
-    geometry = defaultTileGeometry(f);
+    geometry = { ...defaultTileGeometry(f), style: 'aligned' };
   else if (tiling !== 'never' && tiling !== 'auto') {
     throw new DcaeError(
       'INVALID_ARGUMENT',
@@ -110,12 +137,37 @@ export function planTiledRun(
   let tiles: RunPlan['tiles'];
   let runHeight = height;
   let runWidth = width;
-  if (geometry !== undefined) {
+  if (geometry !== undefined && geometry.style === 'diffusers') {
+    // enable_tiling() tiles both axes as soon as either side exceeds a tile (in the input's units).
+    const { tileSize } = geometry;
+    const stride = tileSize - geometry.overlap;
+    const over =
+      operation === 'encode'
+        ? height > tileSize || width > tileSize
+        : h > Math.floor(tileSize / f) || w > Math.floor(tileSize / f);
+    if (over) {
+      const unit = operation === 'encode' ? stride : Math.floor(stride / f);
+      const rows = Math.ceil((operation === 'encode' ? height : h) / unit);
+      const columns = Math.ceil((operation === 'encode' ? width : w) / unit);
+      tiles = { tileSize, stride, overlap: geometry.overlap, rows, columns, style: 'diffusers' };
+      // Encoder tiles are padded up to a multiple of f.
+      const run = operation === 'encode' ? Math.ceil(tileSize / f) * f : Math.floor(tileSize / f) * f;
+      runHeight = Math.min(height, run);
+      runWidth = Math.min(width, run);
+    }
+  } else if (geometry !== undefined) {
     const stride = strideOf(geometry, f);
     const rows = axisTiles(height, geometry.tileSize, stride, 1).length;
     const columns = axisTiles(width, geometry.tileSize, stride, 1).length;
     if (rows * columns > 1) {
-      tiles = { tileSize: geometry.tileSize, stride, overlap: geometry.tileSize - stride, rows, columns };
+      tiles = {
+        tileSize: geometry.tileSize,
+        stride,
+        overlap: geometry.tileSize - stride,
+        rows,
+        columns,
+        style: 'aligned',
+      };
       runHeight = Math.min(height, geometry.tileSize);
       runWidth = Math.min(width, geometry.tileSize);
     }
@@ -149,38 +201,92 @@ function checkBatchSize(option: number | 'auto' | undefined, images: number, fit
   return Math.min(images, option);
 }
 
-function checkGeometry(geometry: TileGeometry, f: number): TileGeometry {
-  const { tileSize, overlap } = geometry;
-  if (!Number.isSafeInteger(tileSize) || tileSize < f || tileSize % f !== 0) {
+/** How the fields of a tile geometry are called where the error is reported. */
+export interface TileOptionNames {
+  readonly tileSize: string;
+  readonly overlap: string;
+  readonly style: string;
+}
+
+const LIBRARY_NAMES: TileOptionNames = {
+  tileSize: 'tiling.tileSize',
+  overlap: 'tiling.overlap',
+  style: 'tiling.style',
+};
+
+/** The dcae CLI's flags for the same fields. */
+export const CLI_TILE_FLAGS: TileOptionNames = {
+  tileSize: '--tile-size',
+  overlap: '--tile-overlap',
+  style: '--tile-style',
+};
+
+/**
+ * Checks a tile geometry for a model of compression ratio `f` and fills in the defaults. Errors
+ * (INVALID_ARGUMENT) name the library options, and carry the CLI's wording (its flags) as
+ * `cliMessage`.
+ */
+export function checkTileGeometry(geometry: TileGeometry, f: number): ResolvedTileGeometry {
+  const fail = (say: (names: TileOptionNames) => string, detail: Record<string, unknown>): never => {
+    throw new DcaeError('INVALID_ARGUMENT', say(LIBRARY_NAMES), {
+      detail,
+      cliMessage: say(CLI_TILE_FLAGS),
+    });
+  };
+  const style = geometry.style ?? 'aligned';
+  if (!TILE_STYLES.includes(style)) {
+    fail((n) => `${n.style} must be 'aligned' or 'diffusers'; got ${JSON.stringify(style)}.`, { style });
+  }
+  const tileSize = geometry.tileSize ?? defaultTileGeometry(f).tileSize;
+  // diffusers accepts any tile of at least f pixels (encoder tiles are padded); aligned tiles are multiples of f.
+  const aligned = style === 'aligned';
+  if (!Number.isSafeInteger(tileSize) || tileSize < f || (aligned && tileSize % f !== 0)) {
     const near = Number.isFinite(tileSize) ? Math.max(f, Math.round(tileSize / f) * f) : 512;
-    throw new DcaeError(
-      'INVALID_ARGUMENT',
-      `tileSize must be a positive multiple of the model's compression ratio ${f} px; got ${String(tileSize)}. ` +
-        `Nearest valid: ${near}.`,
-      { detail: { tileSize, multiple: f } },
+    fail(
+      (n) =>
+        (aligned
+          ? `${n.tileSize} must be a positive multiple of the model's compression ratio ${f} px; `
+          : `${n.tileSize} must be a whole number of pixels ≥ the model's compression ratio ${f}; `) +
+        `got ${String(tileSize)}. Nearest valid: ${near}.`,
+      { tileSize, multiple: f },
     );
   }
+  const overlap = geometry.overlap ?? defaultOverlap(tileSize, f);
   if (!Number.isSafeInteger(overlap) || overlap < 0 || overlap >= tileSize) {
-    throw new DcaeError(
-      'INVALID_ARGUMENT',
-      `overlap must be a whole number of pixels from 0 to tileSize − 1 (${tileSize - 1}); got ${String(overlap)}.`,
-      { detail: { tileSize, overlap } },
+    fail(
+      (n) =>
+        `${n.overlap} must be a whole number of pixels from 0 to ${n.tileSize} − 1 (${tileSize - 1}); got ${String(overlap)}.`,
+      { tileSize, overlap },
     );
   }
-  if (strideOf(geometry, f) < f) {
-    throw new DcaeError(
-      'INVALID_ARGUMENT',
-      `overlap ${overlap} leaves a stride of ${tileSize - overlap} px, under the compression ratio ${f}; ` +
-        `the stride (tileSize − overlap, rounded down to a multiple of ${f}) must be at least ${f}. ` +
+  const stride = tileSize - overlap;
+  if (!aligned && stride % f !== 0) {
+    // diffusers keeps ⌊stride/f⌋ latent cells per tile but moves stride pixels: the output would
+    // have the wrong size, so this geometry is refused rather than reproduced.
+    const below = Math.floor(stride / f) * f;
+    fail(
+      (n) =>
+        `with ${n.style} 'diffusers', ${n.tileSize} − ${n.overlap} (the stride, ${stride} px) must be a multiple of the compression ratio ${f}, ` +
+        `else diffusers itself returns a latent of the wrong size; use an overlap of ${tileSize - Math.max(f, below)}` +
+        (below + f < tileSize ? ` or ${tileSize - below - f}` : '') +
+        '.',
+      { tileSize, overlap, multiple: f },
+    );
+  }
+  if ((aligned ? strideOf({ tileSize, overlap }, f) : stride) < f) {
+    fail(
+      (n) =>
+        `${n.overlap} ${overlap} leaves a stride of ${stride} px, under the compression ratio ${f}; ` +
+        `the stride (${n.tileSize} − ${n.overlap}${aligned ? `, rounded down to a multiple of ${f}` : ''}) must be at least ${f}. ` +
         `Use an overlap of at most ${tileSize - f}.`,
-      { detail: { tileSize, overlap, multiple: f } },
+      { tileSize, overlap, multiple: f },
     );
   }
-  return geometry;
+  return { tileSize, overlap, style };
 }
 
 /** tileSize − overlap, rounded down to a multiple of f (so the effective overlap is never smaller than asked). */
-function strideOf(geometry: TileGeometry, f: number): number {
+function strideOf(geometry: { tileSize: number; overlap: number }, f: number): number {
   return Math.floor((geometry.tileSize - geometry.overlap) / f) * f;
 }
 
@@ -271,6 +377,10 @@ export async function runTiled(input: HostTensor<'float32'>, job: TiledRun): Pro
       place(y, image0, 0, 0, { from: 0, to: outHeight }, { from: 0, to: outWidth });
       continue;
     }
+    if (plan.tiles.style === 'diffusers') {
+      await runDiffusersTiles(input, image0, count, plan.tiles, scale, step, place);
+      continue;
+    }
     const { tileSize, stride } = plan.tiles;
     // Pixels → input units: latent cells for decode (scale f), pixels for encode.
     const unit = scale >= 1 ? scale : 1;
@@ -303,6 +413,85 @@ export async function runTiled(input: HostTensor<'float32'>, job: TiledRun): Pro
 interface Range {
   readonly from: number;
   readonly to: number;
+}
+
+type Place = (
+  y: HostTensor<'float32'>,
+  image0: number,
+  top: number,
+  left: number,
+  rows: Range,
+  cols: Range,
+) => void;
+
+/**
+ * One batch slice in diffusers' layout: tiles every `stride` pixels (⌊stride/f⌋ latent cells for
+ * decode) from 0, the last ones cut short; encoder tiles zero-padded to a multiple of f; each
+ * blended in place with the tile above, then the one to its left; each kept up to the stride.
+ */
+async function runDiffusersTiles(
+  input: HostTensor<'float32'>,
+  image0: number,
+  count: number,
+  tiles: NonNullable<RunPlan['tiles']>,
+  scale: number,
+  step: (x: HostTensor<'float32'>) => Promise<HostTensor<'float32'>>,
+  place: Place,
+): Promise<void> {
+  const [, , height, width] = input.shape as [number, number, number, number];
+  const encode = scale < 1;
+  const f = encode ? Math.round(1 / scale) : scale;
+  const { tileSize, stride } = tiles;
+  // Input units: pixels for encode, latent cells for decode.
+  const tileIn = encode ? tileSize : Math.floor(tileSize / f);
+  const strideIn = encode ? stride : stride / f;
+  // Output units: latent cells for encode, pixels for decode.
+  const blend = encode ? Math.floor(tileSize / f) - stride / f : tileSize - stride;
+  const keep = encode ? stride / f : stride;
+  const outHeight = height * scale;
+  const outWidth = width * scale;
+  let above: HostTensor<'float32'>[] = [];
+  for (let i = 0, top = 0; top < height; i++, top += strideIn) {
+    const current: HostTensor<'float32'>[] = [];
+    const rows = { start: top, size: Math.min(tileIn, height - top) };
+    for (let j = 0, left = 0; left < width; j++, left += strideIn) {
+      const cols = { start: left, size: Math.min(tileIn, width - left) };
+      let x = crop(input, image0, count, rows, cols);
+      if (encode) x = padTo(x, Math.ceil(rows.size / f) * f, Math.ceil(cols.size / f) * f);
+      const tile = await step(x);
+      if (i > 0) {
+        const a = above[j]!;
+        blendRows(a, tile, 0, Math.min(a.shape[2]!, tile.shape[2]!, blend));
+      }
+      if (j > 0) {
+        const a = current[j - 1]!;
+        blendColumns(a, tile, 0, Math.min(a.shape[3]!, tile.shape[3]!, blend));
+      }
+      current.push(tile);
+      const outTop = i * keep;
+      const outLeft = j * keep;
+      place(
+        tile,
+        image0,
+        outTop,
+        outLeft,
+        { from: 0, to: Math.min(keep, tile.shape[2]!, outHeight - outTop) },
+        { from: 0, to: Math.min(keep, tile.shape[3]!, outWidth - outLeft) },
+      );
+    }
+    above = current;
+  }
+}
+
+/** `x` zero-padded at the bottom and right to `height` × `width`. */
+function padTo(x: HostTensor<'float32'>, height: number, width: number): HostTensor<'float32'> {
+  const [n, c, h, w] = x.shape as [number, number, number, number];
+  if (h === height && w === width) return x;
+  const data = new Float32Array(n * c * height * width);
+  for (let p = 0; p < n * c; p++)
+    for (let r = 0; r < h; r++)
+      data.set(x.data.subarray((p * h + r) * w, (p * h + r + 1) * w), (p * height + r) * width);
+  return { dtype: 'float32', shape: [n, c, height, width], data };
 }
 
 /** Images [image0, image0 + count) of `x`, rows and columns of the given ranges. */

@@ -2,6 +2,7 @@ import type { HostTensor } from '@dcae/core';
 import type { OnnxModel, ParamResolver } from '@dcae/core/onnx';
 import type { RuntimeV1 } from '@dcae/core/runtime';
 import type { AutoencoderPart, GraphDType } from './io.js';
+import type { QuantizationSpec } from './quantize/spec.js';
 import type { OnnxExportFile, OnnxExportOptions } from './onnx-export.js';
 import type { RunPlan, TilingOption } from './tiling.js';
 import type { CheckpointFormat, WeightsFormat } from './weights.js';
@@ -13,8 +14,11 @@ import type { CheckpointFormat, WeightsFormat } from './weights.js';
 
 export type { AutoencoderPart, CheckpointFormat, WeightsFormat };
 
-/** Precision of weights and activations. fp16 keeps the norms' statistics and the attention core in fp32. */
-export type AutoencoderDType = 'fp32' | 'fp16';
+/**
+ * Precision of weights and activations. fp16 keeps the norms' statistics and the attention core in
+ * fp32. int8 (DC-AE): calibrated QDQ convolutions, see docs/quantization.md.
+ */
+export type AutoencoderDType = 'fp32' | 'fp16' | 'int8';
 
 export type ProgressStage = 'load' | 'build' | 'session' | 'encode' | 'decode';
 
@@ -40,7 +44,10 @@ export interface AutoencoderProgress {
 export interface ExecutionOptions {
   /** Tiles: `'auto'` (default) tiles only when a whole image exceeds `memoryBudgetBytes`. */
   readonly tiling?: TilingOption;
-  /** Estimated activation memory one run may use (`estimateActivationBytes`). @defaultValue 4 GiB */
+  /**
+   * Estimated activation memory one run may use (`estimateActivationBytes`). @defaultValue 4 GiB;
+   * on a wasm runtime, what wasm32's 4 GiB heap leaves next to the weights (`wasmMemoryBudget`)
+   */
   readonly memoryBudgetBytes?: number;
   /** Images per run; `'auto'`: as many as fit `memoryBudgetBytes`. @defaultValue 'auto' */
   readonly batchSize?: number | 'auto';
@@ -64,6 +71,11 @@ export interface BaseLoadOptions extends ExecutionOptions {
    * activations; inputs and outputs stay float32. @defaultValue 'fp32'
    */
   readonly dtype?: AutoencoderDType;
+  /**
+   * `dtype: 'int8'`: the calibrated activation ranges (`calibrateAutoencoder`, `dcae quantize`).
+   * @defaultValue the model folder's quantization.json
+   */
+  readonly quantization?: QuantizationSpec;
   /** Bind and build only these parts, e.g. `['decoder']` for a decoder-only checkpoint. @defaultValue both */
   readonly parts?: readonly AutoencoderPart[];
 }

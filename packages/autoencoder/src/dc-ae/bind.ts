@@ -25,7 +25,7 @@ interface Candidate {
 /**
  * Binds every tensor of `file` to `layout`, strictly: one WEIGHTS_MISMATCH error lists every
  * missing, unused, mis-shaped or non-float (F32, F16, BF16) tensor. Original-format keys go through
- * the renaming rules of dcae-spec.md §3.3, with the conv_in/conv_out variants chosen from `config`.
+ * the renaming rules of docs/model-spec.md §3.3, with the conv_in/conv_out variants chosen from `config`.
  * With `parts` (default both), only those parts' tensors are bound and the other part's are ignored.
  */
 export function bindWeights(

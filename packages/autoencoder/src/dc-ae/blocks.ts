@@ -11,7 +11,7 @@ import { activation, conv2d, weight } from '../base/layers.js';
  *
  * Precision: activations have the dtype of the block input (float32, or float16 in half-precision
  * graphs). Weights stored in another dtype are cast to it. The RMSNorm statistics and the LiteMLA
- * core always run in float32 (dcae-spec.md §2.6: ε = 1e-15 is 0 in float16, and x² and the token
+ * core always run in float32 (docs/model-spec.md §2.6: ε = 1e-15 is 0 in float16, and x² and the token
  * sums overflow it); in float32 graphs those islands add no node.
  */
 

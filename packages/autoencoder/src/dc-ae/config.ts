@@ -5,7 +5,7 @@ import type { JsonValue } from '@dcae/core';
 /**
  * The DC-AE architecture as a typed, readonly, camelCase value. Parsed once from a diffusers
  * `AutoencoderDC` config.json (`parseDcAeConfig`) or taken from a preset (`presets.ts`); the graph
- * builders read nothing else. Field meanings: dcae-spec.md §3.2.
+ * builders read nothing else. Field meanings: docs/model-spec.md §3.2.
  */
 export type DcAeBlockType = 'ResBlock' | 'EfficientViTBlock';
 export type DcAeNormType = 'rms_norm' | 'batch_norm';
@@ -61,7 +61,7 @@ export interface DcAeConfig {
   readonly scalingFactor: number | undefined;
 }
 
-/** Upper bounds checked before anything is allocated (reliability.md §9 D4). */
+/** Upper bounds checked before anything is allocated (docs/reliability.md §9 D4). */
 export const DC_AE_CONFIG_LIMITS = {
   stages: 12,
   channels: 16384,

@@ -59,11 +59,13 @@ export async function detectModel(files: ModelFiles, override?: DcAeConfig): Pro
   } else if (modelName !== undefined) config = presetConfig(modelName, { source });
   else if (json !== undefined) config = parseDcAeConfig(json, { source });
   else {
-    throw new DcaeError(
-      'MODEL_NOT_FOUND',
-      `${files.name} has no ${CONFIG_FILE}; add the model's config.json or pass { config } to loadAutoencoder.`,
-      { source: files.name },
-    );
+    throw new DcaeError('MODEL_NOT_FOUND', `${files.name} has no ${CONFIG_FILE}.`, {
+      source: files.name,
+      hint: {
+        library: "Add the model's config.json or pass { config } to loadAutoencoder.",
+        cli: "--model must be a folder with the model's config.json next to its .safetensors weights",
+      },
+    });
   }
   return { format, weightsFile: WEIGHTS_FILE[format], config, name: modelName ?? files.name };
 }

@@ -12,6 +12,7 @@ import { dcAePlanModel } from './plan.js';
 import { planTiledRun } from '../base/tiling.js';
 import { bindWeights } from './bind.js';
 import { countParameters, dcAeCheckpointLayout } from './weights-map.js';
+import { resolveQuantizationSpec } from '../base/quantize/int8-graph.js';
 
 /** One loaded DC-AE model: encode images to latents and decode latents to images. */
 export type DcAeAutoencoder = BaseAutoencoder<'dc-ae', DcAeConfig>;
@@ -48,6 +49,8 @@ export async function loadDcAe(files: ModelFiles, options: LoadDcAeOptions): Pro
         `${files.name}/${weightsFile}` + (options.keyPrefix ? ` (tensors under "${options.keyPrefix}")` : ''),
       parts,
     });
+    const quantization =
+      dtype === 'int8' ? await resolveQuantizationSpec(files, options.quantization) : undefined;
     throwIfAborted(signal);
     const planModel = dcAePlanModel(config);
     const model = new PartModel(
@@ -72,6 +75,7 @@ export async function loadDcAe(files: ModelFiles, options: LoadDcAeOptions): Pro
             (part === 'encoder' ? buildEncoderGraph : buildDecoderGraph)(config, graphOptions),
         },
         isEncoderKey: (key) => key.startsWith('encoder.'),
+        quantization,
         plan: (operation, shape, planOptions) => planTiledRun(planModel, operation, shape, planOptions),
         adaptiveChannelsRefusal: adaptiveChannelsRefusal(config),
       },
@@ -101,6 +105,9 @@ export function adaptiveChannelsRefusal(config: DcAeConfig): string | undefined 
 }
 
 function checkDType(dtype: unknown): AutoencoderDType {
-  if (dtype === undefined || dtype === 'fp32' || dtype === 'fp16') return dtype ?? 'fp32';
-  throw new DcaeError('INVALID_ARGUMENT', `dtype must be 'fp32' or 'fp16'; got ${JSON.stringify(dtype)}.`);
+  if (dtype === undefined || dtype === 'fp32' || dtype === 'fp16' || dtype === 'int8') return dtype ?? 'fp32';
+  throw new DcaeError(
+    'INVALID_ARGUMENT',
+    `dtype must be 'fp32', 'fp16' or 'int8'; got ${JSON.stringify(dtype)}.`,
+  );
 }

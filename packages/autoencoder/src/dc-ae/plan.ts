@@ -5,7 +5,7 @@ import type { PlanModel, PlanOptions, RunPlan } from '../base/tiling.js';
 
 /**
  * Estimated peak activation memory of one encoder or decoder run on `batch` images of
- * height × width pixels (dcae-spec.md §8 "Activation memory"): the largest stage working set,
+ * height × width pixels (docs/model-spec.md §8 "Activation memory"): the largest stage working set,
  * channels × pixels at that stage's resolution × live tensors per block (ResBlock: input, conv1
  * and its activation, conv2, plus onnxruntime's scratch; EfficientViT: dominated by GLUMBConv's 8C
  * hidden maps), plus input and output. Calibrated with the `ae-tiling` bench (onnxruntime CPU):

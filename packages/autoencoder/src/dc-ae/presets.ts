@@ -10,7 +10,7 @@ import type {
 
 /**
  * Architectures of the released checkpoints, keyed by the `model_name` of their original-format
- * (efficientvit) `config.json`. Values: dcae-spec.md §1.1 / §1.3 (efficientvit `dc_ae.py` config
+ * (efficientvit) `config.json`. Values: docs/model-spec.md §1.1 / §1.3 (efficientvit `dc_ae.py` config
  * strings, expressed in diffusers terms) and DC-Gen `dc_gen/aecore/models/dc_ae.py` for DC-AE-Lite.
  */
 const R: DcAeBlockType = 'ResBlock';
@@ -85,7 +85,7 @@ const SANA: DcAeConfig = {
 /**
  * DC-AE-Lite: the sana encoder with a ResBlock-only decoder (RMSNorm + SiLU, pixel-shuffle
  * upsampling, empty stage 0) whose output activation is SiLU. Its scaling factor is not in
- * dcae-spec.md; 0.41407 is the value of DC-Gen's config string, and the shared sana encoder means
+ * docs/model-spec.md; 0.41407 is the value of DC-Gen's config string, and the shared sana encoder means
  * the same latent space (DC-AE-Lite is documented as a drop-in for sana-1.0 diffusion models).
  */
 const LITE: DcAeConfig = {
@@ -169,7 +169,14 @@ export function presetConfig(modelName: string, options: { source?: string } = {
   throw new DcaeError(
     'CONFIG_UNKNOWN_MODEL',
     `${options.source ?? 'config.json'}: unknown DC-AE model_name ${JSON.stringify(modelName)}. ` +
-      `Known: ${DC_AE_PRESET_NAMES.join(', ')}. For another architecture pass { config } to loadAutoencoder.`,
-    { source: options.source, detail: { modelName, known: DC_AE_PRESET_NAMES } },
+      `Known: ${DC_AE_PRESET_NAMES.join(', ')}.`,
+    {
+      source: options.source,
+      detail: { modelName, known: DC_AE_PRESET_NAMES },
+      hint: {
+        library: 'For another architecture pass { config } to loadAutoencoder.',
+        cli: 'use a released model (`dcae models`), or a diffusers-format folder whose config.json spells out the architecture',
+      },
+    },
   );
 }

@@ -6,7 +6,7 @@ import type { ParamCounts } from '../base/types.js';
 /**
  * Checkpoint keys as data: every tensor a config implies, under its diffusers name (the module path
  * the graph builders use) and its original efficientvit name, plus the original → diffusers
- * renaming rules of dcae-spec.md §3.3.
+ * renaming rules of docs/model-spec.md §3.3.
  */
 
 /** `weight`: a learned parameter; `running-stat`: BatchNorm mean/var; `counter`: BatchNorm `num_batches_tracked` (int64 scalar, unused). */
@@ -171,7 +171,7 @@ export function dcAeCheckpointLayout(config: DcAeConfig): DcAeCheckpointLayout {
 
 export type { ParamCounts };
 
-/** Learned parameters (BatchNorm running statistics excluded, as in dcae-spec.md §1.2). */
+/** Learned parameters (BatchNorm running statistics excluded, as in docs/model-spec.md §1.2). */
 export function countParameters(layout: DcAeCheckpointLayout): ParamCounts {
   let encoder = 0;
   let decoder = 0;
@@ -200,7 +200,7 @@ export function originalKeyFlags(config: DcAeConfig): OriginalKeyFlags {
 }
 
 /**
- * The ordered substring rules of diffusers `scripts/convert_dcae_to_diffusers.py` (dcae-spec.md
+ * The ordered substring rules of diffusers `scripts/convert_dcae_to_diffusers.py` (docs/model-spec.md
  * §3.3), each replacing every occurrence. Rules 5–6 are written for any branch index (efficientvit
  * `aggreg.<i>`); the released checkpoints only have branch 0.
  */

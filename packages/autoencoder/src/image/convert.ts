@@ -7,7 +7,7 @@ const f32 = Math.fround;
 
 /**
  * The model input for one image: float32 `[1, 3, H, W]` with x = pixel/127.5 − 1 ∈ [−1, 1]
- * (spec §7.4). Computed with torchvision's float32 steps, ToTensor (p/255) then
+ * (docs/model-spec.md §7.4). Computed with torchvision's float32 steps, ToTensor (p/255) then
  * Normalize(0.5, 0.5) ((v − 0.5)/0.5), so the values match the reference pipelines bit for bit
  * (the correctly rounded p/127.5 − 1 differs from them by one ulp for half of the byte values).
  */
@@ -27,7 +27,7 @@ export function imageToTensor(image: RgbImage): HostTensor<'float32'> {
 }
 
 /**
- * Quantises one model output value to a byte, round half up (spec §6.1):
+ * Quantises one model output value to a byte, round half up (docs/model-spec.md §6.1):
  * q(x) = clamp(⌊255·(x + 1)/2 + 0.5⌋, 0, 255), evaluated in float32 as torchvision's
  * `save_image(x·0.5 + 0.5)` does. The caller rejects non-finite values first.
  */

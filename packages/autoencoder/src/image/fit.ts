@@ -4,7 +4,7 @@ import type { RgbImage } from './rgb-image.js';
 
 /**
  * How to make an image's sides multiples of the model's spatial compression ratio:
- * - `'crop'`: keep the top-left ⌊W/f⌋·f × ⌊H/f⌋·f region (what efficientvit's demos do, spec §7.5);
+ * - `'crop'`: keep the top-left ⌊W/f⌋·f × ⌊H/f⌋·f region (what efficientvit's demos do, docs/model-spec.md §7.5);
  * - `'pad'`: extend the bottom and right edges up to ⌈W/f⌉·f × ⌈H/f⌉·f by repeating the last
  *   column and row (edge replication: no artificial border for the model to reproduce), then crop
  *   the reconstruction back to the original size with `cropImage`;
@@ -59,16 +59,25 @@ export function fitToMultiple(image: RgbImage, multiple: number, mode: FitMode):
   if (width % multiple === 0 && height % multiple === 0) return { image, original, applied: 'none' };
 
   const sizes = fittedSizes(width, height, multiple);
-  const cropText = sizes.crop
-    ? `${sizes.crop.width}×${sizes.crop.height} (fit 'crop': keep the top-left region)`
-    : `no crop (a side is smaller than ${multiple})`;
-  const padText = `${sizes.pad.width}×${sizes.pad.height} (fit 'pad': extend the bottom/right edges, crop the result back to ${width}×${height})`;
+  // The same sentence for both surfaces, naming the library's mode or the CLI's --fit flag.
+  const say = (fit: (mode: 'crop' | 'pad') => string): string => {
+    const cropText = sizes.crop
+      ? `${sizes.crop.width}×${sizes.crop.height} (${fit('crop')}: keep the top-left region)`
+      : `no crop (a side is smaller than ${multiple})`;
+    const padText = `${sizes.pad.width}×${sizes.pad.height} (${fit('pad')}: extend the bottom/right edges, crop the result back to ${width}×${height})`;
+    return (
+      `Image is ${width}×${height} (W×H), but this model needs both sides to be multiples of ${multiple} ` +
+      `(its spatial compression ratio). Nearest valid sizes: ${cropText} or ${padText}.`
+    );
+  };
   if (mode === 'error' || (mode === 'crop' && !sizes.crop)) {
     throw new DcaeError(
       'INPUT_SIZE',
-      `Image is ${width}×${height}, but this model needs both sides to be multiples of ${multiple} ` +
-        `(its spatial compression ratio). Nearest valid sizes: ${cropText} or ${padText}.`,
-      { detail: { width, height, multiple, crop: sizes.crop, pad: sizes.pad } },
+      say((m) => `fit '${m}'`),
+      {
+        detail: { width, height, multiple, crop: sizes.crop, pad: sizes.pad },
+        cliMessage: say((m) => `--fit ${m}`),
+      },
     );
   }
   if (mode === 'crop') {

@@ -3,7 +3,7 @@ import { checkRgbImage } from './rgb-image.js';
 import type { RgbImage } from './rgb-image.js';
 
 /**
- * Reconstruction metrics as efficientvit's evaluator computes them (spec §6.1): both images are
+ * Reconstruction metrics as efficientvit's evaluator computes them (docs/model-spec.md §6.1): both images are
  * uint8 (quantise model outputs with `tensorToImages` first), data range 255.
  */
 
@@ -39,6 +39,8 @@ export function psnr(reference: RgbImage, reconstruction: RgbImage): number {
 const SIGMA = 1.5;
 const RADIUS = Math.floor(3.5 * SIGMA + 0.5);
 const WINDOW = 2 * RADIUS + 1;
+/** The smallest width and height `ssim` accepts: its Gaussian window, 11 px. */
+export const SSIM_MIN_SIDE = WINDOW;
 const C1 = (0.01 * DATA_RANGE) ** 2;
 const C2 = (0.03 * DATA_RANGE) ** 2;
 
@@ -160,7 +162,7 @@ export interface ReconstructionMetrics extends ImageMetrics {
   readonly images: readonly ImageMetrics[];
 }
 
-/** PSNR and SSIM per image pair and their means over the images (spec §6.1: the mean of per-image PSNR, not the PSNR of the mean MSE). */
+/** PSNR and SSIM per image pair and their means over the images (docs/model-spec.md §6.1: the mean of per-image PSNR, not the PSNR of the mean MSE). */
 export function reconstructionMetrics(
   references: readonly RgbImage[],
   reconstructions: readonly RgbImage[],

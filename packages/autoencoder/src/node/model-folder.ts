@@ -42,13 +42,13 @@ export async function exportOnnx(
   if (existing !== undefined && !options.overwrite) {
     const clashes = files.map((f) => f.name).filter((name) => existing.includes(name));
     if (clashes.length > 0) {
-      throw new DcaeError(
-        'OUTPUT_EXISTS',
-        `${directory} already has ${clashes.join(', ')}; pass { overwrite: true } to replace them.`,
-        {
-          source: directory,
+      throw new DcaeError('OUTPUT_EXISTS', `${directory} already has ${clashes.join(', ')}.`, {
+        source: directory,
+        hint: {
+          library: 'Pass { overwrite: true } to replace them.',
+          cli: 'pass --force to replace them, or choose another output folder',
         },
-      );
+      });
     }
   }
 

@@ -38,7 +38,7 @@ export interface SdVaeConfig {
 
 export const SD_VAE_CLASS_NAME = 'AutoencoderKL';
 
-/** Upper bounds checked before anything is allocated (reliability.md §9 D4). */
+/** Upper bounds checked before anything is allocated (docs/reliability.md §9 D4). */
 export const SD_VAE_CONFIG_LIMITS = {
   stages: 12,
   channels: 16384,

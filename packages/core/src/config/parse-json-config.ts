@@ -12,7 +12,7 @@ export interface ParseJsonConfigOptions {
 }
 
 /**
- * Parses an untrusted JSON config (reliability.md §9 D) into plain objects and arrays: size and
+ * Parses an untrusted JSON config (docs/reliability.md §9 D) into plain objects and arrays: size and
  * depth are bounded before anything recursive runs, and `__proto__`, `constructor` and
  * `prototype` keys are dropped so the result is safe to spread or merge. A leading UTF-8 BOM is
  * ignored; a key repeated in one object is an error.

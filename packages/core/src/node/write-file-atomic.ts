@@ -55,11 +55,13 @@ async function writeAll(handle: FileHandle, chunk: Uint8Array): Promise<void> {
 async function refuseExisting(target: string): Promise<void> {
   const existing = await lstat(target).catch(() => undefined);
   if (existing !== undefined) {
-    throw new DcaeError(
-      'OUTPUT_EXISTS',
-      `${target} already exists; pass { overwrite: true } (in the CLI, --force) to replace it.`,
-      { source: target },
-    );
+    throw new DcaeError('OUTPUT_EXISTS', `${target} already exists.`, {
+      source: target,
+      hint: {
+        library: 'Pass { overwrite: true } to replace it.',
+        cli: 'pass --force to overwrite it, or choose another output path',
+      },
+    });
   }
 }
 

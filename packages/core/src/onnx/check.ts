@@ -1,6 +1,6 @@
 /**
  * `checkModel()`: the rules an untrusted ONNX model must pass before onnxruntime sees it
- * (reliability.md §9 B1–B13). Each failure is a DcaeError naming the tensor or node, the expected
+ * (docs/reliability.md §9 B1–B13). Each failure is a DcaeError naming the tensor or node, the expected
  * and actual values, and what to do.
  */
 import { DcaeError, formatShape } from '../errors.js';
@@ -16,9 +16,9 @@ import { inspectModel, modelTooLarge, ONNX_DTYPES } from './inspect.js';
 // prettier-ignore
 export const DEFAULT_ALLOWED_OPS: ReadonlySet<string> = new Set([
   // GraphBuilder
-  'Abs', 'Add', 'Cast', 'Concat', 'Conv', 'DepthToSpace', 'Div', 'Equal', 'Erf', 'Exp', 'Expand',
+  'Abs', 'Add', 'Cast', 'Concat', 'Conv', 'DepthToSpace', 'DequantizeLinear', 'Div', 'Equal', 'Erf', 'Exp', 'Expand',
   'Gather', 'Gemm', 'Greater', 'Identity', 'If', 'InstanceNormalization', 'LayerNormalization',
-  'MatMul', 'Mul', 'Neg', 'Pad', 'Pow', 'Reciprocal', 'ReduceMean', 'ReduceSum', 'Relu', 'Reshape',
+  'MatMul', 'Mul', 'Neg', 'Pad', 'Pow', 'QuantizeLinear', 'Reciprocal', 'ReduceMean', 'ReduceSum', 'Relu', 'Reshape',
   'Resize', 'Shape', 'Sigmoid', 'Slice', 'Softmax', 'Softplus', 'SpaceToDepth', 'Split', 'Sqrt',
   'Squeeze', 'Sub', 'Tanh', 'Tile', 'Transpose', 'Unsqueeze', 'Where',
   // standard ops of exported VAE / DiT graphs

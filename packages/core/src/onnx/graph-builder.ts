@@ -499,6 +499,8 @@ function constantTensor(value: number | readonly number[], dtype: DType): HostTe
       return { dtype, shape, data: BigInt64Array.from(values, (v) => BigInt(v)) };
     case 'int32':
       return { dtype, shape, data: Int32Array.from(values) };
+    case 'int8':
+      return { dtype, shape, data: Int8Array.from(values) };
     case 'uint8':
     case 'bool':
       return { dtype, shape, data: Uint8Array.from(values) };

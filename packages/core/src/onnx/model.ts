@@ -14,6 +14,7 @@ export const ONNX_IR_VERSION = 8;
 export const ONNX_DATA_TYPE: Readonly<Record<DType, number>> = {
   float32: 1,
   uint8: 2,
+  int8: 3,
   int32: 6,
   int64: 7,
   bool: 9,

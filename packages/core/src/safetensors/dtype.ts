@@ -40,5 +40,6 @@ export const SAFETENSORS_DTYPE_OF: Readonly<Record<DType, SafetensorsDType>> = {
   int64: 'I64',
   int32: 'I32',
   uint8: 'U8',
+  int8: 'I8',
   bool: 'BOOL',
 };

@@ -1,6 +1,6 @@
 import type { JsonValueKind } from '../config/json-scanner.js';
 import { JsonScanner, JsonSyntaxError, readJsonValue } from '../config/json-scanner.js';
-import type { DcaeErrorCode } from '../errors.js';
+import type { DcaeErrorCode, DcaeErrorHint } from '../errors.js';
 import { DcaeError, formatShape } from '../errors.js';
 import type { SafetensorsDType } from './dtype.js';
 import { SAFETENSORS_DTYPE_BITS, isSafetensorsDType } from './dtype.js';
@@ -24,7 +24,7 @@ export interface SafetensorsHeader {
   readonly dataLength: number;
 }
 
-/** Policy limits, stricter than the format where the format allows costly files (reliability.md §2.2). */
+/** Policy limits, stricter than the format where the format allows costly files (docs/reliability.md §2.2). */
 export interface SafetensorsOptions {
   /** Largest accepted header, in bytes. @defaultValue 100_000_000 (the reference reader's cap) */
   maxHeaderBytes?: number;
@@ -63,8 +63,14 @@ export function withDefaultLimits(options: SafetensorsOptions): Required<Safeten
   return limits;
 }
 
-function fail(code: DcaeErrorCode, source: string, message: string, detail?: Record<string, unknown>): never {
-  throw new DcaeError(code, `${source}: ${message}`, { source, detail });
+function fail(
+  code: DcaeErrorCode,
+  source: string,
+  message: string,
+  detail?: Record<string, unknown>,
+  hint?: DcaeErrorHint,
+): never {
+  throw new DcaeError(code, `${source}: ${message}`, { source, detail, hint });
 }
 
 /** The header length N from the file's first 8 bytes (u64 little-endian), checked against the cap and the file size. */
@@ -86,9 +92,12 @@ export function readHeaderLength(
     fail(
       'HEADER_TOO_LARGE',
       source,
-      `header length is ${length} bytes, over the limit of ${limits.maxHeaderBytes}. ` +
-        'If the file is trusted and really has such a header, raise maxHeaderBytes.',
+      `header length is ${length} bytes, over the limit of ${limits.maxHeaderBytes}.`,
       { headerLength: length.toString(), maxHeaderBytes: limits.maxHeaderBytes },
+      {
+        library: 'If the file is trusted and really has such a header, raise maxHeaderBytes.',
+        cli: 'the file is damaged or not a safetensors file (real headers are a few MB at most); download or export it again',
+      },
     );
   }
   if (8n + length > BigInt(fileSize)) {
@@ -101,7 +110,7 @@ export function readHeaderLength(
   return Number(length);
 }
 
-/** Parses and validates the header JSON (bytes `8 .. 8 + N` of a `fileSize`-byte file) by the reference rules (reliability.md §2.1). */
+/** Parses and validates the header JSON (bytes `8 .. 8 + N` of a `fileSize`-byte file) by the reference rules (docs/reliability.md §2.1). */
 export function parseHeader(
   headerBytes: Uint8Array,
   fileSize: number,

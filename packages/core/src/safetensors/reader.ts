@@ -16,7 +16,7 @@ export interface SafetensorsFile {
   fileOffset(name: string): number;
   /** The tensor's raw little-endian bytes. */
   readBytes(name: string): Promise<Uint8Array>;
-  /** The tensor as a host tensor; F32, F16, BF16, I64, I32, U8 and BOOL exactly, F64 rounded to float32, others DTYPE_UNSUPPORTED. */
+  /** The tensor as a host tensor; F32, F16, BF16, I64, I32, U8, I8 and BOOL exactly, F64 rounded to float32, others DTYPE_UNSUPPORTED. */
   readTensor(name: string): Promise<HostTensor>;
   /** Closes the source. */
   close(): Promise<void>;
@@ -35,7 +35,7 @@ export interface SafetensorsBuffer {
 
 /**
  * Opens a safetensors file through `source` and validates its header by the reference rules
- * (reliability.md §2.1) plus the policy limits in `options`. The file takes over the source: it
+ * (docs/reliability.md §2.1) plus the policy limits in `options`. The file takes over the source: it
  * is closed by `close()`, or right away if the header is rejected.
  */
 export async function openSafetensors(
@@ -122,7 +122,7 @@ function lookUp(header: SafetensorsHeader, name: string, source: string): Safete
 type Decoder = (bytes: Uint8Array, shape: readonly number[]) => HostTensor;
 
 /**
- * How each readable dtype becomes a host tensor. F32, F16, BF16, I64, I32, U8 and BOOL keep their
+ * How each readable dtype becomes a host tensor. F32, F16, BF16, I64, I32, U8, I8 and BOOL keep their
  * values exactly; F64 is rounded to float32 (dcae computes in float32). The bytes may become the
  * tensor's data. Data is little-endian, like every platform JS runs on.
  */
@@ -133,6 +133,7 @@ const DECODERS: Partial<Record<SafetensorsDType, Decoder>> = {
   I64: (bytes, shape) => ({ dtype: 'int64', shape, data: view(bytes, BigInt64Array) }),
   I32: (bytes, shape) => ({ dtype: 'int32', shape, data: view(bytes, Int32Array) }),
   U8: (bytes, shape) => ({ dtype: 'uint8', shape, data: bytes }),
+  I8: (bytes, shape) => ({ dtype: 'int8', shape, data: view(bytes, Int8Array) }),
   BOOL: (bytes, shape) => ({ dtype: 'bool', shape, data: bytes }),
   F64: (bytes, shape) => ({ dtype: 'float32', shape, data: Float32Array.from(view(bytes, Float64Array)) }),
 };

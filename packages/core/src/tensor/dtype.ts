@@ -1,5 +1,5 @@
 /** Element types a host tensor can hold. float16 and bfloat16 are stored as raw bits in a Uint16Array. */
-export type DType = 'float32' | 'float16' | 'bfloat16' | 'int64' | 'int32' | 'uint8' | 'bool';
+export type DType = 'float32' | 'float16' | 'bfloat16' | 'int64' | 'int32' | 'uint8' | 'int8' | 'bool';
 
 export interface DTypeArrayMap {
   float32: Float32Array;
@@ -8,6 +8,7 @@ export interface DTypeArrayMap {
   int64: BigInt64Array;
   int32: Int32Array;
   uint8: Uint8Array;
+  int8: Int8Array;
   bool: Uint8Array;
 }
 
@@ -21,6 +22,7 @@ export const DTYPE_BYTES: Readonly<Record<DType, number>> = {
   int64: 8,
   int32: 4,
   uint8: 1,
+  int8: 1,
   bool: 1,
 };
 

@@ -22,6 +22,7 @@ const ARRAY_TYPES = {
   int64: BigInt64Array,
   int32: Int32Array,
   uint8: Uint8Array,
+  int8: Int8Array,
   bool: Uint8Array,
 } as const;
 
@@ -47,7 +48,7 @@ export function checkHostTensor(tensor: HostTensor, name = 'tensor'): void {
   if (!isDType(tensor.dtype)) {
     throw new DcaeError(
       'DTYPE_UNSUPPORTED',
-      `${name} has dtype ${String(tensor.dtype)}; expected one of float32, float16, bfloat16, int64, int32, uint8, bool.`,
+      `${name} has dtype ${String(tensor.dtype)}; expected one of float32, float16, bfloat16, int64, int32, uint8, int8, bool.`,
     );
   }
   const ArrayType = ARRAY_TYPES[tensor.dtype];

@@ -1,4 +1,4 @@
-/** Hand-built safetensors bytes (reliability.md Appendix B): u64le(N) + header + data. */
+/** Hand-built safetensors bytes (docs/reliability.md Appendix B): u64le(N) + header + data. */
 export interface CraftOptions {
   /** Overrides the length field (the header bytes stay as given). */
   headerLength?: bigint;

@@ -16,7 +16,7 @@ export const DIT_FREQUENCY_DIM = 256;
 const LN_EPS = 1e-6;
 
 /**
- * DiT `forward_without_cfg(x, t, y)` (efficientvit `diffusioncore/models/dit.py`, spec §4.3) under
+ * DiT `forward_without_cfg(x, t, y)` (efficientvit `diffusioncore/models/dit.py`, docs/model-spec.md §4.3) under
  * module `m` (the checkpoint prefix). Inputs: x [B, C, s, s], tFreq [B, 256] (the timestep
  * sinusoid, computed on the host), labels [B] int64. Output [B, 2C, s, s]: ε̂ then the variance value.
  */

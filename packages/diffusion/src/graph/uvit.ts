@@ -8,7 +8,7 @@ const LN_EPS = 1e-5;
 const EXTRAS = 2;
 
 /**
- * UViT `forward_without_cfg(x, t, y)` (efficientvit `diffusioncore/models/uvit.py`, spec §4.4)
+ * UViT `forward_without_cfg(x, t, y)` (efficientvit `diffusioncore/models/uvit.py`, docs/model-spec.md §4.4)
  * under module `m` (the checkpoint prefix). Inputs: x [B, C, s, s], timeToken [B, D] (the
  * sinusoid of t, computed on the host; no time MLP), labels [B] int64. Output [B, C, s, s].
  */

@@ -12,7 +12,7 @@ import type { SamplerRun } from './types.js';
 
 /**
  * DPM-Solver as UViT samples with it (U-ViT's `dpm_solver_pp.py`: `method="fast"`, order 3,
- * `predict_x0=True`, `solver_type="dpm_solver"`, time-uniform grid; spec §4.5.2). Schedule scalars
+ * `predict_x0=True`, `solver_type="dpm_solver"`, time-uniform grid; docs/model-spec.md §4.5.2). Schedule scalars
  * are float32 like upstream's.
  */
 

@@ -4,7 +4,7 @@ import type { SamplerRun } from './types.js';
 
 /**
  * The SiT flow ODE dx/dt = v̂(x, t) from t = 0 (noise) to t = 1 (data), with the network output read
- * as the velocity (SiT `Linear` path; spec §4.5.3).
+ * as the velocity (SiT `Linear` path; docs/model-spec.md §4.5.3).
  */
 export type VelocityModel = (x: Float32Array, t: number) => Promise<Float32Array>;
 

@@ -2,7 +2,7 @@ import { DcaeError } from '@dcae/core';
 
 /**
  * The improved-DDPM tables DiT samples with (DiT `diffusion/gaussian_diffusion.py` and
- * `respace.py`, spec §4.5.1), all float64 as upstream computes them with numpy. Index k is the
+ * `respace.py`, docs/model-spec.md §4.5.1), all float64 as upstream computes them with numpy. Index k is the
  * respaced step; the network sees time `timestepMap[k]`, the original step index.
  */
 export interface DdpmSchedule {

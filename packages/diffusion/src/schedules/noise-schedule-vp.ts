@@ -2,7 +2,7 @@ import { f32, linspaceFloat32, logAddExp } from './float32.js';
 
 /**
  * The discrete-time VP noise schedule of DPM-Solver (`NoiseScheduleVP('discrete', betas)` in
- * U-ViT's `dpm_solver_pp.py`, spec §4.5.2), in float32 like upstream: knots t_k = (k+1)/N with
+ * U-ViT's `dpm_solver_pp.py`, docs/model-spec.md §4.5.2), in float32 like upstream: knots t_k = (k+1)/N with
  * log α_k = ½·Σ_{j≤k} log(1 − β_j), and log α(t) piecewise linear between them.
  */
 export interface NoiseScheduleVP {

@@ -164,7 +164,7 @@ export interface VerifyHubCacheResult {
 
 /**
  * Re-hashes every blob of the model repos in `cacheDir` (or of `repos` only) and reports those whose
- * bytes no longer match their name (reliability.md §9 DL9). Nothing is changed.
+ * bytes no longer match their name (docs/reliability.md §9 DL9). Nothing is changed.
  */
 export async function verifyHubCache(
   cacheDir: string,

@@ -138,17 +138,20 @@ export async function hubDownload(
   }
 
   let meta: HubFileMetadata;
+  // A cached copy ends the retries at the first failure to reach the server: a dead server costs
+  // one failed request per file, not the whole backoff.
+  let fallback: HubFile | undefined;
+  const cachedCopy = async (): Promise<HubFile | undefined> =>
+    (fallback ??= await cachedOrUndefined(cache, found, { ...settings, verify: 'hash' }));
   try {
-    meta = await headHubFile(repo, file, revision, settings);
+    meta = await headHubFile(repo, file, revision, settings, async () => (await cachedCopy()) !== undefined);
   } catch (error) {
     const unreachable =
       DcaeError.is(error, 'NETWORK') || (DcaeError.is(error, 'HTTP_STATUS') && transientStatus(error));
-    const cached = unreachable
-      ? await cachedOrUndefined(cache, found, { ...settings, verify: 'hash' })
-      : undefined;
+    const cached = unreachable ? await cachedCopy() : undefined;
     if (cached === undefined) throw error;
     settings.http.onWarning?.(
-      `${(error as DcaeError).message} Using the cached copy of ${source} (commit ${cached.commit}).`,
+      `${(error as DcaeError).message} Using the cached copy of ${source} (commit ${cached.commit}) without retrying.`,
     );
     return cached;
   }
@@ -193,17 +196,22 @@ async function headHubFile(
   file: string,
   revision: string,
   settings: HubSettings,
+  stopRetrying?: () => Promise<boolean>,
 ): Promise<HubFileMetadata> {
   const url = hubFileUrl(repo, file, { revision, endpoint: settings.endpoint });
   const source = `${repo}/${file}`;
-  return withRetries(settings.http, async () => {
-    const answer = await openHttp(
-      { method: 'HEAD', url, stopAtHubAnswer: true, context: { source, repo } },
-      settings.http,
-    );
-    await answer.close();
-    return parseHubFileMetadata(answer.response.headers, `${source} (revision ${revision})`);
-  });
+  return withRetries(
+    settings.http,
+    async () => {
+      const answer = await openHttp(
+        { method: 'HEAD', url, stopAtHubAnswer: true, context: { source, repo } },
+        settings.http,
+      );
+      await answer.close();
+      return parseHubFileMetadata(answer.response.headers, `${source} (revision ${revision})`);
+    },
+    stopRetrying,
+  );
 }
 
 function transientStatus(error: DcaeError): boolean {

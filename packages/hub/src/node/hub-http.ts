@@ -197,11 +197,13 @@ function retryAfterMs(headers: Headers): number | undefined {
 /**
  * Runs `attempt` until it succeeds, throws a non-transient error, or the tries run out (then the
  * last TransientError's `final` error is thrown). Waits back off exponentially, or as long as the
- * server's `Retry-After` says (capped), and end early on abort.
+ * server's `Retry-After` says (capped), and end early on abort. `stopRetrying`, asked after a
+ * transient failure, may end the retries at once (e.g. because a cached copy can serve instead).
  */
 export async function withRetries<T>(
   options: HttpOptions,
   attempt: (index: number) => Promise<T>,
+  stopRetrying?: () => Promise<boolean>,
 ): Promise<T> {
   const tries = Math.max(1, options.retry?.attempts ?? 5);
   const base = options.retry?.baseDelayMs ?? 500;
@@ -211,7 +213,7 @@ export async function withRetries<T>(
       return await attempt(index);
     } catch (error) {
       if (!(error instanceof TransientError)) throw error;
-      if (index + 1 >= tries) throw error.final;
+      if (index + 1 >= tries || (stopRetrying !== undefined && (await stopRetrying()))) throw error.final;
       const backoff = base * 2 ** index * (0.75 + 0.5 * Math.random());
       const wait = Math.min(cap, error.retryAfterMs ?? backoff);
       options.onWarning?.(

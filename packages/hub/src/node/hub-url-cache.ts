@@ -113,25 +113,35 @@ export async function downloadUrlFile(
   }
 
   let head: { validator: string | undefined; size: number | undefined; sha256: string | undefined };
+  // As for the Hub: a cached copy ends the retries at the first failure to reach the server.
+  let fallback: UrlFile | undefined;
+  const cachedCopy = async (): Promise<UrlFile | undefined> => (fallback ??= await cached(true));
   try {
-    head = await withRetries(settings.http, async () => {
-      const answer = await openHttp({ method: 'HEAD', url, context: { source } }, settings.http);
-      await answer.close();
-      const headers = answer.response.headers;
-      const length = headers.get('content-length');
-      // Only a Hub-style X-Linked-Etag is a content hash; a plain ETag is an opaque version tag.
-      const linked = headers.get('x-linked-etag');
-      return {
-        validator: headers.get('etag') ?? headers.get('last-modified') ?? undefined,
-        size: length !== null && /^\d{1,16}$/.test(length) ? Number(length) : undefined,
-        sha256: linked === null ? undefined : etagDigest(normalizeEtag(linked), true)?.hex,
-      };
-    });
+    head = await withRetries(
+      settings.http,
+      async () => {
+        const answer = await openHttp({ method: 'HEAD', url, context: { source } }, settings.http);
+        await answer.close();
+        const headers = answer.response.headers;
+        const length = headers.get('content-length');
+        // Only a Hub-style X-Linked-Etag is a content hash; a plain ETag is an opaque version tag.
+        const linked = headers.get('x-linked-etag');
+        return {
+          validator: headers.get('etag') ?? headers.get('last-modified') ?? undefined,
+          size: length !== null && /^\d{1,16}$/.test(length) ? Number(length) : undefined,
+          sha256: linked === null ? undefined : etagDigest(normalizeEtag(linked), true)?.hex,
+        };
+      },
+      async () => (await cachedCopy()) !== undefined,
+    );
   } catch (error) {
-    const hit = DcaeError.is(error, 'NETWORK') ? await cached(true) : undefined;
+    const status = DcaeError.is(error, 'HTTP_STATUS') ? error.detail?.status : undefined;
+    const unreachable =
+      DcaeError.is(error, 'NETWORK') || (typeof status === 'number' && (status === 429 || status >= 500));
+    const hit = unreachable ? await cachedCopy() : undefined;
     if (hit === undefined) throw error;
     settings.http.onWarning?.(
-      `${error instanceof Error ? error.message : String(error)} Using the cached copy ${path}.`,
+      `${error instanceof Error ? error.message : String(error)} Using the cached copy ${path} without retrying.`,
     );
     return hit;
   }

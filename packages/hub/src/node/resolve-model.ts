@@ -63,6 +63,8 @@ export interface ResolvedModel {
 }
 
 const URL_SCHEME = /^[A-Za-z][A-Za-z0-9+.-]*:\/\//;
+/** The files a model URL may name directly (anything else names a folder). */
+const MODEL_FILE_NAME = /\/[^/]+\.(?:json|safetensors)$/i;
 const LOOPBACK = new Set(['127.0.0.1', 'localhost', '[::1]']);
 
 /**
@@ -120,6 +122,13 @@ function parseUrlSource(text: string, endpoint: string): ModelSource {
     });
   }
   if (url.pathname.endsWith('/')) return { kind: 'url', folderUrl: url.href, file: undefined };
+  // A last segment that is not a model file (config.json, *.safetensors) names the folder itself:
+  // `https://host/models/tiny` is the folder `https://host/models/tiny/`.
+  if (!MODEL_FILE_NAME.test(url.pathname)) {
+    const folder = new URL(url.href);
+    folder.pathname = `${url.pathname}/`;
+    return { kind: 'url', folderUrl: folder.href, file: undefined };
+  }
   const slash = url.pathname.lastIndexOf('/');
   let file: string;
   try {
@@ -148,8 +157,9 @@ function parseUrlSource(text: string, endpoint: string): ModelSource {
  */
 export async function resolveModel(model: string, options: ResolveModelOptions = {}): Promise<ResolvedModel> {
   let source = parseModelSource(model, { endpoint: options.endpoint ?? hubSettings(options).endpoint });
-  if (source.kind === 'hub' && !URL_SCHEME.test(model) && (await isDirectory(model))) {
-    source = { kind: 'folder', path: model };
+  if (source.kind === 'hub' && !URL_SCHEME.test(model)) {
+    if (await isDirectory(model)) source = { kind: 'folder', path: model };
+    else return resolveAmbiguous(source, model, options);
   }
   switch (source.kind) {
     case 'folder':
@@ -158,6 +168,38 @@ export async function resolveModel(model: string, options: ResolveModelOptions =
       return resolveHub(source, options);
     case 'url':
       return resolveUrl(source, options);
+  }
+}
+
+/**
+ * `a/b` with no local folder of that name: maybe a Hub id, maybe a mistyped path. The Hub is asked
+ * once for config.json, without retries (a cached copy still serves when the network is down);
+ * a failure says both things at once: no such folder, and what the Hub answered.
+ */
+async function resolveAmbiguous(
+  source: ModelSource & { kind: 'hub' },
+  model: string,
+  options: ResolveModelOptions,
+): Promise<ResolvedModel> {
+  try {
+    return await resolveHub(source, options, { configAttempts: 1 });
+  } catch (error) {
+    if (!DcaeError.is(error) || error.code === 'ABORTED') throw error;
+    const what = `No local folder ${model}; as a Hub id: ${error.what}`;
+    throw new DcaeError(error.code, what, {
+      source: model,
+      cause: error,
+      detail: { ...error.detail, localFolder: false },
+      cliMessage: `No local folder ${model}; as a Hub id: ${error.cliMessage}`,
+      hint: {
+        library:
+          error.hint?.library ??
+          'Check the path (a folder needs config.json and the weights), or the Hub id.',
+        cli:
+          error.hint?.cli ??
+          'check the path (./a/b for a folder), or the Hub id (`dcae models` lists the released ones)',
+      },
+    });
   }
 }
 
@@ -192,6 +234,7 @@ async function resolveFolder(
 async function resolveHub(
   source: ModelSource & { kind: 'hub' },
   options: ResolveModelOptions,
+  { configAttempts }: { configAttempts?: number } = {},
 ): Promise<ResolvedModel> {
   const { repo, subfolder } = source;
   checkHubRepo(repo);
@@ -201,9 +244,13 @@ async function resolveHub(
     revision: source.revision,
   });
   const inRepo = (file: string): string => (subfolder === undefined ? file : `${subfolder}/${file}`);
-  const fetch = async (file: string, revision: string | undefined, what: string) => {
+  const fetch = async (file: string, revision: string | undefined, what: string, attempts?: number) => {
     try {
-      return await hubDownload(repo, inRepo(file), { ...options, revision });
+      return await hubDownload(repo, inRepo(file), {
+        ...options,
+        revision,
+        ...(attempts === undefined ? {} : { retry: { ...options.retry, attempts } }),
+      });
     } catch (error) {
       if (
         DcaeError.is(error, 'HTTP_STATUS') &&
@@ -222,6 +269,7 @@ async function resolveHub(
     CONFIG_FILE,
     source.revision,
     'is it a DC-AE model repo (and is the subfolder right)?',
+    configAttempts,
   );
   const found = layoutOfConfig(await readConfig(config.path, `${name}/${inRepo(CONFIG_FILE)}`));
   const weightsFile =

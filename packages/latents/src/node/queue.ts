@@ -135,7 +135,7 @@ export type WorkerEvent =
 
 /**
  * A BullMQ worker whose processor runs in child processes (never in this process: see the module
- * note). There is no in-process option on purpose (scale.md E2: an in-process processor running
+ * note). There is no in-process option on purpose (docs/latents.md "BullMQ on Redis": an in-process processor running
  * onnxruntime lost its locks and 4 of 6 finished shards ended "failed").
  */
 export function startWorker(options: StartWorkerOptions): Worker<ShardJobData> {

@@ -39,9 +39,14 @@ export function decideDevices<D extends string>(
   if (missing.length > 0) {
     throw new DcaeError(
       'DEVICE_UNAVAILABLE',
-      missing.map((s) => `Device '${s.device}' is unavailable: ${s.reason}`).join(' ') +
-        " Use devices: 'auto' to fall back to what is available.",
-      { detail: { devices: missing } },
+      missing.map((s) => `Device '${s.device}' is unavailable: ${s.reason}`).join(' '),
+      {
+        detail: { devices: missing },
+        hint: {
+          library: "Use devices: 'auto' to fall back to what is available.",
+          cli: 'pass --device auto (the best available device) or --device cpu; `dcae info` lists the devices and why',
+        },
+      },
     );
   }
   return requested.map((device) => ({ device, selected: true, reason: statusOf(device).reason }));

@@ -2,7 +2,7 @@
  * Checks shared by the node and web adapters on what callers pass to `createSession()` and the
  * runtime factories. Options are matched strictly against the keys dcae knows, so nothing reaches
  * onnxruntime that could write files (optimizedModelFilePath, profiling) or load native code
- * (custom op libraries) — reliability.md §9 B15.
+ * (custom op libraries) — docs/reliability.md §9 B15.
  */
 import { DcaeError } from '@dcae/core';
 import type { ExternalDataFile, GraphOptimizationLevel, SessionOptions } from '@dcae/core/runtime';

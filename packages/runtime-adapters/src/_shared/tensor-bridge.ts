@@ -14,7 +14,7 @@ export interface TensorSpec {
 }
 
 /** Element types a session may declare for its inputs and outputs (bfloat16 is only accepted as a feed). */
-export const SESSION_DTYPES = ['float32', 'float16', 'int64', 'int32', 'uint8', 'bool'] as const;
+export const SESSION_DTYPES = ['float32', 'float16', 'int64', 'int32', 'uint8', 'int8', 'bool'] as const;
 export type SessionDType = (typeof SESSION_DTYPES)[number];
 
 const ARRAY_TYPES = {
@@ -24,6 +24,7 @@ const ARRAY_TYPES = {
   int64: BigInt64Array,
   int32: Int32Array,
   uint8: Uint8Array,
+  int8: Int8Array,
   bool: Uint8Array,
 } as const satisfies Record<DType, unknown>;
 

@@ -7,7 +7,7 @@
  * - otherwise each file is read into memory (onnxruntime then copies the bytes it needs).
  * onnxruntime takes either an in-memory table or a folder for one session, never both.
  *
- * Every path must resolve (symlinks followed) to a file inside the folder it names (reliability.md
+ * Every path must resolve (symlinks followed) to a file inside the folder it names (docs/reliability.md
  * §9 B6; loadOnnxFile() checks against the model's folder). The one exception is the Hugging
  * Face cache, where `snapshots/<rev>/<file>` links to `../../blobs/<hash>` of the same repo.
  */

@@ -2,7 +2,7 @@
  * Loading a third-party `.onnx` file safely: the size is checked before a byte is read, the model
  * is inspected and checked (`checkModel` rules) before onnxruntime sees it, and every external data
  * file must resolve inside the model's folder (symlinks followed; the Hugging Face cache layout
- * allowed) — reliability.md §9 B1–B13.
+ * allowed) — docs/reliability.md §9 B1–B13.
  */
 import { readFile, stat } from 'node:fs/promises';
 import { dirname, join, resolve } from 'node:path';

@@ -14,7 +14,7 @@ import { open } from 'node:fs/promises';
  * @typedef {object} PlainTensor
  * @property {string} type onnxruntime's element type name
  * @property {number[]} dims
- * @property {Float32Array | Uint16Array | BigInt64Array | Int32Array | Uint8Array} data
+ * @property {Float32Array | Uint16Array | BigInt64Array | Int32Array | Uint8Array | Int8Array} data
  */
 
 /**

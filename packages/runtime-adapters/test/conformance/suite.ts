@@ -123,6 +123,7 @@ export function describeRuntimeConformance(
         int64: { dtype: 'int64', shape: [3], data: BigInt64Array.of(-(2n ** 62n), 0n, 2n ** 53n + 1n) },
         int32: { dtype: 'int32', shape: [2, 2], data: Int32Array.of(-(2 ** 31), -1, 0, 2 ** 31 - 1) },
         uint8: { dtype: 'uint8', shape: [4], data: Uint8Array.of(0, 1, 128, 255) },
+        int8: { dtype: 'int8', shape: [4], data: Int8Array.of(-128, -1, 0, 127) },
         bool: { dtype: 'bool', shape: [3], data: Uint8Array.of(1, 0, 1) },
       };
 
