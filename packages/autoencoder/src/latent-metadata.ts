@@ -213,7 +213,9 @@ export function latentForDecoder(
     throw new DcaeError(
       'SHAPE_MISMATCH',
       `${source}: "latent" has shape ${formatShape(latent.shape)}, but ${model.name} expects ${model.latentChannels} latent channels ([N, ${model.latentChannels}, h, w])` +
-        (channels < model.latentChannels ? '; only DC-AE 1.5 models decode latents with fewer channels.' : '.'),
+        (channels < model.latentChannels
+          ? '; only DC-AE 1.5 models decode latents with fewer channels.'
+          : '.'),
       { source, detail: { shape: latent.shape, channels: model.latentChannels } },
     );
   }

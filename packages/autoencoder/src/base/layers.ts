@@ -49,4 +49,3 @@ export function conv2d(
     group: groups,
   });
 }
-

@@ -35,8 +35,7 @@ export interface PartWeights {
  * `taesana_decoder.pth`). The runner reads each part's weights as external data of its own file.
  */
 export type ModelWeights =
-  | PartWeights
-  | { readonly byPart: Readonly<Partial<Record<AutoencoderPart, PartWeights>>> };
+  PartWeights | { readonly byPart: Readonly<Partial<Record<AutoencoderPart, PartWeights>>> };
 
 /** The loaded parts, in encoder, decoder order. */
 export function loadedParts(weights: ModelWeights): readonly AutoencoderPart[] {

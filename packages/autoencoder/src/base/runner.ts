@@ -211,7 +211,9 @@ export class PartRunner {
     const bytes = serializeModel(graph);
     emit({ stage: 'build', model, part, done: steps, total: steps });
     emit({ stage: 'session', model, part, done: 0, total: 1 });
-    const externalData = [{ location: weights.weightsFile, data: this.#options.externalData(weights.weightsFile) }];
+    const externalData = [
+      { location: weights.weightsFile, data: this.#options.externalData(weights.weightsFile) },
+    ];
     const session = await runtime.createSession(bytes, { externalData });
     if (this.#disposed) {
       await session.dispose();

@@ -61,7 +61,10 @@ export function isTaesanaFolder(names: readonly string[]): boolean {
  * to the files present; asking for a part whose file is missing is MODEL_NOT_FOUND. Sessions read
  * each part's weights as external data of its own `.pth`.
  */
-export async function loadTaesana(files: ModelFiles, options: LoadTaesanaOptions): Promise<TaesanaAutoencoder> {
+export async function loadTaesana(
+  files: ModelFiles,
+  options: LoadTaesanaOptions,
+): Promise<TaesanaAutoencoder> {
   const { signal, onProgress } = options;
   const dtype = checkDType(options.dtype);
   if (options.config !== undefined || options.keyPrefix !== undefined) {
@@ -214,7 +217,8 @@ function planTaesana(
   const f = operation === 'encode' ? 1 : TAESANA_COMPRESSION;
   const height = h * f;
   const width = w * f;
-  const perImage = (options.elementBytes ?? 4) * 64 * height * width * (operation === 'encode' ? 0.25 : 1) * 3;
+  const perImage =
+    (options.elementBytes ?? 4) * 64 * height * width * (operation === 'encode' ? 0.25 : 1) * 3;
   return {
     operation,
     height,
