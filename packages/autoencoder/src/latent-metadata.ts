@@ -18,7 +18,7 @@ export const LATENT_METADATA_KEYS = {
   space: 'dcae.latent_space',
   /** The factor a `diffusion` latent was multiplied by (decimal). */
   scalingFactor: 'dcae.scaling_factor',
-  /** The precision the producer computed in: `fp32`, `fp16` or `bf16` (the tensor's own dtype is in the header). */
+  /** The precision the producer computed in: `fp32`, `fp16`, `bf16` or `int8` (calibrated int8 convolutions) (the tensor's own dtype is in the header). */
   dtype: 'dcae.dtype',
   /** `WxH` of the image before `--fit pad`; decoders crop their output back to it. */
   originalSize: 'dcae.original_size',
@@ -36,7 +36,7 @@ export interface LatentMetadata {
   /** Absent: the file does not say (dcae treats it as `autoencoder`, the encoder's output). */
   readonly space?: LatentSpace;
   readonly scalingFactor?: number;
-  readonly dtype?: 'fp32' | 'fp16' | 'bf16';
+  readonly dtype?: 'fp32' | 'fp16' | 'bf16' | 'int8';
   readonly originalSize?: { readonly width: number; readonly height: number };
 }
 
@@ -101,8 +101,8 @@ export function parseLatentMetadata(
   }
   const dtype = get(k.dtype);
   if (dtype !== undefined) {
-    if (dtype !== 'fp32' && dtype !== 'fp16' && dtype !== 'bf16')
-      bad(k.dtype, dtype, '"fp32", "fp16" or "bf16"');
+    if (dtype !== 'fp32' && dtype !== 'fp16' && dtype !== 'bf16' && dtype !== 'int8')
+      bad(k.dtype, dtype, '"fp32", "fp16", "bf16" or "int8"');
     out.dtype = dtype as LatentMetadata['dtype'];
   }
   const size = get(k.originalSize);
