@@ -18,7 +18,7 @@ export const LATENT_METADATA_KEYS = {
   space: 'dcae.latent_space',
   /** The factor a `diffusion` latent was multiplied by (decimal). */
   scalingFactor: 'dcae.scaling_factor',
-  /** The precision the producer computed in: `fp32`, `fp16`, `bf16` or `int8` (calibrated QDQ; the tensor's own dtype is in the header). */
+  /** The precision the producer computed in: `fp32`, `fp16`, `bf16` or `int8` (calibrated int8 convolutions) (the tensor's own dtype is in the header). */
   dtype: 'dcae.dtype',
   /** `WxH` of the image before `--fit pad`; decoders crop their output back to it. */
   originalSize: 'dcae.original_size',
