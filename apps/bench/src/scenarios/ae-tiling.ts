@@ -78,7 +78,7 @@ interface ChildResult {
 const CHILD = String.raw`
 import { readFileSync } from 'node:fs';
 const spec = JSON.parse(process.argv[2]);
-const { loadAutoencoder } = await import(spec.urls.autoencoder);
+const { loadAutoencoder, exportOnnx } = await import(spec.urls.autoencoder);
 const { createNodeRuntime } = await import(spec.urls.runtime);
 const memory = () => {
   const status = readFileSync('/proc/self/status', 'utf8');
@@ -123,7 +123,7 @@ for (let i = 0; i < spec.repeats; i++) {
   runMs.push(now() - start);
 }
 const afterRuns = memory();
-const exported = spec.exportDir ? (await ae.exportOnnx(spec.exportDir, { overwrite: true })).files : undefined;
+const exported = spec.exportDir ? (await exportOnnx(ae, spec.exportDir, { overwrite: true })).files : undefined;
 await ae.dispose();
 await runtime.dispose();
 process.stdout.write(JSON.stringify({
