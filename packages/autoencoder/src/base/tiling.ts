@@ -548,3 +548,46 @@ function blendColumns(
     }
   }
 }
+
+/**
+ * The plan of a family that runs whole images only (SD-VAE, TAESANA): tiling 'auto' or 'never',
+ * batches sliced by `batchSize` ('auto': all images in one run; `memoryBudgetBytes` is not
+ * consulted). `kind` names the model in errors ("an AutoencoderKL"); `compression` is the
+ * family's spatial ratio; `imageBytes(height, width)` estimates one image's activations.
+ */
+export function planWholeImages(
+  name: string,
+  kind: string,
+  operation: 'encode' | 'decode',
+  shape: readonly number[],
+  options: PlanOptions,
+  compression: number,
+  imageBytes: (height: number, width: number) => number,
+): RunPlan {
+  const tiling = options.tiling ?? 'auto';
+  if (tiling !== 'auto' && tiling !== 'never') {
+    throw new DcaeError(
+      'UNSUPPORTED',
+      `${name} is ${kind}, which runs whole images only; tiling ${JSON.stringify(tiling)} is not supported (use 'auto' or 'never').`,
+    );
+  }
+  const option = options.batchSize ?? 'auto';
+  if (option !== 'auto' && (!Number.isSafeInteger(option) || option < 1)) {
+    throw new DcaeError(
+      'INVALID_ARGUMENT',
+      `batchSize must be 'auto' or a whole number of images ≥ 1; got ${String(option)}.`,
+    );
+  }
+  const [images, , h, w] = shape as [number, number, number, number];
+  const batchSize = option === 'auto' ? images : Math.min(images, option);
+  const f = operation === 'encode' ? 1 : compression;
+  return {
+    operation,
+    height: h * f,
+    width: w * f,
+    tiles: undefined,
+    batchSize,
+    runs: Math.ceil(images / batchSize),
+    estimatedBytes: batchSize * imageBytes(h * f, w * f),
+  };
+}

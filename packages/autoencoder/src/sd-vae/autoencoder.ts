@@ -3,7 +3,7 @@ import type { JsonValue } from '@dcae/core';
 import { PartModel } from '../base/autoencoder.js';
 import { CONFIG_FILE, openWeights, WEIGHTS_FILE } from '../base/checkpoint.js';
 import { checkParts, throwIfAborted } from '../base/runner.js';
-import type { PlanOptions, RunPlan } from '../base/tiling.js';
+import { planWholeImages } from '../base/tiling.js';
 import type { BaseAutoencoder, BaseLoadOptions } from '../base/types.js';
 import type { ModelFiles } from '@dcae/hub';
 import type { SdVaeConfig } from './config.js';
@@ -91,7 +91,16 @@ export async function loadSdVae(
             }),
         },
         isEncoderKey: (k) => k.startsWith('encoder.') || k.startsWith('quant_conv.'),
-        plan: (operation, shape, planOptions) => planSdVae(name, config, operation, shape, planOptions),
+        plan: (operation, shape, planOptions) =>
+          planWholeImages(
+            name,
+            'an AutoencoderKL',
+            operation,
+            shape,
+            planOptions,
+            sdVaeCompressionRatio(config),
+            (h, w) => activationBytes(config, h, w),
+          ),
         adaptiveChannelsRefusal: 'an AutoencoderKL latent has no channel order to truncate.',
         graphDTypes: ['float32'],
       },
@@ -103,46 +112,6 @@ export async function loadSdVae(
     await file.close();
     throw error;
   }
-}
-
-/**
- * Whole images only: `tiling` may be `'auto'` or `'never'`; `batchSize` slices the batch
- * (`'auto'`: all images in one run; `memoryBudgetBytes` is not consulted). `estimatedBytes` is
- * a rough figure: the largest stage's activation × 4 live tensors, or the attention scores.
- */
-function planSdVae(
-  name: string,
-  config: SdVaeConfig,
-  operation: 'encode' | 'decode',
-  shape: readonly number[],
-  options: PlanOptions,
-): RunPlan {
-  const tiling = options.tiling ?? 'auto';
-  if (tiling !== 'auto' && tiling !== 'never') {
-    throw new DcaeError(
-      'UNSUPPORTED',
-      `${name} is an AutoencoderKL, which runs whole images only; tiling ${JSON.stringify(tiling)} is not supported (use 'auto' or 'never').`,
-    );
-  }
-  const option = options.batchSize ?? 'auto';
-  const [images, , h, w] = shape as [number, number, number, number];
-  if (option !== 'auto' && (!Number.isSafeInteger(option) || option < 1)) {
-    throw new DcaeError(
-      'INVALID_ARGUMENT',
-      `batchSize must be 'auto' or a whole number of images ≥ 1; got ${String(option)}.`,
-    );
-  }
-  const batchSize = option === 'auto' ? images : Math.min(images, option);
-  const f = operation === 'encode' ? 1 : sdVaeCompressionRatio(config);
-  return {
-    operation,
-    height: h * f,
-    width: w * f,
-    tiles: undefined,
-    batchSize,
-    runs: Math.ceil(images / batchSize),
-    estimatedBytes: batchSize * activationBytes(config, h * f, w * f),
-  };
 }
 
 /** Rough peak activation bytes of one image: the largest stage map × 4 live tensors, or the mid attention's N² scores twice. */

@@ -5,7 +5,7 @@ import { PartModel } from '../base/autoencoder.js';
 import type { AutoencoderPart } from '../base/io.js';
 import type { PartWeights } from '../base/part-graph.js';
 import { checkParts, throwIfAborted } from '../base/runner.js';
-import type { PlanOptions, RunPlan } from '../base/tiling.js';
+import { planWholeImages } from '../base/tiling.js';
 import type { AutoencoderDType, BaseAutoencoder, BaseLoadOptions } from '../base/types.js';
 import type { BoundTensor } from '../base/weights.js';
 import { buildTaesanaDecoderGraph, buildTaesanaEncoderGraph } from './graph.js';
@@ -112,7 +112,10 @@ export async function loadTaesana(
         parameters: { encoder, decoder, total: encoder + decoder },
         weights: { byPart },
         isEncoderKey: (key) => key.startsWith('encoder.'),
-        plan: (operation, shape, planOptions) => planTaesana(name, operation, shape, planOptions),
+        plan: (operation, shape, planOptions) =>
+          planWholeImages(name, 'a TAESANA', operation, shape, planOptions, TAESANA_COMPRESSION, (h, w) =>
+            taesanaImageBytes(operation, h, w, planOptions.elementBytes),
+          ),
         adaptiveChannelsRefusal: 'TAESANA was not trained with a structured (ordered) latent.',
       },
       { ...options, externalData: (weightsFile) => files.externalDataLocation(weightsFile) },
@@ -187,45 +190,12 @@ async function bindPart(files: ModelFiles, part: AutoencoderPart): Promise<PartW
   }
 }
 
-/**
- * Whole images only (`tiling` 'auto' or 'never'); `batchSize` slices the batch (`'auto'`: all
- * images in one run). `estimatedBytes`: the widest activation (64 channels at half resolution in
- * the encoder, at full resolution in the decoder) × 3 live tensors.
- */
-function planTaesana(
-  name: string,
+/** One image's activations: the widest map (64 channels at half resolution in the encoder, at full resolution in the decoder) × 3 live tensors. */
+function taesanaImageBytes(
   operation: 'encode' | 'decode',
-  shape: readonly number[],
-  options: PlanOptions,
-): RunPlan {
-  const tiling = options.tiling ?? 'auto';
-  if (tiling !== 'auto' && tiling !== 'never') {
-    throw new DcaeError(
-      'UNSUPPORTED',
-      `${name} is a TAESANA, which runs whole images only; tiling ${JSON.stringify(tiling)} is not supported (use 'auto' or 'never').`,
-    );
-  }
-  const option = options.batchSize ?? 'auto';
-  if (option !== 'auto' && (!Number.isSafeInteger(option) || option < 1)) {
-    throw new DcaeError(
-      'INVALID_ARGUMENT',
-      `batchSize must be 'auto' or a whole number of images ≥ 1; got ${String(option)}.`,
-    );
-  }
-  const [images, , h, w] = shape as [number, number, number, number];
-  const batchSize = option === 'auto' ? images : Math.min(images, option);
-  const f = operation === 'encode' ? 1 : TAESANA_COMPRESSION;
-  const height = h * f;
-  const width = w * f;
-  const perImage =
-    (options.elementBytes ?? 4) * 64 * height * width * (operation === 'encode' ? 0.25 : 1) * 3;
-  return {
-    operation,
-    height,
-    width,
-    tiles: undefined,
-    batchSize,
-    runs: Math.ceil(images / batchSize),
-    estimatedBytes: batchSize * perImage,
-  };
+  height: number,
+  width: number,
+  elementBytes = 4,
+): number {
+  return elementBytes * 64 * height * width * (operation === 'encode' ? 0.25 : 1) * 3;
 }

@@ -222,19 +222,7 @@ export class S3Store implements ShardStore {
   }
 
   async listCommits(): Promise<CommitRecord[]> {
-    const keys: string[] = [];
-    let token: string | undefined;
-    do {
-      const page = await this.#client.send(
-        new ListObjectsV2Command({
-          Bucket: this.bucket,
-          Prefix: this.#key('commits/'),
-          ContinuationToken: token,
-        }),
-      );
-      for (const object of page.Contents ?? []) if (object.Key?.endsWith('.json')) keys.push(object.Key);
-      token = page.IsTruncated === true ? page.NextContinuationToken : undefined;
-    } while (token);
+    const keys = await this.#commitKeys();
     const records: CommitRecord[] = [];
     for (const key of keys.sort()) {
       const name = key.slice(this.#key('commits/').length);
