@@ -105,6 +105,7 @@ function resolveLargest(pkg, path) {
 }
 
 const entries = [];
+const written = new Set();
 for (const [role, list] of [
   ['train', TRAIN],
   ['heldout', HELD_OUT],
@@ -114,12 +115,16 @@ for (const [role, list] of [
     const path = resolveLargest(pkg, rawPath);
     const bytes = readFileSync(join(work, 'x', pkg, path));
     const meta = await sharp(bytes).metadata();
+    // The name keeps every folder below usr/share: plasma wallpapers all end in
+    // contents/images/WxH.jpg, so a shorter suffix made them overwrite each other.
     const stem = `${pkg.split('-')[0]}-${path
       .split('/')
-      .slice(-3)
+      .filter((part) => part !== '' && part !== 'usr' && part !== 'share')
       .join('-')
       .replace(/\.[a-z]+$/, '')}`.replace(/[^A-Za-z0-9_.-]/g, '_');
     const out = join(work, role, `${stem}.png`);
+    if (written.has(out)) throw new Error(`two source photos map to ${out}; make the names unique`);
+    written.add(out);
     let pipeline = sharp(bytes).rotate().removeAlpha().toColourspace('srgb');
     if (role === 'train') {
       const short = Math.min(meta.width, meta.height);
