@@ -42,7 +42,7 @@ function spreadWeights(spec: DiscriminatorSpec, seed: number, gain = 1.6): Map<s
       const scale = gain / Math.sqrt(fanIn) / 0.02;
       for (let i = 0; i < data.length; i++) data[i] = data[i]! * scale;
     } else {
-      const r = randomTensor(t.shape, seed + key.length, 0.1).data as Float32Array;
+      const r = randomTensor(t.shape, seed + key.length, 0.1).data;
       data.set(r);
     }
   }
