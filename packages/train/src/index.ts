@@ -2,6 +2,8 @@
 export const TRAIN_PACKAGE = '@dcae/train';
 
 export type {
+  DiscriminatorState,
+  DiscriminatorStepResult,
   LossName,
   LossWeights,
   OptimizerSpec,
@@ -23,6 +25,21 @@ export { ADAM_STATE, checkOptimizerSpec, emitOptimizer } from './optim/index.js'
 export type { OptimizerGraph, OptimizerParam, StateSlot } from './optim/index.js';
 export { buildLoss, frequencyLoss, gradientLoss, LOSS_NAMES, msssimLoss, ssimLoss } from './losses/index.js';
 export type { LossGraph } from './losses/index.js';
+export {
+  checkDiscriminatorInput,
+  checkDiscriminatorWeights,
+  DEFAULT_DISCRIMINATOR,
+  discriminatorForward,
+  discriminatorLayers,
+  discriminatorOutputSize,
+  hingeDiscriminatorLoss,
+  hingeGeneratorTerm,
+  initDiscriminatorWeights,
+  resolveDiscriminatorSpec,
+} from './gan/discriminator.js';
+export type { DiscriminatorLayer, DiscriminatorSpec, HingeDiscriminatorLoss } from './gan/discriminator.js';
+export { buildDiscriminatorStep, DISCRIMINATOR_OUTPUTS } from './gan/step.js';
+export type { DiscriminatorStepGraph, DiscriminatorStepOptions } from './gan/step.js';
 export { evalOp } from './reference/ops.js';
 export { runReference } from './reference/interpreter.js';
 export { gradCheck } from './reference/gradcheck.js';

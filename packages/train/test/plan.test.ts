@@ -103,6 +103,19 @@ describe('schedule, globs, config', () => {
     expect(() => resolveTrainConfig(PHASE_PRESETS[1], { batch: 0 })).toThrow(
       /"batch" must be a positive integer/,
     );
+    // The discriminator of phase 3's gan term: JSON fields layered over the preset's defaults.
+    expect(PHASE_PRESETS[3].loss).toEqual({ l1: 1, gan: 0.1 });
+    const d = resolveTrainConfig(
+      PHASE_PRESETS[3],
+      parseTrainConfigJson({ discriminator: { channels: 8, startStep: 100 } }, 'd.json'),
+      { discriminator: { layers: 2 } },
+    );
+    expect(d.discriminator).toEqual({ channels: 8, startStep: 100, layers: 2 });
+    expect(() => parseTrainConfigJson({ discriminator: { chanels: 8 } }, 'd.json')).toThrow(/chanels/);
+    expect(() => resolveTrainConfig(PHASE_PRESETS[3], { discriminator: { layers: 0 } })).toThrow(
+      /"discriminator.layers" must be an integer in \[1, 8\]/,
+    );
+    expect(parseLossSpec('l1+gan:0.1')).toEqual({ l1: 1, gan: 0.1 });
     expect(parseLossSpec('l1+ssim:0.2')).toEqual({ l1: 1, ssim: 0.2 });
     expect(() => parseLossSpec('l1+lpips')).toThrow(/unknown term "lpips"/);
   });

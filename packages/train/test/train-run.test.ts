@@ -32,10 +32,13 @@ function config(phase: 1 | 2 | 3, extra: Partial<TrainConfig> = {}): TrainConfig
     evalEvery: 0,
     saveEvery: 1,
     warmupSteps: 1,
-    loss: { l1: 1 },
+    // Phase 3 keeps its preset loss (l1 + 0.1 gan) with a tiny discriminator (4 channels, 2 layers).
+    ...(phase === 3 ? { discriminator: { channels: 4, layers: 2 } } : { loss: { l1: 1 } }),
     ...extra,
   });
 }
+
+const D_FILES = ['discriminator.safetensors', 'discriminator_optimizer.safetensors'];
 
 function run(options: Partial<TrainRunOptions> & Pick<TrainRunOptions, 'data' | 'out' | 'config'>) {
   return trainRun({ model: FIXTURE, runtime, workers: 1, ...options });
@@ -136,16 +139,44 @@ describe('training runs (the real step engine)', () => {
       });
       expect(lines[1]).toMatchObject({ psnr: expect.any(Number), ssim: expect.any(Number) });
       expect(await readdir(out)).toEqual(expect.arrayContaining(['checkpoint-1', 'final', 'preview-2.png']));
+      if (phase === 3) {
+        // The GAN term ran: the G term and the discriminator step are in the metrics, and the
+        // discriminator is saved beside each checkpoint (the autoencoder files keep their format).
+        expect(config(3).loss).toEqual({ l1: 1, gan: 0.1 });
+        for (const line of lines)
+          expect(line).toMatchObject({
+            loss_l1: expect.any(Number),
+            loss_gan: expect.any(Number),
+            d_loss: expect.any(Number),
+            d_real: expect.any(Number),
+            d_fake: expect.any(Number),
+          });
+        for (const dir of ['checkpoint-1', 'final']) {
+          expect(await readdir(join(out, dir))).toEqual(expect.arrayContaining(D_FILES));
+          const d = parseSafetensors(await readFile(join(out, dir, D_FILES[0]!)));
+          expect([...d.header.tensors.keys()].sort()).toEqual(
+            [0, 1, 2, 3].flatMap((i) => [`layers.${i}.bias`, `layers.${i}.weight`]),
+          );
+        }
+        const dOpt = parseSafetensors(await readFile(join(out, 'final', D_FILES[1]!)));
+        expect(dOpt.header.metadata.get('step')).toBe('2');
+      } else {
+        for (const line of lines) expect(line).not.toHaveProperty('d_loss');
+        expect(await readdir(join(out, 'final'))).not.toContain(D_FILES[0]);
+      }
     }
   });
 
-  it('a resumed run equals an uninterrupted one after Ctrl-C (weights, optimizer state, losses)', async () => {
+  it('a resumed run equals an uninterrupted one after Ctrl-C (weights, optimizer state, discriminator, losses)', async () => {
     await dataReady;
+    // Phase 3 with its GAN term, which starts at step index 1 (so the resumed half crosses no gate
+    // but the first half does).
     const c = config(3, {
       steps: 4,
       saveEvery: 2,
-      loss: { l1: 1, mse: 1 },
+      loss: { l1: 1, mse: 1, gan: 0.1 },
       optimizer: { kind: 'adamw', weightDecay: 0.01 },
+      discriminator: { channels: 4, layers: 2, startStep: 1 },
     });
     const whole = await scratch();
     await run({ data, out: whole, config: c });
@@ -168,15 +199,23 @@ describe('training runs (the real step engine)', () => {
     for (const key of a.header.tensors.keys()) {
       expect(Buffer.from(b.tensorBytes(key)).equals(Buffer.from(a.tensorBytes(key))), key).toBe(true);
     }
-    const optA = await readFile(join(whole, 'final', 'optimizer.safetensors'));
-    const optB = await readFile(join(split, 'final', 'optimizer.safetensors'));
-    expect(optB.equals(optA)).toBe(true);
+    for (const file of ['optimizer.safetensors', ...D_FILES]) {
+      const fileA = await readFile(join(whole, 'final', file));
+      const fileB = await readFile(join(split, 'final', file));
+      expect(fileB.equals(fileA), file).toBe(true);
+    }
     const losses = async (dir: string) =>
       (await readFile(join(dir, 'metrics.jsonl'), 'utf8'))
         .trim()
         .split('\n')
-        .map((l) => (JSON.parse(l) as { loss: number }).loss);
-    expect(await losses(split)).toEqual(await losses(whole));
+        .map((l) => {
+          const { loss, loss_gan, d_loss, d_real, d_fake } = JSON.parse(l) as Record<string, number>;
+          return { loss, loss_gan, d_loss, d_real, d_fake };
+        });
+    const expected = await losses(whole);
+    expect(expected[0]!.d_loss).toBeUndefined(); // step 1: before startStep
+    expect(expected[1]!.d_loss).toEqual(expect.any(Number));
+    expect(await losses(split)).toEqual(expected);
   });
 
   it('refuses a --trainable glob that matches nothing and an existing run without --resume', async () => {

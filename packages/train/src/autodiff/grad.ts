@@ -2,7 +2,7 @@ import { DcaeError } from '@dcae/core';
 import type { AttributeValue } from '@dcae/core/onnx';
 import type { IrGraph, IrNode } from '../ir/graph.js';
 import { NON_DIFFERENTIABLE } from '../ir/shapes.js';
-import { attrInt, attrInts, attrString, convAttrs, sliceSpec } from '../reference/ops.js';
+import { attrFloat, attrInt, attrInts, attrString, convAttrs, sliceSpec } from '../reference/ops.js';
 import { size } from '../reference/tensor.js';
 
 /**
@@ -297,6 +297,14 @@ const RULES: Record<string, Rule> = {
   // No Sign: the WebGPU EP has no kernel for it (docs/training.md).
   Abs: (e, n, dy) => [e.g.op1('Where', [e.g.op1('Less', [n.inputs[0]!, e.f32(0)]), e.neg(dy[0]!), dy[0]!])],
   Relu: (e, n, dy) => [e.g.op1('Where', [e.g.op1('Greater', [n.inputs[0]!, e.f32(0)]), dy[0]!, e.f32(0)])],
+  // ONNX LeakyRelu: x for x ≥ 0, alpha·x below (the PatchGAN discriminator, docs/training.md).
+  LeakyRelu: (e, n, dy) => [
+    e.g.op1('Where', [
+      e.g.op1('Less', [n.inputs[0]!, e.f32(0)]),
+      e.scale(dy[0]!, attrFloat(n.attrs, 'alpha', 0.01)),
+      dy[0]!,
+    ]),
+  ],
   Sigmoid: (e, n, dy) => {
     const y = n.outputs[0]!;
     return [e.mul(dy[0]!, e.mul(y, e.sub(e.f32(1), y)))];

@@ -62,6 +62,7 @@ export function inferNode(
     case 'Neg':
     case 'Abs':
     case 'Relu':
+    case 'LeakyRelu':
     case 'Sigmoid':
     case 'Tanh':
     case 'Erf':

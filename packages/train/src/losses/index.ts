@@ -173,7 +173,8 @@ export interface LossGraph {
 
 /**
  * The weighted loss of reconstruction `recon` against target `target` ([B, C, H, W]). Terms with
- * weight 0 are skipped. `perceptual` needs user-supplied weights; `gan` needs a discriminator step.
+ * weight 0 are skipped. `perceptual` needs user-supplied weights; `gan` is added by the step builder
+ * (it needs the discriminator, src/gan/).
  */
 export function buildLoss(
   e: Emit,
@@ -229,8 +230,8 @@ export function buildLoss(
         );
       case 'gan':
         throw new DcaeError(
-          'UNSUPPORTED',
-          'The GAN loss needs the PatchGAN discriminator step, which this version of @dcae/train does not implement. Remove the gan term.',
+          'INVALID_ARGUMENT',
+          'buildLoss does not build the gan term: it needs the PatchGAN discriminator, which buildTrainStep / createTrainStepRunner add when loss.gan > 0 (docs/training.md, "The GAN term").',
         );
       default:
         throw new DcaeError(

@@ -22,12 +22,15 @@ import type { DcAeConfig } from '@dcae/autoencoder';
 import { directoryModelFiles, resolveModel } from '@dcae/autoencoder/node';
 import { dcAeConfigToDiffusersJson } from '../checkpoint/diffusers-config.js';
 import { randomDcAeWeights } from '../checkpoint/init.js';
-import type { OptimizerState } from '../step/types.js';
+import type { DiscriminatorState, OptimizerState } from '../step/types.js';
 
 /** The weights file of a diffusers checkpoint folder. */
 export const WEIGHTS_FILE = 'diffusion_pytorch_model.safetensors';
 export const OPTIMIZER_FILE = 'optimizer.safetensors';
 export const TRAINER_STATE_FILE = 'trainer_state.json';
+/** The PatchGAN discriminator's weights (runs with a `gan` term), and its AdamW state. */
+export const DISCRIMINATOR_FILE = 'discriminator.safetensors';
+export const DISCRIMINATOR_OPTIMIZER_FILE = 'discriminator_optimizer.safetensors';
 
 /** A model as the trainer holds it. */
 export interface TrainableModel {
@@ -190,6 +193,8 @@ export interface CheckpointContents {
   readonly tensors: ReadonlyMap<string, HostTensor>;
   readonly optimizer?: OptimizerState;
   readonly trainerState?: Readonly<Record<string, unknown>>;
+  /** The discriminator of a run with a `gan` term: written to discriminator(_optimizer).safetensors. */
+  readonly discriminator?: DiscriminatorState;
   /** Extra files (e.g. a preview PNG), by name. */
   readonly extra?: Readonly<Record<string, Uint8Array>>;
 }
@@ -213,6 +218,15 @@ export async function saveCheckpoint(directory: string, contents: CheckpointCont
     if (contents.optimizer !== undefined) {
       await writeSafetensorsFile(join(temp, OPTIMIZER_FILE), contents.optimizer.tensors, {
         metadata: { step: String(contents.optimizer.step) },
+      });
+    }
+    if (contents.discriminator !== undefined) {
+      const d = contents.discriminator;
+      await writeSafetensorsFile(join(temp, DISCRIMINATOR_FILE), d.weights, {
+        metadata: { format: 'dcae-patchgan', spec: JSON.stringify(d.spec) },
+      });
+      await writeSafetensorsFile(join(temp, DISCRIMINATOR_OPTIMIZER_FILE), d.optimizer.tensors, {
+        metadata: { step: String(d.optimizer.step) },
       });
     }
     if (contents.trainerState !== undefined) {
@@ -267,6 +281,56 @@ export async function readOptimizerState(directory: string): Promise<OptimizerSt
   } finally {
     await file.close();
   }
+}
+
+async function readAllTensors(
+  path: string,
+): Promise<{ tensors: Map<string, HostTensor>; metadata: ReadonlyMap<string, string> }> {
+  const file = await openSafetensors(await fileSource(path));
+  try {
+    const tensors = new Map<string, HostTensor>();
+    for (const key of file.header.tensors.keys()) tensors.set(key, await file.readTensor(key));
+    return { tensors, metadata: file.header.metadata };
+  } finally {
+    await file.close();
+  }
+}
+
+/**
+ * The discriminator saved beside a checkpoint, or undefined when the folder has none. A folder with
+ * only one of its two files is WEIGHTS_MISMATCH (our writes are atomic, so it was assembled by hand).
+ */
+export async function readDiscriminatorState(directory: string): Promise<DiscriminatorState | undefined> {
+  const weightsPath = join(directory, DISCRIMINATOR_FILE);
+  const statePath = join(directory, DISCRIMINATOR_OPTIMIZER_FILE);
+  const [w, o] = await Promise.all([
+    stat(weightsPath).catch(() => undefined),
+    stat(statePath).catch(() => undefined),
+  ]);
+  if (!w && !o) return undefined;
+  if (!w || !o)
+    throw new DcaeError(
+      'WEIGHTS_MISMATCH',
+      `${directory} has ${w ? DISCRIMINATOR_FILE : DISCRIMINATOR_OPTIMIZER_FILE} but not ${w ? DISCRIMINATOR_OPTIMIZER_FILE : DISCRIMINATOR_FILE}; a checkpoint holds both.`,
+      { source: directory },
+    );
+  const weights = await readAllTensors(weightsPath);
+  const optimizer = await readAllTensors(statePath);
+  let spec: unknown;
+  try {
+    spec = JSON.parse(weights.metadata.get('spec') ?? 'null');
+  } catch {
+    spec = null;
+  }
+  if (typeof spec !== 'object' || spec === null)
+    throw new DcaeError('WEIGHTS_MISMATCH', `${weightsPath} has no discriminator spec in its metadata.`, {
+      source: weightsPath,
+    });
+  return {
+    spec: spec as DiscriminatorState['spec'],
+    weights: weights.tensors,
+    optimizer: { step: Number(optimizer.metadata.get('step') ?? '0'), tensors: optimizer.tensors },
+  };
 }
 
 export async function readTrainerState(directory: string): Promise<Record<string, unknown>> {

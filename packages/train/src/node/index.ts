@@ -5,9 +5,12 @@ export type { ImageFolderOptions } from './image-folder.js';
 export { openSampleFile, readSampleTensor } from './sample-file.js';
 export {
   checkpointTensors,
+  DISCRIMINATOR_FILE,
+  DISCRIMINATOR_OPTIMIZER_FILE,
   latestCheckpoint,
   loadTrainableModel,
   OPTIMIZER_FILE,
+  readDiscriminatorState,
   readOptimizerState,
   readTrainerState,
   saveCheckpoint,

@@ -10,7 +10,7 @@ import { encodeImage } from '@dcae/autoencoder/node';
 import type { TrainData } from '../data/types.js';
 import type { TrainConfig } from '../phases/presets.js';
 import { validateTrainConfig } from '../phases/presets.js';
-import type { OptimizerState, TrainStepOptions, TrainStepRunner } from '../step/types.js';
+import type { DiscriminatorState, OptimizerState, TrainStepOptions, TrainStepRunner } from '../step/types.js';
 import { createTrainStepRunner } from '../step/runner.js';
 import { matchTrainable } from '../trainer/globs.js';
 import { runTrainLoop } from '../trainer/loop.js';
@@ -20,6 +20,7 @@ import {
   checkpointTensors,
   latestCheckpoint,
   loadTrainableModel,
+  readDiscriminatorState,
   readOptimizerState,
   readTrainerState,
   saveCheckpoint,
@@ -112,6 +113,7 @@ export async function trainRun(options: TrainRunOptions): Promise<TrainRunResult
   let model: TrainableModel;
   let startStep = 0;
   let optimizerState: OptimizerState | undefined;
+  let discriminatorState: DiscriminatorState | undefined;
   const say = (m: string): void => options.onMessage?.(m);
 
   const metricsPath = join(out, METRICS_FILE);
@@ -134,6 +136,13 @@ export async function trainRun(options: TrainRunOptions): Promise<TrainRunResult
       optimizerState = { step: savedOpt.step, tensors };
       model = { ...model, weights };
     }
+    discriminatorState = await readDiscriminatorState(resumeFrom.directory);
+    if ((config.loss.gan ?? 0) > 0 && discriminatorState === undefined)
+      throw new DcaeError(
+        'WEIGHTS_MISMATCH',
+        `${resumeFrom.directory} has no discriminator.safetensors, but its run has a gan term; it cannot be resumed exactly. Start a new run with --model ${resumeFrom.directory}.`,
+        { source: resumeFrom.directory },
+      );
     say(`resuming from ${resumeFrom.directory} at step ${startStep}`);
   } else {
     if (options.resume) say(`--resume: no checkpoint in ${out} yet; starting at step 0`);
@@ -180,9 +189,25 @@ export async function trainRun(options: TrainRunOptions): Promise<TrainRunResult
       trainable: trainableKeys,
       optimizer: config.optimizer,
       ...(options.perceptualWeights ? { perceptualWeights: options.perceptualWeights } : {}),
+      ...((config.loss.gan ?? 0) > 0
+        ? {
+            discriminator: {
+              ...(config.discriminator ? { spec: config.discriminator } : {}),
+              seed: config.seed,
+            },
+          }
+        : {}),
     });
     try {
       if (optimizerState !== undefined) runner.restoreOptimizerState(optimizerState);
+      if (discriminatorState !== undefined && (config.loss.gan ?? 0) > 0) {
+        if (!runner.restoreDiscriminatorState)
+          throw new DcaeError(
+            'UNSUPPORTED',
+            'This step runner cannot restore a discriminator; resume needs one.',
+          );
+        runner.restoreDiscriminatorState(discriminatorState);
+      }
       await mkdir(out, { recursive: true });
       await truncateMetrics(metricsPath, startStep);
 
@@ -211,11 +236,13 @@ export async function trainRun(options: TrainRunOptions): Promise<TrainRunResult
             optTensors.set(MASTER_PREFIX + key, current.get(key)!);
         }
         const path = join(out, dir);
+        const discriminator = runner.discriminatorState?.();
         await saveCheckpoint(path, {
           model,
           tensors,
           optimizer: { step: opt.step, tensors: optTensors },
           trainerState: stateOf(step, evaluation),
+          ...(discriminator ? { discriminator } : {}),
         });
         return path;
       };
@@ -238,10 +265,18 @@ export async function trainRun(options: TrainRunOptions): Promise<TrainRunResult
         signal,
         onStep: async (record) => {
           times.push(record.ms);
-          const { terms, ...rest } = record;
+          const { terms, discriminator, ...rest } = record;
           const line = {
             ...rest,
             ...Object.fromEntries(Object.entries(terms).map(([k, v]) => [`loss_${k}`, v])),
+            ...(discriminator
+              ? {
+                  d_loss: discriminator.loss,
+                  d_real: discriminator.real,
+                  d_fake: discriminator.fake,
+                  d_gradNorm: discriminator.gradNorm,
+                }
+              : {}),
           };
           await appendFile(metricsPath, `${JSON.stringify(line)}\n`);
           options.onStep?.(record, config.steps);

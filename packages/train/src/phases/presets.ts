@@ -1,6 +1,8 @@
 import { closestNames, ConfigReader, DcaeError } from '@dcae/core';
 import type { JsonValue } from '@dcae/core';
 import { LOSS_NAMES } from '../losses/index.js';
+import type { DiscriminatorSpec } from '../gan/discriminator.js';
+import { resolveDiscriminatorSpec } from '../gan/discriminator.js';
 import type { LossName, LossWeights, OptimizerSpec } from '../step/types.js';
 
 /**
@@ -45,6 +47,11 @@ export interface TrainConfig {
   readonly evalData?: string;
   /** Scale of the last layer of each residual branch under `--init random` (near zero: training starts from the shortcuts). */
   readonly residualInitScale: number;
+  /**
+   * The PatchGAN discriminator of the `gan` loss term (fields default to 64 channels, 3 layers,
+   * start step 0, betas 0.5/0.9); its weights are initialised from `seed`.
+   */
+  readonly discriminator?: Partial<DiscriminatorSpec>;
 }
 
 const BASE: Omit<TrainConfig, 'phase' | 'trainable' | 'loss' | 'size' | 'lr'> = {
@@ -104,6 +111,9 @@ export function resolveTrainConfig(base: TrainConfig, ...overrides: TrainConfigO
       ...config,
       ...defined,
       optimizer: { ...config.optimizer, ...(o.optimizer ?? {}) },
+      ...(config.discriminator !== undefined || o.discriminator !== undefined
+        ? { discriminator: { ...(config.discriminator ?? {}), ...(o.discriminator ?? {}) } }
+        : {}),
     };
   }
   validateTrainConfig(config);
@@ -150,6 +160,18 @@ export function validateTrainConfig(config: TrainConfig, source = 'training conf
     if (typeof weight !== 'number' || !Number.isFinite(weight) || weight < 0)
       bad(`loss.${name}`, 'a finite weight ≥ 0', weight);
   }
+  if (config.discriminator !== undefined) {
+    try {
+      resolveDiscriminatorSpec(config.discriminator);
+    } catch (error) {
+      const e = error as { detail?: { field?: string; expected?: string; actual?: unknown } };
+      bad(
+        e.detail?.field ?? 'discriminator',
+        e.detail?.expected ?? 'a valid discriminator',
+        e.detail?.actual,
+      );
+    }
+  }
   const { optimizer } = config;
   if (optimizer.kind !== 'adamw' && optimizer.kind !== 'sgd')
     bad('optimizer.kind', '"adamw" or "sgd"', optimizer.kind);
@@ -186,6 +208,7 @@ const CONFIG_FIELDS: readonly string[] = [
   'evalSize',
   'evalData',
   'residualInitScale',
+  'discriminator',
 ];
 
 /**
@@ -242,6 +265,22 @@ export function parseTrainConfigJson(json: JsonValue, source: string): TrainConf
     if (o.has('clipGradNorm')) spec.clipGradNorm = o.number('clipGradNorm', { min: 0 });
     o.finish({ ignorePrefix: '_', allowUnknown: ['betas'] });
     out.optimizer = spec as OptimizerSpec;
+  }
+  if (r.has('discriminator')) {
+    const v = obj.discriminator;
+    const d = new ConfigReader(v ?? null, `${source} "discriminator"`);
+    const spec: { -readonly [K in keyof DiscriminatorSpec]?: DiscriminatorSpec[K] } = {};
+    if (d.has('channels')) spec.channels = d.int('channels', { min: 1, max: 1024 });
+    if (d.has('layers')) spec.layers = d.int('layers', { min: 1, max: 8 });
+    if (d.has('startStep')) spec.startStep = d.int('startStep', { min: 0, max: Number.MAX_SAFE_INTEGER });
+    if (d.has('betas')) {
+      const b = (v as Record<string, JsonValue>).betas;
+      if (!Array.isArray(b) || b.length !== 2 || b.some((x) => typeof x !== 'number'))
+        d.report('betas', 'expected [b1, b2]');
+      else spec.betas = [b[0] as number, b[1] as number];
+    }
+    d.finish({ ignorePrefix: '_', allowUnknown: ['betas'] });
+    out.discriminator = spec;
   }
   for (const field of Object.keys(obj)) {
     if (field.startsWith('_') || CONFIG_FIELDS.includes(field)) continue;

@@ -534,6 +534,10 @@ export function evalOp(op: string, inputs: readonly (RefTensor | undefined)[], a
       return [unary(A, Math.abs)];
     case 'Relu':
       return [unary(A, (x) => (x > 0 ? x : 0))];
+    case 'LeakyRelu': {
+      const alpha = attrFloat(attrs, 'alpha', 0.01);
+      return [unary(A, (x) => (x >= 0 ? x : alpha * x))];
+    }
     case 'Sigmoid':
       return [unary(A, sigmoid)];
     case 'Tanh':

@@ -1,6 +1,7 @@
 import type { DcAeConfig } from '@dcae/autoencoder';
 import type { HostTensor } from '@dcae/core';
 import type { RuntimeV1 } from '@dcae/core/runtime';
+import type { DiscriminatorSpec } from '../gan/discriminator.js';
 
 /** Loss terms and their weights, e.g. { l1: 1 } or { l1: 1, ssim: 0.2 }. Names: 'l1' | 'mse' | 'ssim' | 'msssim' | 'gradient' | 'frequency' | 'perceptual' | 'gan'. */
 export type LossWeights = Readonly<Partial<Record<LossName, number>>>;
@@ -28,12 +29,40 @@ export interface TrainStepOptions {
   readonly optimizer: OptimizerSpec;
   /** Optional user-supplied perceptual-net weights (safetensors path or tensors); error PERCEPTUAL_WEIGHTS_MISSING when 'perceptual' is requested without them. */
   readonly perceptualWeights?: ReadonlyMap<string, HostTensor>;
+  /**
+   * The PatchGAN discriminator of the `gan` term (used only when `loss.gan` > 0): its spec (defaults
+   * filled in), and either its weights or the seed that initialises them. Its optimizer is AdamW
+   * with `spec.betas` and the generator optimizer's eps and weight decay, at the same learning rate.
+   */
+  readonly discriminator?: {
+    readonly spec?: Partial<DiscriminatorSpec>;
+    readonly weights?: ReadonlyMap<string, HostTensor>;
+    readonly seed?: number;
+  };
+}
+
+/** What one discriminator step reported (steps where the GAN term is active). */
+export interface DiscriminatorStepResult {
+  /** Hinge loss mean(relu(1 − D(x))) + mean(relu(1 + D(x̂))). */
+  readonly loss: number;
+  /** Mean patch logit on the real batch and on the reconstruction. */
+  readonly real: number;
+  readonly fake: number;
+  readonly gradNorm: number;
+}
+
+/** The discriminator's weights and AdamW state (saved beside a checkpoint). */
+export interface DiscriminatorState {
+  readonly spec: DiscriminatorSpec;
+  readonly weights: ReadonlyMap<string, HostTensor>;
+  readonly optimizer: OptimizerState;
 }
 
 export interface StepResult {
   readonly loss: number; // weighted total
   readonly terms: Readonly<Record<string, number>>; // each loss term, unweighted
   readonly gradNorm?: number; // global grad norm before clipping
+  readonly discriminator?: DiscriminatorStepResult; // when the GAN term trained the discriminator this step
 }
 
 export interface OptimizerState {
@@ -55,6 +84,10 @@ export interface TrainStepRunner {
   restoreOptimizerState(state: OptimizerState): void;
   /** decode(encode(x)) with the current weights, any batch/size the model accepts (used for eval/previews). */
   reconstruct(batch: HostTensor): Promise<HostTensor>;
+  /** The discriminator's weights and optimizer state (runners with a `gan` term), else undefined. */
+  discriminatorState?(): DiscriminatorState | undefined;
+  /** Restores what `discriminatorState()` returned (names, shapes and spec checked). */
+  restoreDiscriminatorState?(state: DiscriminatorState): void;
   dispose(): Promise<void>;
 }
 

@@ -3,7 +3,7 @@ import type { RgbImage } from '@dcae/autoencoder';
 import { reconstructionMetrics, tensorToImages } from '@dcae/autoencoder';
 import type { TrainData } from '../data/types.js';
 import type { TrainConfig } from '../phases/presets.js';
-import type { StepResult, TrainStepRunner } from '../step/types.js';
+import type { DiscriminatorStepResult, StepResult, TrainStepRunner } from '../step/types.js';
 import { learningRate } from './schedule.js';
 
 /** One line of metrics.jsonl. */
@@ -18,6 +18,8 @@ export interface StepRecord {
   readonly dataMs: number;
   readonly terms: Readonly<Record<string, number>>;
   readonly gradNorm?: number;
+  /** The discriminator step of the GAN term (steps where it is active). */
+  readonly discriminator?: DiscriminatorStepResult;
   /** Held-out PSNR (dB) and SSIM, on eval steps. */
   readonly psnr?: number;
   readonly ssim?: number;
@@ -139,6 +141,7 @@ export async function runTrainLoop(options: LoopOptions): Promise<LoopResult> {
       dataMs: round(t1 - t0),
       terms: result.terms,
       ...(result.gradNorm !== undefined ? { gradNorm: result.gradNorm } : {}),
+      ...(result.discriminator !== undefined ? { discriminator: result.discriminator } : {}),
       ...(evaluation !== undefined ? { psnr: evaluation.psnr, ssim: evaluation.ssim } : {}),
     });
     if (evaluation !== undefined) await options.onEval?.(step, evaluation);
