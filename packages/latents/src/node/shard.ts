@@ -12,6 +12,7 @@ import { encodeNpy, parseNpy } from '../npy.js';
 import type { CommitRecord, CommittedFile, LatentPlan, PlanShard, SkippedSample } from '../plan-types.js';
 import { centerCrop } from '../preprocess.js';
 import type { CropBox } from '../preprocess.js';
+import { readImageParquet } from './parquet.js';
 import { groupSamples, readTar, writeTar } from './tar.js';
 import type { TarEntry } from './tar.js';
 import { newAttemptId, sha256Bytes, writeError } from './store.js';
@@ -81,6 +82,10 @@ async function* inputSamples(plan: LatentPlan, shard: PlanShard): AsyncGenerator
         };
       }
     }
+    return;
+  }
+  if (shard.source.kind === 'parquet') {
+    yield* parquetSamples(root, shard.source.path);
     return;
   }
   const tarPath = join(root, shard.source.path);
@@ -167,6 +172,60 @@ async function* inputSamples(plan: LatentPlan, shard: PlanShard): AsyncGenerator
   }
 }
 
+/**
+ * img2dataset parquet rows in file order (docs/latents.md, "Inputs"): `key` names the sample,
+ * `caption` and the other columns go to the `.json`; a row whose `status` is not `success`, or
+ * that has no image bytes, is skipped with the reason. A file that fails to read (cut short
+ * after planning, damaged) keeps the rows read before and records the rest as skipped.
+ */
+async function* parquetSamples(root: string, path: string): AsyncGenerator<InputSample> {
+  const seen = new Set<string>();
+  try {
+    for await (const row of readImageParquet(join(root, path), path)) {
+      const key = sanitizeKey(row.key);
+      const source = `${path}:${row.row}`;
+      const meta: Record<string, unknown> = { parquet: path, row: row.row, parquetKey: row.key };
+      if (row.caption !== undefined) meta.caption = row.caption;
+      if (row.status !== undefined) meta.status = row.status;
+      meta.meta = row.meta;
+      const skip = (code: string, reason: string): InputSample => ({
+        key,
+        source,
+        meta,
+        error: { code, reason },
+      });
+      if (seen.has(key)) {
+        yield skip(
+          'DUPLICATE_KEY',
+          `key ${row.key} appears twice in the input parquet; the first one is kept`,
+        );
+        continue;
+      }
+      seen.add(key);
+      if (row.status !== undefined && row.status !== 'success') {
+        yield skip(
+          'FILE_NOT_FOUND',
+          `img2dataset status "${row.status}"${row.errorMessage ? `: ${row.errorMessage}` : ''} (no image was stored for this row)`,
+        );
+        continue;
+      }
+      if (row.image === undefined) {
+        yield skip('UNSUPPORTED_FORMAT', 'the row has no image bytes (its image column is null or empty)');
+        continue;
+      }
+      yield { key, source, meta, image: row.image, treePath: `${key}.npy` };
+    }
+  } catch (cause) {
+    const error = DcaeError.is(cause) ? cause : writeError(cause, join(root, path));
+    yield {
+      key: '(rest of parquet)',
+      source: path,
+      meta: {},
+      error: { code: error.code, reason: error.message },
+    };
+  }
+}
+
 interface Prepared {
   readonly sample: InputSample;
   readonly tensor: HostTensor<'float32'>;
@@ -217,7 +276,12 @@ export async function processShard(plan: LatentPlan, index: number, ctx: ShardCo
   const keys: string[] = [];
   const files: CommittedFile[] = [];
   let done = 0;
-  const total = shard.source.kind === 'files' ? shard.source.files.length : undefined;
+  const total =
+    shard.source.kind === 'files'
+      ? shard.source.files.length
+      : shard.source.kind === 'parquet'
+        ? shard.source.rows
+        : undefined;
   const scaling = plan.scale && plan.kind === 'encode' ? (model.scalingFactor ?? 1) : 1;
   const outExt = plan.kind === 'encode' ? 'npy' : 'png';
 
