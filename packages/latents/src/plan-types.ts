@@ -97,7 +97,10 @@ export interface CommitRecord {
   readonly layout: LatentLayout;
   readonly dtype: LatentDType;
   readonly size: number;
+  /** Whether the stored values were multiplied by `model.scalingFactor` (never without a factor). */
   readonly scaled: boolean;
+  /** The latent file contract's `dcae.*` strings (docs/latent-format.md), encode plans. */
+  readonly latentMetadata?: Readonly<Record<string, string>>;
   readonly preprocessing: string;
   /** Which attempt won (host, pid, random); others that ran lost the publish race. */
   readonly attemptId: string;

@@ -129,6 +129,7 @@ function modelOpener(
       return {
         name: ae.name,
         scalingFactor: ae.scalingFactor,
+        dtype: ae.dtype,
         encode: (x: Parameters<ShardModel['encode']>[0], o?: { signal?: AbortSignal }) =>
           ae.encode(x, o?.signal ? { signal: o.signal } : {}),
         decode: (x: Parameters<ShardModel['decode']>[0], o?: { signal?: AbortSignal }) =>

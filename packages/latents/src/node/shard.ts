@@ -8,6 +8,7 @@ import { imageToTensor, tensorToImages } from '@dcae/autoencoder';
 import type { RgbImage } from '@dcae/autoencoder';
 import { decodeImage, encodeImage } from '@dcae/autoencoder/node';
 import { sanitizeKey } from '../keys.js';
+import { latentContractMetadata } from '../latent-contract.js';
 import { encodeNpy, parseNpy } from '../npy.js';
 import type { CommitRecord, CommittedFile, LatentPlan, PlanShard, SkippedSample } from '../plan-types.js';
 import { centerCrop } from '../preprocess.js';
@@ -22,6 +23,8 @@ import type { ShardStore } from './store.js';
 export interface ShardModel {
   readonly name: string;
   readonly scalingFactor: number | undefined;
+  /** The precision the model computes in (the contract's `dcae.dtype`); absent: not recorded. */
+  readonly dtype?: 'fp32' | 'fp16' | 'int8';
   encode(images: HostTensor<'float32'>, options?: { signal?: AbortSignal }): Promise<HostTensor<'float32'>>;
   decode(latents: HostTensor<'float32'>, options?: { signal?: AbortSignal }): Promise<HostTensor<'float32'>>;
 }
@@ -282,7 +285,19 @@ export async function processShard(plan: LatentPlan, index: number, ctx: ShardCo
       : shard.source.kind === 'parquet'
         ? shard.source.rows
         : undefined;
-  const scaling = plan.scale && plan.kind === 'encode' ? (model.scalingFactor ?? 1) : 1;
+  // Scaled only when there is a factor to apply: a model without one stores its raw output and
+  // says so (`scaled: false`, latent space `autoencoder`), so no reader divides by a missing factor.
+  const scaled = plan.scale && plan.kind === 'encode' && model.scalingFactor !== undefined;
+  const scaling = scaled ? model.scalingFactor : 1;
+  const latentMetadata =
+    plan.kind === 'encode'
+      ? latentContractMetadata({
+          modelName: model.name,
+          scalingFactor: model.scalingFactor,
+          scaled,
+          ...(model.dtype !== undefined ? { computeDtype: model.dtype } : {}),
+        })
+      : undefined;
   const outExt = plan.kind === 'encode' ? 'npy' : 'png';
 
   const skip = (s: InputSample, code: string, reason: string): void => {
@@ -311,16 +326,16 @@ export async function processShard(plan: LatentPlan, index: number, ctx: ShardCo
         const shape = latent.shape.slice(1);
         for (let i = 0; i < items.length; i++) {
           const values = latent.data.subarray(i * per, (i + 1) * per);
-          const scaled = new Float32Array(per);
-          for (let j = 0; j < per; j++) scaled[j] = values[j]! * scaling;
-          if (!scaled.every(Number.isFinite)) {
+          const stored = new Float32Array(per);
+          for (let j = 0; j < per; j++) stored[j] = values[j]! * scaling;
+          if (!stored.every(Number.isFinite)) {
             skip(items[i]!.sample, 'NON_FINITE_OUTPUT', 'the encoder produced NaN or Infinity');
             continue;
           }
           const data =
             plan.dtype === 'fp16'
-              ? encodeNpy('float16', shape, float32ArrayToFloat16(scaled))
-              : encodeNpy('float32', shape, scaled);
+              ? encodeNpy('float16', shape, float32ArrayToFloat16(stored))
+              : encodeNpy('float32', shape, stored);
           yield {
             sample: items[i]!.sample,
             data,
@@ -331,10 +346,11 @@ export async function processShard(plan: LatentPlan, index: number, ctx: ShardCo
               size: plan.size,
               shape,
               dtype: plan.dtype,
-              scaled: plan.scale,
+              scaled,
               scalingFactor: model.scalingFactor ?? null,
               model: model.name,
               preprocessing: plan.preprocessing,
+              latentMetadata,
             },
           };
         }
@@ -477,7 +493,8 @@ export async function processShard(plan: LatentPlan, index: number, ctx: ShardCo
     layout: plan.layout,
     dtype: plan.dtype,
     size: plan.size,
-    scaled: plan.scale && plan.kind === 'encode',
+    scaled,
+    ...(latentMetadata ? { latentMetadata } : {}),
     preprocessing: plan.preprocessing,
     attemptId,
     committedAt: new Date().toISOString(),
