@@ -272,6 +272,7 @@ export async function processShard(plan: LatentPlan, index: number, ctx: ShardCo
     await store.sweepTemps(shard.name);
     return { status: 'committed', record: existing };
   }
+  await store.checkWritable?.();
   const started = performance.now();
   const attemptId = ctx.attemptId ?? newAttemptId();
   const model = await ctx.model();
