@@ -1,5 +1,6 @@
 import { mkdir, readFile, truncate, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
+import { gzipSync } from 'node:zlib';
 import { parquetWriteBuffer } from 'hyparquet-writer';
 import type { ColumnSource } from 'hyparquet-writer';
 import { describe, expect, it } from 'vitest';
@@ -215,6 +216,29 @@ describe('img2dataset parquet input (hyparquet)', () => {
       'UNSUPPORTED_FORMAT',
       /column key holds INT32/,
     );
+
+    // Codecs: gzip is read (node:zlib); zstd (no zstd in Node 20's zlib) is refused at plan time.
+    const rows = [{ key: 'g', image: await jpeg(3) }];
+    const gzip = parquetWriteBuffer({
+      columnData: [
+        { name: 'key', data: rows.map((r) => r.key), type: 'STRING' },
+        { name: 'jpg', data: rows.map((r) => r.image), type: 'BYTE_ARRAY' },
+      ],
+      codec: 'GZIP',
+      compressors: { GZIP: (input: Uint8Array) => new Uint8Array(gzipSync(input)) },
+    });
+    await writeFile(path('gzip.parquet'), new Uint8Array(gzip));
+    const read = [];
+    for await (const row of readImageParquet(path('gzip.parquet'))) read.push(row);
+    expect(read.map((r) => [r.key, r.image])).toEqual([['g', await jpeg(3)]]);
+    // A file whose pages claim ZSTD (the bytes are irrelevant: the footer is checked first).
+    const zstd = parquetWriteBuffer({
+      columnData: [{ name: 'jpg', data: [await jpeg(3)], type: 'BYTE_ARRAY' }],
+      codec: 'ZSTD',
+      compressors: { ZSTD: (input: Uint8Array) => input },
+    });
+    await writeFile(path('zstd.parquet'), new Uint8Array(zstd));
+    await expectCode(inspectImageParquet(path('zstd.parquet')), 'UNSUPPORTED_FORMAT', /compressed with ZSTD/);
 
     // Planning a folder: a cut-short shard is reported, never skipped silently.
     const folder = path('folder');

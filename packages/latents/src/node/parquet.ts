@@ -1,7 +1,8 @@
 import { open } from 'node:fs/promises';
+import { brotliDecompressSync, gunzipSync } from 'node:zlib';
 import { DcaeError } from '@dcae/core';
 import { asyncBufferFromFile, parquetMetadataAsync, parquetReadObjects, parquetSchema } from 'hyparquet';
-import type { AsyncBuffer, FileMetaData, SchemaElement } from 'hyparquet';
+import type { AsyncBuffer, CompressionCodec, Compressors, FileMetaData, SchemaElement } from 'hyparquet';
 
 /**
  * img2dataset's `--output_format parquet` shards (docs/latents.md, "Inputs"): one `NNNNN.parquet`
@@ -42,6 +43,17 @@ export interface ImageParquetRow {
 }
 
 const PARQUET_MAGIC = 'PAR1';
+
+/**
+ * Page codecs read here: hyparquet's own (uncompressed, snappy: pyarrow's default, which
+ * img2dataset uses) plus gzip and brotli through node:zlib. Others (zstd, lz4) are refused at plan
+ * time: Node 20's zlib has no zstd.
+ */
+const COMPRESSORS: Compressors = {
+  GZIP: (input) => gunzipSync(input),
+  BROTLI: (input) => brotliDecompressSync(input),
+};
+const CODECS: readonly CompressionCodec[] = ['UNCOMPRESSED', 'SNAPPY', 'GZIP', 'BROTLI'];
 
 /** Tells a truncated or foreign file from a parquet file by its magic bytes (head and tail). */
 async function magicProblem(path: string, source: string): Promise<DcaeError | undefined> {
@@ -149,13 +161,25 @@ async function openParquet(
       );
     }
   }
+  const codecs = new Set(
+    metadata.row_groups.flatMap((g) => g.columns.map((c) => c.meta_data?.codec ?? 'UNCOMPRESSED')),
+  );
+  const unsupported = [...codecs].filter((c) => !CODECS.includes(c));
+  if (unsupported.length > 0) {
+    throw new DcaeError(
+      'UNSUPPORTED_FORMAT',
+      `${source} is compressed with ${unsupported.join(', ')}; readable codecs are ${CODECS.join(', ')}. Re-write it with snappy (pyarrow's default, e.g. pq.write_table(table, path)).`,
+      { source, detail: { expected: CODECS, actual: unsupported } },
+    );
+  }
   return { file, metadata, info: { rows: Number(metadata.num_rows), imageColumn, columns } };
 }
 
 /**
  * Checks that `path` is an image parquet (magic bytes, footer, an image column of bytes, string
- * key/caption/status columns) and returns its row count; typed errors otherwise: TRUNCATED_DATA
- * for a file cut short, UNSUPPORTED_FORMAT for another format or a wrong schema, FILE_READ.
+ * key/caption/status columns, a codec read here) and returns its row count; typed errors otherwise:
+ * TRUNCATED_DATA for a file cut short, UNSUPPORTED_FORMAT for another format, a wrong schema or an
+ * unreadable codec, FILE_READ.
  */
 export async function inspectImageParquet(path: string, source = path): Promise<ImageParquetInfo> {
   return (await openParquet(path, source)).info;
@@ -202,7 +226,14 @@ export async function* readImageParquet(path: string, source = path): AsyncGener
     let rows: Record<string, unknown>[];
     try {
       // utf8: false keeps unannotated byte arrays (the image column) as bytes; UTF8 columns stay strings.
-      rows = await parquetReadObjects({ file, metadata, rowStart, rowEnd, utf8: false });
+      rows = await parquetReadObjects({
+        file,
+        metadata,
+        rowStart,
+        rowEnd,
+        utf8: false,
+        compressors: COMPRESSORS,
+      });
     } catch (cause) {
       throw wrapParseError(cause, `${source} rows ${rowStart}..${rowEnd - 1}`);
     }
