@@ -48,7 +48,7 @@ async function walk(root: string, dir = root, out: string[] = []): Promise<strin
  * again and reports its typed error instead of skipping it.
  */
 async function parquetsWithImages(root: string, parquets: readonly string[]): Promise<string[]> {
-  const found = await Promise.all(parquets.map((p) => hasImageColumn(join(root, p), p)));
+  const found = await Promise.all(parquets.map((p) => hasImageColumn(join(root, p))));
   if (!found.includes(true) && found.includes(false)) return [];
   return parquets.filter((_, i) => found[i] !== false);
 }
@@ -85,7 +85,7 @@ export async function makePlan(options: MakePlanOptions): Promise<LatentPlan> {
   const parquetShards = async (paths: string[]): Promise<PlanShard[]> => {
     const out: PlanShard[] = [];
     for (const [index, path] of paths.entries()) {
-      const info = await inspectImageParquet(join(inputRoot, path), path);
+      const info = await inspectImageParquet(join(inputRoot, path));
       out.push({ index, name: shardName(index), source: { kind: 'parquet', path, rows: info.rows } });
     }
     return out;
