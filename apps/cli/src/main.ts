@@ -428,7 +428,7 @@ function addLatentsCommands(program: Command, context: Context): void {
       .requiredOption('-m, --model <model>', 'DC-AE model folder, Hub id or URL')
       .requiredOption(
         '--input <src>',
-        'image folder (class folders give labels), folder of WebDataset .tar shards, or one .tar',
+        'image folder (class folders give labels), folder of WebDataset .tar shards, one .tar, or img2dataset parquet output (folder or one .parquet)',
       )
       .requiredOption('--output <dst>', 'output folder or s3://bucket/prefix')
       .option(

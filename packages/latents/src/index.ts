@@ -2,6 +2,8 @@
 export { encodeNpy, npyHeader, parseNpy } from './npy.js';
 export type { NpyDType, ParsedNpy } from './npy.js';
 export { sanitizeKey, shardName } from './keys.js';
+export { latentContractMetadata } from './latent-contract.js';
+export type { LatentContractInput } from './latent-contract.js';
 export { centerCrop, PREPROCESSING_VERSION, resizeImage } from './preprocess.js';
 export type { CropBox } from './preprocess.js';
 export { PLAN_VERSION } from './plan-types.js';

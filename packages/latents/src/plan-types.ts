@@ -24,7 +24,9 @@ export interface PlanFile {
 export type PlanShardSource =
   | { readonly kind: 'files'; readonly files: readonly PlanFile[] }
   /** A tar shard: WebDataset images (encode) or our latent shards (decode); output i = input i. */
-  | { readonly kind: 'tar'; readonly path: string };
+  | { readonly kind: 'tar'; readonly path: string }
+  /** An img2dataset parquet shard (images in a binary column); output i = input file i, in row order. */
+  | { readonly kind: 'parquet'; readonly path: string; readonly rows: number };
 
 export interface PlanShard {
   readonly index: number;
@@ -39,7 +41,10 @@ export interface LatentPlan {
   /** 16 hex characters of the sha256 of the plan without this field. */
   readonly runId: string;
   readonly model: { readonly source: string };
-  readonly input: { readonly kind: 'image-folder' | 'webdataset' | 'latent-shards'; readonly root: string };
+  readonly input: {
+    readonly kind: 'image-folder' | 'webdataset' | 'img2dataset-parquet' | 'latent-shards';
+    readonly root: string;
+  };
   /** A folder path or `s3://bucket/prefix`. */
   readonly output: string;
   /** Square side fed to the encoder (encode plans). */
@@ -92,7 +97,10 @@ export interface CommitRecord {
   readonly layout: LatentLayout;
   readonly dtype: LatentDType;
   readonly size: number;
+  /** Whether the stored values were multiplied by `model.scalingFactor` (never without a factor). */
   readonly scaled: boolean;
+  /** The latent file contract's `dcae.*` strings (docs/latent-format.md), encode plans. */
+  readonly latentMetadata?: Readonly<Record<string, string>>;
   readonly preprocessing: string;
   /** Which attempt won (host, pid, random); others that ran lost the publish race. */
   readonly attemptId: string;

@@ -9,6 +9,10 @@ import type { AddressInfo } from 'node:net';
  * AbortMultipartUpload and ListMultipartUploads, with `If-None-Match: *` on PutObject and
  * CompleteMultipartUpload (412 when the key exists), as AWS documents them.
  *
+ * `conditionalWrites` imitates stores without that support: `ignore` accepts the header and
+ * overwrites anyway; `reject` answers 501 NotImplemented to any request carrying it. DeleteObject
+ * is implemented too (the store deletes its conditional-write probe).
+ *
  * What it does NOT check: SigV4 signatures and credentials, checksums (x-amz-checksum-*,
  * Content-MD5), the 5 MiB minimum part size, part ETags in Complete, 409 conflicts between
  * concurrent conditional writes, pagination (everything fits one page), versioning, and any
@@ -46,7 +50,13 @@ async function readBody(req: IncomingMessage): Promise<Buffer> {
   return raw;
 }
 
-export async function startFakeS3(): Promise<FakeS3> {
+export interface FakeS3Options {
+  /** @defaultValue 'honour' */
+  readonly conditionalWrites?: 'honour' | 'ignore' | 'reject';
+}
+
+export async function startFakeS3(options: FakeS3Options = {}): Promise<FakeS3> {
+  const mode = options.conditionalWrites ?? 'honour';
   const objects = new Map<string, Buffer>();
   const uploads = new Map<string, { key: string; parts: Map<number, Buffer> }>();
   const log: string[] = [];
@@ -65,7 +75,9 @@ export async function startFakeS3(): Promise<FakeS3> {
       const full = `${bucket}/${key}`;
       const q = url.searchParams;
       const body = await readBody(req);
-      const conditional = req.headers['if-none-match'] === '*';
+      if (req.headers['if-none-match'] !== undefined && mode === 'reject')
+        return error(res, 501, 'NotImplemented');
+      const conditional = req.headers['if-none-match'] === '*' && mode === 'honour';
       if (req.method === 'PUT' && q.has('partNumber')) {
         const upload = uploads.get(q.get('uploadId')!);
         if (!upload) return error(res, 404, 'NoSuchUpload');
@@ -108,6 +120,10 @@ export async function startFakeS3(): Promise<FakeS3> {
       }
       if (req.method === 'DELETE' && q.has('uploadId')) {
         uploads.delete(q.get('uploadId')!);
+        return send(res, 204);
+      }
+      if (req.method === 'DELETE' && key !== '') {
+        objects.delete(full);
         return send(res, 204);
       }
       if (req.method === 'GET' && key === '' && q.has('uploads')) {

@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { imageToTensor } from '@dcae/autoencoder';
 import { decodeImage, encodeImage, loadAutoencoder } from '@dcae/autoencoder/node';
-import { centerCrop, encodeNpy } from '@dcae/latents';
+import { centerCrop, encodeNpy, latentContractMetadata } from '@dcae/latents';
 import {
   enqueuePlan,
   makePlan,
@@ -161,6 +161,12 @@ export const latents: Scenario = {
         scalingFactor: 0.41407,
         model: 'mit-han-lab/dc-ae-f32c32-in-1.0-diffusers',
         preprocessing: 'adm-center-crop-v1',
+        latentMetadata: latentContractMetadata({
+          modelName: 'mit-han-lab/dc-ae-f32c32-in-1.0-diffusers',
+          scalingFactor: 0.41407,
+          scaled: true,
+          computeDtype: 'fp32',
+        }),
       });
       for (const dtype of ['float32', 'float16'] as const) {
         const b = await tarBytesPerSample(dir, [32, 16, 16], dtype, json);

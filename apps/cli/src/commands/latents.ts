@@ -88,12 +88,14 @@ export async function runLatentsPlan(
   const path = defaultPlanPath(opts.output, opts.planOut);
   await writeNewPlan(plan, path);
   const samples = plan.shards.reduce(
-    (a, s) => a + (s.source.kind === 'files' ? s.source.files.length : 0),
+    (a, s) =>
+      a +
+      (s.source.kind === 'files' ? s.source.files.length : s.source.kind === 'parquet' ? s.source.rows : 0),
     0,
   );
   if (kind === 'encode') {
     rep.result(
-      `wrote ${path}: run ${plan.runId}, ${plan.shards.length} shards (${plan.input.kind}${samples ? `, ${samples} images` : ''}), ${plan.size}² ${plan.dtype}, layout ${plan.layout}`,
+      `wrote ${path}: run ${plan.runId}, ${plan.shards.length} shards (${plan.input.kind}${samples ? `, ${samples} ${plan.input.kind === 'img2dataset-parquet' ? 'rows' : 'images'}` : ''}), ${plan.size}² ${plan.dtype}, layout ${plan.layout}`,
       {
         command: 'latents plan',
         plan: path,
@@ -127,6 +129,7 @@ function modelOpener(
       return {
         name: ae.name,
         scalingFactor: ae.scalingFactor,
+        dtype: ae.dtype,
         encode: (x: Parameters<ShardModel['encode']>[0], o?: { signal?: AbortSignal }) =>
           ae.encode(x, o?.signal ? { signal: o.signal } : {}),
         decode: (x: Parameters<ShardModel['decode']>[0], o?: { signal?: AbortSignal }) =>

@@ -2,6 +2,8 @@ export { finalize, manifestLines, verify } from './finalize.js';
 export type { FinalizeResult, VerifyReport } from './finalize.js';
 export { IMAGE_EXTENSIONS, makePlan, readPlan, writePlan } from './plan.js';
 export type { MakePlanOptions } from './plan.js';
+export { hasImageColumn, inspectImageParquet, PARQUET_IMAGE_COLUMNS, readImageParquet } from './parquet.js';
+export type { ImageParquetInfo, ImageParquetRow } from './parquet.js';
 export { resolvePartition } from './partition.js';
 export type { Partition, PartitionOptions } from './partition.js';
 export {

@@ -7,13 +7,17 @@ import { sanitizeKey, shardName } from '../keys.js';
 import { PLAN_VERSION } from '../plan-types.js';
 import type { LatentDType, LatentLayout, LatentPlan, PlanFile, PlanKind, PlanShard } from '../plan-types.js';
 import { PREPROCESSING_VERSION } from '../preprocess.js';
+import { hasImageColumn, inspectImageParquet } from './parquet.js';
 
 export const IMAGE_EXTENSIONS = ['.jpg', '.jpeg', '.png', '.webp'];
 
 export interface MakePlanOptions {
   readonly kind?: PlanKind;
   readonly model: string;
-  /** An image folder, a WebDataset folder (`*.tar`, as img2dataset writes), or a single `.tar`. */
+  /**
+   * An image folder, a WebDataset folder (`*.tar`, as img2dataset writes), a single `.tar`, or
+   * img2dataset `--output_format parquet` shards (a folder of `*.parquet` with an image column, or one file).
+   */
   readonly input: string;
   readonly output: string;
   readonly size?: number;
@@ -34,6 +38,19 @@ async function walk(root: string, dir = root, out: string[] = []): Promise<strin
     else if (entry.isFile()) out.push(relative(root, full).split(sep).join('/'));
   }
   return out;
+}
+
+/**
+ * The parquet files of a folder that are img2dataset image shards. Files without an image column
+ * are metadata side files (img2dataset's webdataset and files formats write them): when no file
+ * has an image column they are all ignored (returns []). A file that is not readable parquet
+ * counts as an image shard unless every readable one is a side file, so that makePlan inspects it
+ * again and reports its typed error instead of skipping it.
+ */
+async function parquetsWithImages(root: string, parquets: readonly string[]): Promise<string[]> {
+  const found = await Promise.all(parquets.map((p) => hasImageColumn(join(root, p))));
+  if (!found.includes(true) && found.includes(false)) return [];
+  return parquets.filter((_, i) => found[i] !== false);
 }
 
 const isImage = (p: string): boolean => IMAGE_EXTENSIONS.some((e) => p.toLowerCase().endsWith(e));
@@ -65,12 +82,24 @@ export async function makePlan(options: MakePlanOptions): Promise<LatentPlan> {
   let shards: PlanShard[];
   const tarShards = (tars: string[]): PlanShard[] =>
     tars.map((path, index) => ({ index, name: shardName(index), source: { kind: 'tar', path } }));
+  const parquetShards = async (paths: string[]): Promise<PlanShard[]> => {
+    const out: PlanShard[] = [];
+    for (const [index, path] of paths.entries()) {
+      const info = await inspectImageParquet(join(inputRoot, path));
+      out.push({ index, name: shardName(index), source: { kind: 'parquet', path, rows: info.rows } });
+    }
+    return out;
+  };
 
-  if (info.isFile()) {
+  if (info.isFile() && root.endsWith('.parquet') && kind === 'encode') {
+    inputRoot = join(root, '..');
+    inputKind = 'img2dataset-parquet';
+    shards = await parquetShards([relative(inputRoot, root)]);
+  } else if (info.isFile()) {
     if (!root.endsWith('.tar')) {
       throw new DcaeError(
         'UNSUPPORTED_FORMAT',
-        `Input ${options.input} is a file but not a .tar shard; give a folder or a .tar.`,
+        `Input ${options.input} is a file but not a .tar shard${kind === 'encode' ? ' or a .parquet shard' : ''}; give a folder or a .tar.`,
         {
           source: options.input,
         },
@@ -82,7 +111,26 @@ export async function makePlan(options: MakePlanOptions): Promise<LatentPlan> {
   } else {
     const files = await walk(root);
     const tars = files.filter((f) => f.endsWith('.tar'));
-    if (kind === 'decode' || tars.length > 0) {
+    const parquets = files.filter((f) => f.endsWith('.parquet'));
+    // img2dataset --output_format parquet: images inside the parquet files. Its webdataset and
+    // files formats also write NNNNN.parquet, but metadata only (no image column): those folders
+    // are read as tars or images, and their parquet side files are ignored.
+    const imageParquets =
+      kind === 'encode' && tars.length === 0 && parquets.length > 0
+        ? await parquetsWithImages(root, parquets)
+        : [];
+    if (imageParquets.length > 0) {
+      if (imageParquets.length !== parquets.length) {
+        const odd = parquets.filter((p) => !imageParquets.includes(p)); // metadata-only side files
+        throw new DcaeError(
+          'UNSUPPORTED_FORMAT',
+          `${options.input} mixes image parquet files with ${odd.length} without an image column (${odd.slice(0, 3).join(', ')}${odd.length > 3 ? ', …' : ''}); give one img2dataset --output_format parquet output folder.`,
+          { source: options.input, detail: { withoutImages: odd } },
+        );
+      }
+      inputKind = 'img2dataset-parquet';
+      shards = await parquetShards(imageParquets);
+    } else if (kind === 'decode' || tars.length > 0) {
       if (tars.length === 0) {
         throw new DcaeError('FILE_NOT_FOUND', `No .tar latent shards in ${options.input}.`, {
           source: options.input,
@@ -95,7 +143,7 @@ export async function makePlan(options: MakePlanOptions): Promise<LatentPlan> {
       if (images.length === 0) {
         throw new DcaeError(
           'FILE_NOT_FOUND',
-          `No images (${IMAGE_EXTENSIONS.join(', ')}) and no .tar shards in ${options.input}.`,
+          `No images (${IMAGE_EXTENSIONS.join(', ')}), no .tar shards and no image parquet files in ${options.input}.`,
           {
             source: options.input,
           },

@@ -6,6 +6,7 @@ import {
   AbortMultipartUploadCommand,
   CompleteMultipartUploadCommand,
   CreateMultipartUploadCommand,
+  DeleteObjectCommand,
   GetObjectCommand,
   ListMultipartUploadsCommand,
   ListObjectsV2Command,
@@ -15,7 +16,7 @@ import {
 } from '@aws-sdk/client-s3';
 import { DcaeError } from '@dcae/core';
 import type { CommitRecord } from '../plan-types.js';
-import { parseCommit, PosixStore, sha256Bytes, sha256File } from './store.js';
+import { newAttemptId, parseCommit, PosixStore, sha256Bytes, sha256File } from './store.js';
 import type { PublishResult, ShardStore, TempFile } from './store.js';
 
 /**
@@ -53,6 +54,7 @@ export class S3Store implements ShardStore {
   readonly prefix: string;
   readonly #client: S3Client;
   readonly #partSize: number;
+  #writable: Promise<void> | undefined;
 
   constructor(url: string, options: S3StoreOptions = {}) {
     const match = /^s3:\/\/([^/]+)\/?(.*)$/.exec(url);
@@ -70,6 +72,77 @@ export class S3Store implements ShardStore {
     return this.prefix === '' ? name : `${this.prefix}/${name}`;
   }
 
+  /**
+   * Probes, once per store object, that the bucket honours `If-None-Match: *` (docs/latents.md,
+   * "Storage"): a probe object is put conditionally twice; the second put must be refused (412,
+   * or 409 for a conflict). A store that accepts it, or rejects the header itself (400, 501),
+   * cannot give first-writer-wins, and a late attempt could silently overwrite a committed shard:
+   * refused with OUTPUT_UNWRITABLE before any shard is written. The probe object is deleted
+   * afterwards (best effort). A network failure is not remembered: the next call probes again.
+   */
+  checkWritable(): Promise<void> {
+    this.#writable ??= this.#probe().catch((error: unknown) => {
+      if (DcaeError.is(error) && error.code === 'NETWORK') this.#writable = undefined;
+      throw error;
+    });
+    return this.#writable;
+  }
+
+  async #probe(): Promise<void> {
+    const key = this.#key(`.dcae-probe/${newAttemptId()}`);
+    const where = `s3://${this.bucket}/${key}`;
+    const refuse = (what: string, cause?: unknown): DcaeError =>
+      new DcaeError(
+        'OUTPUT_UNWRITABLE',
+        `${this.url} does not support conditional writes: ${what}. dcae latents publishes shards and commit records first-writer-wins with If-None-Match: * (AWS S3, MinIO, Cloudflare R2 and others support it); without it a late or duplicate attempt could overwrite a committed shard. Use a store that supports conditional writes, or a shared POSIX file system.`,
+        { source: this.url, detail: { probe: where }, ...(cause !== undefined ? { cause } : {}) },
+      );
+    const put = () =>
+      this.#client.send(
+        new PutObjectCommand({
+          Bucket: this.bucket,
+          Key: key,
+          Body: 'dcae conditional-write probe',
+          IfNoneMatch: '*',
+        }),
+      );
+    const network = (cause: unknown): DcaeError =>
+      new DcaeError(
+        'NETWORK',
+        `Probing ${this.url} for conditional writes failed: ${(cause as Error).message}.`,
+        {
+          source: where,
+          cause,
+        },
+      );
+    try {
+      try {
+        await put();
+      } catch (error) {
+        const status = httpStatus(error);
+        if (status === 400 || status === 501)
+          throw refuse(`it rejected a PutObject with If-None-Match: * (HTTP ${status})`, error);
+        throw network(error);
+      }
+      let accepted: boolean;
+      try {
+        await put();
+        accepted = true;
+      } catch (error) {
+        const status = httpStatus(error);
+        if (status === 412 || status === 409) accepted = false;
+        else if (status === 400 || status === 501)
+          throw refuse(`it rejected a PutObject with If-None-Match: * (HTTP ${status})`, error);
+        else throw network(error);
+      }
+      if (accepted) throw refuse('it accepted a second PutObject with If-None-Match: * on an existing key');
+    } finally {
+      await this.#client
+        .send(new DeleteObjectCommand({ Bucket: this.bucket, Key: key }))
+        .catch(() => undefined);
+    }
+  }
+
   async createTemp(name: string, attemptId: string): Promise<TempFile> {
     const dir = await mkdtemp(join(tmpdir(), 'dcae-latents-'));
     const path = join(dir, `${name.replace(/\//g, '~')}.${attemptId}.tmp`);
@@ -79,6 +152,7 @@ export class S3Store implements ShardStore {
   async publish(temp: TempFile, name: string): Promise<PublishResult> {
     const key = this.#key(name);
     try {
+      await this.checkWritable();
       const own = await sha256File(temp.path);
       for (let attempt = 0; ; attempt++) {
         try {
@@ -174,6 +248,7 @@ export class S3Store implements ShardStore {
 
   async commit(record: CommitRecord): Promise<{ won: boolean; record: CommitRecord }> {
     const key = this.#key(`commits/${record.name}.json`);
+    await this.checkWritable();
     try {
       await this.#client.send(
         new PutObjectCommand({

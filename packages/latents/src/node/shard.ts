@@ -8,10 +8,12 @@ import { imageToTensor, tensorToImages } from '@dcae/autoencoder';
 import type { RgbImage } from '@dcae/autoencoder';
 import { decodeImage, encodeImage } from '@dcae/autoencoder/node';
 import { sanitizeKey } from '../keys.js';
+import { latentContractMetadata } from '../latent-contract.js';
 import { encodeNpy, parseNpy } from '../npy.js';
 import type { CommitRecord, CommittedFile, LatentPlan, PlanShard, SkippedSample } from '../plan-types.js';
 import { centerCrop } from '../preprocess.js';
 import type { CropBox } from '../preprocess.js';
+import { readImageParquet } from './parquet.js';
 import { groupSamples, readTar, writeTar } from './tar.js';
 import type { TarEntry } from './tar.js';
 import { newAttemptId, sha256Bytes, writeError } from './store.js';
@@ -21,6 +23,8 @@ import type { ShardStore } from './store.js';
 export interface ShardModel {
   readonly name: string;
   readonly scalingFactor: number | undefined;
+  /** The precision the model computes in (the contract's `dcae.dtype`); absent: not recorded. */
+  readonly dtype?: 'fp32' | 'fp16' | 'int8';
   encode(images: HostTensor<'float32'>, options?: { signal?: AbortSignal }): Promise<HostTensor<'float32'>>;
   decode(latents: HostTensor<'float32'>, options?: { signal?: AbortSignal }): Promise<HostTensor<'float32'>>;
 }
@@ -81,6 +85,10 @@ async function* inputSamples(plan: LatentPlan, shard: PlanShard): AsyncGenerator
         };
       }
     }
+    return;
+  }
+  if (shard.source.kind === 'parquet') {
+    yield* parquetSamples(root, shard.source.path);
     return;
   }
   const tarPath = join(root, shard.source.path);
@@ -167,6 +175,60 @@ async function* inputSamples(plan: LatentPlan, shard: PlanShard): AsyncGenerator
   }
 }
 
+/**
+ * img2dataset parquet rows in file order (docs/latents.md, "Inputs"): `key` names the sample,
+ * `caption` and the other columns go to the `.json`; a row whose `status` is not `success`, or
+ * that has no image bytes, is skipped with the reason. A file that fails to read (cut short
+ * after planning, damaged) keeps the rows read before and records the rest as skipped.
+ */
+async function* parquetSamples(root: string, path: string): AsyncGenerator<InputSample> {
+  const seen = new Set<string>();
+  try {
+    for await (const row of readImageParquet(join(root, path), path)) {
+      const key = sanitizeKey(row.key);
+      const source = `${path}:${row.row}`;
+      const meta: Record<string, unknown> = { parquet: path, row: row.row, parquetKey: row.key };
+      if (row.caption !== undefined) meta.caption = row.caption;
+      if (row.status !== undefined) meta.status = row.status;
+      meta.meta = row.meta;
+      const skip = (code: string, reason: string): InputSample => ({
+        key,
+        source,
+        meta,
+        error: { code, reason },
+      });
+      if (seen.has(key)) {
+        yield skip(
+          'DUPLICATE_KEY',
+          `key ${row.key} appears twice in the input parquet; the first one is kept`,
+        );
+        continue;
+      }
+      seen.add(key);
+      if (row.status !== undefined && row.status !== 'success') {
+        yield skip(
+          'FILE_NOT_FOUND',
+          `img2dataset status "${row.status}"${row.errorMessage ? `: ${row.errorMessage}` : ''} (no image was stored for this row)`,
+        );
+        continue;
+      }
+      if (row.image === undefined) {
+        yield skip('UNSUPPORTED_FORMAT', 'the row has no image bytes (its image column is null or empty)');
+        continue;
+      }
+      yield { key, source, meta, image: row.image, treePath: `${key}.npy` };
+    }
+  } catch (cause) {
+    const error = DcaeError.is(cause) ? cause : writeError(cause, join(root, path));
+    yield {
+      key: '(rest of parquet)',
+      source: path,
+      meta: {},
+      error: { code: error.code, reason: error.message },
+    };
+  }
+}
+
 interface Prepared {
   readonly sample: InputSample;
   readonly tensor: HostTensor<'float32'>;
@@ -210,6 +272,7 @@ export async function processShard(plan: LatentPlan, index: number, ctx: ShardCo
     await store.sweepTemps(shard.name);
     return { status: 'committed', record: existing };
   }
+  await store.checkWritable?.();
   const started = performance.now();
   const attemptId = ctx.attemptId ?? newAttemptId();
   const model = await ctx.model();
@@ -217,8 +280,25 @@ export async function processShard(plan: LatentPlan, index: number, ctx: ShardCo
   const keys: string[] = [];
   const files: CommittedFile[] = [];
   let done = 0;
-  const total = shard.source.kind === 'files' ? shard.source.files.length : undefined;
-  const scaling = plan.scale && plan.kind === 'encode' ? (model.scalingFactor ?? 1) : 1;
+  const total =
+    shard.source.kind === 'files'
+      ? shard.source.files.length
+      : shard.source.kind === 'parquet'
+        ? shard.source.rows
+        : undefined;
+  // Scaled only when there is a factor to apply: a model without one stores its raw output and
+  // says so (`scaled: false`, latent space `autoencoder`), so no reader divides by a missing factor.
+  const scaled = plan.scale && plan.kind === 'encode' && model.scalingFactor !== undefined;
+  const scaling = scaled ? model.scalingFactor : 1;
+  const latentMetadata =
+    plan.kind === 'encode'
+      ? latentContractMetadata({
+          modelName: model.name,
+          scalingFactor: model.scalingFactor,
+          scaled,
+          ...(model.dtype !== undefined ? { computeDtype: model.dtype } : {}),
+        })
+      : undefined;
   const outExt = plan.kind === 'encode' ? 'npy' : 'png';
 
   const skip = (s: InputSample, code: string, reason: string): void => {
@@ -247,16 +327,16 @@ export async function processShard(plan: LatentPlan, index: number, ctx: ShardCo
         const shape = latent.shape.slice(1);
         for (let i = 0; i < items.length; i++) {
           const values = latent.data.subarray(i * per, (i + 1) * per);
-          const scaled = new Float32Array(per);
-          for (let j = 0; j < per; j++) scaled[j] = values[j]! * scaling;
-          if (!scaled.every(Number.isFinite)) {
+          const stored = new Float32Array(per);
+          for (let j = 0; j < per; j++) stored[j] = values[j]! * scaling;
+          if (!stored.every(Number.isFinite)) {
             skip(items[i]!.sample, 'NON_FINITE_OUTPUT', 'the encoder produced NaN or Infinity');
             continue;
           }
           const data =
             plan.dtype === 'fp16'
-              ? encodeNpy('float16', shape, float32ArrayToFloat16(scaled))
-              : encodeNpy('float32', shape, scaled);
+              ? encodeNpy('float16', shape, float32ArrayToFloat16(stored))
+              : encodeNpy('float32', shape, stored);
           yield {
             sample: items[i]!.sample,
             data,
@@ -267,10 +347,11 @@ export async function processShard(plan: LatentPlan, index: number, ctx: ShardCo
               size: plan.size,
               shape,
               dtype: plan.dtype,
-              scaled: plan.scale,
+              scaled,
               scalingFactor: model.scalingFactor ?? null,
               model: model.name,
               preprocessing: plan.preprocessing,
+              latentMetadata,
             },
           };
         }
@@ -413,7 +494,8 @@ export async function processShard(plan: LatentPlan, index: number, ctx: ShardCo
     layout: plan.layout,
     dtype: plan.dtype,
     size: plan.size,
-    scaled: plan.scale && plan.kind === 'encode',
+    scaled,
+    ...(latentMetadata ? { latentMetadata } : {}),
     preprocessing: plan.preprocessing,
     attemptId,
     committedAt: new Date().toISOString(),

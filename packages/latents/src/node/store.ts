@@ -18,6 +18,12 @@ import type { CommitRecord } from '../plan-types.js';
 export interface ShardStore {
   /** `/abs/folder` or `s3://bucket/prefix`. */
   readonly url: string;
+  /**
+   * Checks (once per store object) that the store can publish first-writer-wins, before a shard
+   * spends work; throws a typed error when it cannot (an S3 store that ignores or rejects
+   * `If-None-Match: *`). Absent: nothing to check (POSIX `link()` always refuses an existing name).
+   */
+  checkWritable?(): Promise<void>;
   /** A new attempt-unique local temp file for `name` (`shard-000001.tar`); on POSIX inside the store. */
   createTemp(name: string, attemptId: string): Promise<TempFile>;
   /** Publishes a closed, fsynced temp at `name`, first writer wins; removes the temp either way. */
