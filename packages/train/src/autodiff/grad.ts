@@ -131,7 +131,7 @@ function convRule(
   const xs = e.shape(x) as [number, number, number, number];
   const ws = e.shape(w) as [number, number, number, number];
   if (xs.length !== 4) unsupported(node, 'only 2-D convolutions');
-  const [n, c, h, wd] = xs;
+  const [, c, h, wd] = xs;
   const [o, cg, kh, kw] = ws;
   const a = convAttrs(node.attrs, [kh, kw]);
   if (a.dilations.some((v) => v !== 1)) unsupported(node, 'dilated convolutions');
