@@ -23,6 +23,8 @@ export { ADAM_STATE, checkOptimizerSpec, emitOptimizer } from './optim/index.js'
 export type { OptimizerGraph, OptimizerParam, StateSlot } from './optim/index.js';
 export { buildLoss, frequencyLoss, gradientLoss, LOSS_NAMES, msssimLoss, ssimLoss } from './losses/index.js';
 export type { LossGraph } from './losses/index.js';
+export { checkPerceptualWeights, perceptualLoss, perceptualWeightShapes } from './losses/perceptual.js';
+export type { PerceptualOptions } from './losses/perceptual.js';
 export { evalOp } from './reference/ops.js';
 export { runReference } from './reference/interpreter.js';
 export { gradCheck } from './reference/gradcheck.js';
