@@ -160,7 +160,8 @@ function windowOf(e: RuleEmit, node: IrNode): Window {
 /**
  * Scatters per-tap gradients `taps` ([N, C·k², Ho, Wo], channel c·k² + t for tap t = i·kw + j)
  * back onto the input grid: one depthwise ConvTranspose with a constant one-hot kernel, which sums
- * overlapping windows. output_padding restores the rows and columns the forward floor dropped.
+ * overlapping windows, onto the padded canvas; a Pad adds the rows and columns the forward floor
+ * dropped and a Slice crops the pool's pads.
  */
 function scatterTaps(e: RuleEmit, taps: string, win: Window, perTap: boolean): string {
   const { c, h, w, k, s, p, ho, wo } = win;
@@ -171,17 +172,26 @@ function scatterTaps(e: RuleEmit, taps: string, win: Window, perTap: boolean): s
     if (perTap) data[ch * kk + (ch % kk)] = 1;
     else data.fill(1, ch * kk, (ch + 1) * kk);
   const kernel = e.g.constant({ dtype: 'float32', shape: [channels, 1, k[0], k[1]], data });
-  return e.g.op1('ConvTranspose', [taps, kernel], {
+  // Unpadded ConvTranspose onto the padded canvas, then crop: onnxruntime-web's WebGPU
+  // ConvTranspose misplaces the result with asymmetric pads (measured, docs/training.md).
+  const full = e.g.op1('ConvTranspose', [taps, kernel], {
     dilations: ints([1, 1]),
     group: int(c),
     kernel_shape: ints(k),
-    output_padding: ints([
-      h + p[0] + p[2] - k[0] - s[0] * (ho - 1),
-      w + p[1] + p[3] - k[1] - s[1] * (wo - 1),
-    ]),
-    pads: ints(p),
+    pads: ints([0, 0, 0, 0]),
     strides: ints(s),
   });
+  const canvas = e.pad(full, [
+    0,
+    0,
+    0,
+    0,
+    0,
+    0,
+    h + p[0] + p[2] - k[0] - s[0] * (ho - 1),
+    w + p[1] + p[3] - k[1] - s[1] * (wo - 1),
+  ]);
+  return p.every((v) => v === 0) ? canvas : e.slice(canvas, [p[0], p[1]], [p[0] + h, p[1] + w], [2, 3]);
 }
 
 /**
@@ -226,11 +236,15 @@ export function maxPoolRule(e: RuleEmit, node: IrNode, dy: readonly (string | un
   const xp = e.g.op1('Pad', [x, e.i64([0, 0, p[0], p[1], 0, 0, p[2], p[3]]), e.f32(-3.4e38)], {
     mode: { kind: 'string', value: 'constant' },
   });
+  const taps: string[] = [];
+  for (let i = 0; i < k[0]; i++)
+    for (let j = 0; j < k[1]; j++)
+      taps.push(e.slice(xp, [i, j], [i + s[0] * (ho - 1) + 1, j + s[1] * (wo - 1) + 1], [2, 3], s));
   const parts: string[] = [];
   let taken: string | undefined;
   for (let i = 0; i < k[0]; i++)
     for (let j = 0; j < k[1]; j++) {
-      const tap = e.slice(xp, [i, j], [i + s[0] * (ho - 1) + 1, j + s[1] * (wo - 1) + 1], [2, 3], s);
+      const tap = taps[i * k[1] + j]!;
       const equal = e.g.op1('Cast', [e.g.op1('Equal', [tap, y])], { to: int(1) });
       const first = taken ? e.mul(equal, e.sub(e.f32(1), taken)) : equal;
       taken = taken ? e.add(taken, first) : first;
@@ -293,7 +307,7 @@ export function gatherRule(
 
 /**
  * Slice with any steps: dY is placed back at start, start + step, …. A reversed axis (step < 0)
- * is flipped first (Slice with step −1), which turns it into a forward slice from its last
+ * is flipped first (Gather with n − 1 … 0), which turns it into a forward slice from its last
  * selected index; a step s > 1 interleaves s − 1 zeros after each value (Reshape to [.., n, 1, ..],
  * Pad to [.., n, s, ..], Reshape, trim); one Pad then puts the block at its offset.
  */
@@ -308,7 +322,10 @@ export function sliceGrad(e: RuleEmit, dy: string, xs: readonly number[], spec: 
     let lo = spec.starts[ax]!;
     let step = spec.steps[ax]!;
     if (step < 0) {
-      if (n > 1) d = e.slice(d, [-1], [-n - 1], [ax], [-1]);
+      // Reversed with a constant Gather, not Slice step −1: onnxruntime-web's WebGPU Slice returned
+      // n − 1 values for that (docs/training.md).
+      if (n > 1)
+        d = e.g.op1('Gather', [d, e.i64(Array.from({ length: n }, (_, i) => n - 1 - i))], { axis: int(ax) });
       lo += (n - 1) * step;
       step = -step;
     }
