@@ -9,6 +9,7 @@ export default defineConfig({
       // onnxruntime-web in headless Chromium (vitest browser mode)
       'packages/runtime-adapters/vitest.browser.config.ts',
       'packages/autoencoder/vitest.browser.config.ts',
+      'packages/train/vitest.browser.config.ts',
     ],
     reporters: ['default', './tooling/summary-reporter.js'],
   },

@@ -40,6 +40,8 @@ export {
 export type { DiscriminatorLayer, DiscriminatorSpec, HingeDiscriminatorLoss } from './gan/discriminator.js';
 export { buildDiscriminatorStep, DISCRIMINATOR_OUTPUTS } from './gan/step.js';
 export type { DiscriminatorStepGraph, DiscriminatorStepOptions } from './gan/step.js';
+export { checkPerceptualWeights, perceptualLoss, perceptualWeightShapes } from './losses/perceptual.js';
+export type { PerceptualOptions } from './losses/perceptual.js';
 export { evalOp } from './reference/ops.js';
 export { runReference } from './reference/interpreter.js';
 export { gradCheck } from './reference/gradcheck.js';

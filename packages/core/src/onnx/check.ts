@@ -27,6 +27,8 @@ export const DEFAULT_ALLOWED_OPS: ReadonlySet<string> = new Set([
   'GreaterOrEqual', 'GroupNormalization', 'HardSigmoid', 'HardSwish', 'LeakyRelu', 'Less',
   'LessOrEqual', 'Log', 'Max', 'Min', 'Mish', 'Mod', 'Not', 'Or', 'Range', 'ReduceMax', 'ReduceMin',
   'ReduceProd', 'Round', 'Sin', 'Size', 'Trilu', 'Upsample',
+  // pooling (the perceptual network's VGG16 and the pooling VJPs of @dcae/train)
+  'AveragePool', 'MaxPool',
 ]);
 
 /** A file the caller supplies for external data: its `location` and, when known, its size. */

@@ -4,6 +4,14 @@ import type { IrGraph, IrNode } from '../ir/graph.js';
 import { NON_DIFFERENTIABLE } from '../ir/shapes.js';
 import { attrFloat, attrInt, attrInts, attrString, convAttrs, sliceSpec } from '../reference/ops.js';
 import { size } from '../reference/tensor.js';
+import {
+  averagePoolRule,
+  convTransposeRule,
+  gatherRule,
+  maxPoolRule,
+  shiftWeightGrad,
+  sliceGrad,
+} from './spatial-rules.js';
 
 /**
  * Reverse-mode autodiff over the static IR. Every rule emits standard opset-18 ONNX nodes (no
@@ -123,7 +131,7 @@ function convRule(
   const xs = e.shape(x) as [number, number, number, number];
   const ws = e.shape(w) as [number, number, number, number];
   if (xs.length !== 4) unsupported(node, 'only 2-D convolutions');
-  const [n, c, h, wd] = xs;
+  const [, c, h, wd] = xs;
   const [o, cg, kh, kw] = ws;
   const a = convAttrs(node.attrs, [kh, kw]);
   if (a.dilations.some((v) => v !== 1)) unsupported(node, 'dilated convolutions');
@@ -163,34 +171,8 @@ function convRule(
       });
     }
   }
-  if (need[1]) {
-    // "Shift" form, per group: x in [g, N, H, W, C/g] layout once, k² strided slices stacked as
-    // [k², g, M, C/g] (M = N·Ho·Wo), one batched MatMul with dY as [g, O/g, M] → [k², g, O/g, C/g].
-    // For groups > 1 this replaces the "conv trick" (a grouped Conv whose kernel is the whole
-    // image), which onnxruntime runs slowly for depthwise layers.
-    const m = n * ho * wo;
-    const og = o / g;
-    const nhwc = e.transpose(x, [0, 2, 3, 1]);
-    const grouped =
-      g === 1
-        ? e.reshape(nhwc, [1, n, h, wd, c])
-        : e.transpose(e.reshape(nhwc, [n, h, wd, g, cg]), [3, 0, 1, 2, 4]);
-    const xp = e.pad(grouped, [0, 0, pt, pl, 0, 0, 0, pb, pr, 0]);
-    const [, , hp, wp] = e.shape(xp) as [number, number, number, number, number];
-    const taps: string[] = [];
-    for (let i = 0; i < kh; i++)
-      for (let j = 0; j < kw; j++) {
-        const whole = i === 0 && j === 0 && sh === 1 && sw === 1 && hp === ho && wp === wo;
-        const tap = whole
-          ? xp
-          : e.slice(xp, [i, j], [i + sh * (ho - 1) + 1, j + sw * (wo - 1) + 1], [2, 3], [sh, sw]);
-        taps.push(e.reshape(tap, [1, g, m, cg]));
-      }
-    const stacked = taps.length === 1 ? taps[0]! : e.g.op1('Concat', taps, { axis: int(0) });
-    const dyT = e.reshape(e.transpose(e.reshape(d, [n, g, og, ho, wo]), [1, 2, 0, 3, 4]), [g, og, m]);
-    const prod = e.g.op1('MatMul', [dyT, stacked]); // [k², g, O/g, C/g]
-    out[1] = e.reshape(e.transpose(prod, [1, 2, 3, 0]), [o, cg, kh, kw]);
-  }
+  // dW: the "shift" form (one batched MatMul over k² strided taps), spatial-rules.ts.
+  if (need[1]) out[1] = shiftWeightGrad(e, x, d, ws, a.strides, a.pads, g);
   if (node.inputs[2] && need[2]) out[2] = e.reduceSum(d, [0, 2, 3], false);
   return out;
 }
@@ -400,12 +382,7 @@ const RULES: Record<string, Rule> = {
       if (!v) unsupported(n, 'slice parameters must be constant');
       return Array.from(v.data);
     };
-    const spec = sliceSpec(xs, c(1)!, c(2)!, c(3), c(4));
-    if (spec.steps.some((s) => s !== 1)) unsupported(n, 'strided or reversed slices');
-    const rank = xs.length;
-    const pads = [...spec.starts, ...xs.map((d, i) => d - spec.starts[i]! - spec.shape[i]!)];
-    void rank;
-    return [e.pad(dy[0]!, pads)];
+    return [sliceGrad(e, dy[0]!, xs, sliceSpec(xs, c(1)!, c(2)!, c(3), c(4)))];
   },
   Pad: (e, n, dy) => {
     const x = n.inputs[0]!;
@@ -462,6 +439,11 @@ const RULES: Record<string, Rule> = {
     const dot = e.reduceSum(e.mul(dy[0]!, y), [axis], true);
     return [e.mul(y, e.sub(dy[0]!, dot))];
   },
+  // Pooling, ConvTranspose, Gather: spatial-rules.ts.
+  ConvTranspose: convTransposeRule,
+  AveragePool: (e, n, dy) => averagePoolRule(e, n, dy),
+  MaxPool: (e, n, dy) => maxPoolRule(e, n, dy),
+  Gather: gatherRule,
 };
 
 /** The ops `grad` has a VJP rule for. */

@@ -271,10 +271,12 @@ export function inferNode(
       const scales = constInts(op, c, 'scales');
       return same(A.shape.map((d, i) => Math.floor(d * scales[i]!)));
     }
+    case 'MaxPool':
     case 'AveragePool': {
       const k = attrInts(attrs, 'kernel_shape')!;
       const s = attrInts(attrs, 'strides') ?? k.map(() => 1);
       const p = attrInts(attrs, 'pads') ?? [...k.map(() => 0), ...k.map(() => 0)];
+      if (op === 'MaxPool' && outputs > 1) fail(op, 'the Indices output is not supported (one output only)');
       return same([
         A.shape[0]!,
         A.shape[1]!,

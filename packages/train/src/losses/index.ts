@@ -3,6 +3,7 @@ import type { HostTensor } from '@dcae/core';
 import type { AttributeValue } from '@dcae/core/onnx';
 import type { Emit } from '../autodiff/grad.js';
 import type { LossName, LossWeights } from '../step/types.js';
+import { perceptualLoss } from './perceptual.js';
 
 /**
  * Reconstruction losses as graph nodes over images in [-1, 1] (docs/training.md, "Losses"). Each
@@ -222,12 +223,10 @@ export function buildLoss(
           throw new DcaeError(
             'PERCEPTUAL_WEIGHTS_MISSING',
             'The perceptual loss needs user-supplied network weights (a VGG16/LPIPS safetensors file); none were given. ' +
-              'dcae ships none and downloads none: pass the file (e.g. --perceptual-weights lpips_vgg.safetensors) or drop the perceptual term.',
+              'dcae ships none and downloads none: pass the file (readPerceptualWeights(path) from @dcae/train/node; keys in docs/training.md, "Losses") or drop the perceptual term.',
           );
-        throw new DcaeError(
-          'UNSUPPORTED',
-          'Perceptual weights were given, but the perceptual loss network is not implemented in this version of @dcae/train (MaxPool has no gradient rule yet). Use ssim/msssim/gradient/frequency terms instead.',
-        );
+        terms.set(name, perceptualLoss(e, recon, target, options.perceptualWeights));
+        break;
       case 'gan':
         throw new DcaeError(
           'INVALID_ARGUMENT',

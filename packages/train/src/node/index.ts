@@ -3,6 +3,7 @@ export { TRAIN_PACKAGE } from '../index.js';
 export { listImages, openImageFolder, cropsToTensor } from './image-folder.js';
 export type { ImageFolderOptions } from './image-folder.js';
 export { openSampleFile, readSampleTensor } from './sample-file.js';
+export { readPerceptualWeights } from './perceptual-weights.js';
 export {
   checkpointTensors,
   DISCRIMINATOR_FILE,

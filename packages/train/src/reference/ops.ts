@@ -481,6 +481,34 @@ function averagePool(x: RefTensor, attrs: Attrs): RefTensor {
   return { shape: [n, c, ho, wo], data: out };
 }
 
+/**
+ * MaxPool (2-D, floor mode, no dilation): the maximum over the in-image positions of each window;
+ * padded positions never win (ONNX and PyTorch semantics).
+ */
+function maxPool(x: RefTensor, attrs: Attrs): RefTensor {
+  const k = attrInts(attrs, 'kernel_shape')!;
+  const s = attrInts(attrs, 'strides') ?? [1, 1];
+  const p = attrInts(attrs, 'pads') ?? [0, 0, 0, 0];
+  const [n, c, h, w] = x.shape as [number, number, number, number];
+  const ho = Math.floor((h + p[0]! + p[2]! - k[0]!) / s[0]!) + 1;
+  const wo = Math.floor((w + p[1]! + p[3]! - k[1]!) / s[1]!) + 1;
+  const out = new Float64Array(n * c * ho * wo);
+  for (let b = 0; b < n * c; b++)
+    for (let y = 0; y < ho; y++)
+      for (let xx = 0; xx < wo; xx++) {
+        let best = -Infinity;
+        for (let i = 0; i < k[0]!; i++)
+          for (let j = 0; j < k[1]!; j++) {
+            const yy = y * s[0]! - p[0]! + i;
+            const xj = xx * s[1]! - p[1]! + j;
+            if (yy < 0 || yy >= h || xj < 0 || xj >= w) continue;
+            best = Math.max(best, x.data[(b * h + yy) * w + xj]!);
+          }
+        out[(b * ho + y) * wo + xx] = best;
+      }
+  return { shape: [n, c, ho, wo], data: out };
+}
+
 const ints = (t: RefTensor | undefined): number[] => (t ? Array.from(t.data) : []);
 
 /** Evaluates one op on float64 tensors. Throws GRAPH_INVALID for an op it does not implement. */
@@ -763,6 +791,8 @@ export function evalOp(op: string, inputs: readonly (RefTensor | undefined)[], a
     }
     case 'AveragePool':
       return [averagePool(A, attrs)];
+    case 'MaxPool':
+      return [maxPool(A, attrs)];
     default:
       throw new DcaeError(
         'GRAPH_INVALID',
