@@ -380,6 +380,10 @@ function buildProgram(io: MainOptions, onFlags: (flags: { debug: boolean; json: 
       nonNegativeInteger('--save-every'),
     )
     .option('--resume', 'continue from the latest checkpoint in --out')
+    .option(
+      '--perceptual-weights <file>',
+      'VGG16/LPIPS weights (safetensors) for a perceptual loss term; keys in docs/training.md, "Losses"',
+    )
     .addOption(new Option('--device <device>', 'where to train').choices(['cpu', 'webgpu']).default('cpu'))
     .addOption(
       new Option('--init <mode>', 'fresh weights for a config.json-only --model').choices(['random']),

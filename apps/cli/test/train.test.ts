@@ -1,6 +1,6 @@
 import { spawn } from 'node:child_process';
 import { mkdir, readFile, readdir, writeFile } from 'node:fs/promises';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { parseSafetensors } from '@dcae/core';
 import type { RgbImage } from '@dcae/autoencoder';
@@ -227,6 +227,23 @@ describe('dcae train', () => {
     const loss = await runCli([...base, '--data', data, '--loss', 'l1+lpips']);
     expect(loss.code).toBe(2);
     expect(loss.stderr).toMatch(/unknown term "lpips"/);
+    const noWeights = await runCli([...base, '--data', data, '--loss', 'l1+perceptual:0.1']);
+    expect(noWeights.stderr).toMatch(/error\[PERCEPTUAL_WEIGHTS_MISSING\]/);
+    const missingFile = await runCli([
+      ...base,
+      '--data',
+      data,
+      '--loss',
+      'l1+perceptual:0.1',
+      '--perceptual-weights',
+      join(empty, 'lpips.safetensors'),
+    ]);
+    expect(missingFile.stderr).toMatch(/error\[PERCEPTUAL_WEIGHTS_MISSING\].*lpips\.safetensors/);
+    const unused = await runCli([...base, '--data', data, '--perceptual-weights', join(empty, 'x.safetensors')]);
+    expect(unused.code).toBe(2);
+    expect(unused.stderr).toMatch(/error\[INVALID_ARGUMENT\]: --perceptual-weights .* no perceptual term/);
+    // None of the refused runs left a half-written output folder behind.
+    expect(await readdir(dirname(out))).toEqual([]);
   });
 
   it(

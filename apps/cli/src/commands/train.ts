@@ -2,7 +2,7 @@ import { readFile } from 'node:fs/promises';
 import { DcaeError, parseJsonConfig } from '@dcae/core';
 import { PHASE_PRESETS, parseLossSpec, parseTrainConfigJson, resolveTrainConfig } from '@dcae/train';
 import type { PhaseNumber, TrainConfigOverrides } from '@dcae/train';
-import { trainRun } from '@dcae/train/node';
+import { readPerceptualWeights, trainRun } from '@dcae/train/node';
 import { createNodeRuntime } from '@dcae/runtime-adapters/node';
 import { Reporter } from '../reporter.js';
 import type { CommandContext } from './shared.js';
@@ -29,6 +29,8 @@ export interface TrainOptions {
   readonly evalEvery?: number;
   readonly saveEvery?: number;
   readonly resume?: boolean;
+  /** A VGG16/LPIPS safetensors file for the `perceptual` term (docs/training.md, "Losses"). */
+  readonly perceptualWeights?: string;
   readonly device: 'cpu' | 'webgpu';
   readonly init?: 'random';
   readonly threads?: number;
@@ -108,6 +110,16 @@ export async function runTrain(options: TrainOptions, { io, signal }: CommandCon
       : {}),
   };
   const config = resolveTrainConfig(PHASE_PRESETS[phase], fileOverrides, flags);
+  if (options.perceptualWeights !== undefined && !((config.loss.perceptual ?? 0) > 0)) {
+    throw new DcaeError(
+      'INVALID_ARGUMENT',
+      `--perceptual-weights ${options.perceptualWeights} was given, but the loss has no perceptual term. ` +
+        'Add one (e.g. --loss l1+perceptual:0.1) or drop the flag.',
+    );
+  }
+  // Read (and checked strictly) before any training output is written.
+  const perceptualWeights =
+    options.perceptualWeights !== undefined ? await readPerceptualWeights(options.perceptualWeights) : undefined;
 
   // In-process sessions: a step's tensors (weights and optimizer state) are fed every step, and a
   // worker would copy them twice per step. Progress and Ctrl-C are handled between steps.
@@ -123,6 +135,7 @@ export async function runTrain(options: TrainOptions, { io, signal }: CommandCon
       config,
       ...(options.init ? { init: options.init } : {}),
       resume: options.resume === true,
+      ...(perceptualWeights ? { perceptualWeights } : {}),
       ...(options.resume && options.steps !== undefined ? { resumeSteps: options.steps } : {}),
       runtime,
       signal,
