@@ -1,8 +1,7 @@
 import { readFile, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { isDcAePresetName, isSdVaeConfigJson } from '@dcae/autoencoder';
-import { findKnownModel } from '@dcae/hub';
-import { isDiffusionPresetName } from '@dcae/diffusion';
+import { isDiffusionPresetName, MODEL_CATALOG } from '@dcae/diffusion';
 import { DcaeError } from '@dcae/core';
 
 /**
@@ -23,7 +22,7 @@ export function checkpointKindOfConfig(json: unknown): CheckpointKind {
   if (typeof name === 'string') {
     if (isDcAePresetName(name)) return 'autoencoder';
     if (isDiffusionPresetName(name)) return 'combined';
-    const known = findKnownModel(name);
+    const known = MODEL_CATALOG.find(name);
     if (known !== undefined) return known.kind === 'autoencoder' ? 'autoencoder' : 'combined';
     return 'unknown';
   }

@@ -7,6 +7,7 @@ import type { Autoencoder } from '@dcae/autoencoder';
 import { openAutoencoder } from '@dcae/autoencoder/node';
 import type { ExecutionOptions, TilingOption } from '@dcae/autoencoder';
 import type { RuntimeV1 } from '@dcae/core/runtime';
+import { MODEL_CATALOG } from '@dcae/diffusion';
 import type { ResolveModelOptions } from '@dcae/hub/node';
 import { createNodeRuntime } from '@dcae/runtime-adapters/node';
 import { requireAutoencoder } from './model-kind.js';
@@ -38,6 +39,8 @@ export function startRuntime(options: CommonOptions): RuntimeV1 {
  */
 export function hubOptions(reporter: Reporter): ResolveModelOptions {
   return {
+    // Every released repo, the diffusion models included (one catalog: @dcae/diffusion's).
+    catalog: MODEL_CATALOG,
     onProgress: ({ file, loaded, total, bytesPerSecond, etaSeconds }) =>
       reporter.bar(
         `download ${file}`,

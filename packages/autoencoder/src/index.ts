@@ -108,8 +108,9 @@ export type {
 export { buildDecoderGraph, buildEncoderGraph } from './dc-ae/graph.js';
 export type { DcAeGraphOptions } from './dc-ae/graph.js';
 export * from './image/index.js';
-/** @deprecated Since 0.1: the model catalog lives in `@dcae/hub`; these re-exports go in 0.2. */
-export { COMBINED_AUTOENCODER_PREFIX, findKnownModel, KNOWN_MODELS, listKnownModels } from '@dcae/hub';
+/** @deprecated Since 0.1: import from `@dcae/hub`; this re-export goes in 0.2. */
+export { COMBINED_AUTOENCODER_PREFIX } from '@dcae/hub';
+export { findKnownModel, KNOWN_MODELS, listKnownModels } from './deprecated-catalog.js';
 /** @deprecated Since 0.1: import from `@dcae/hub`. */
 export type { KnownModel, KnownModelKind, ModelLayout } from '@dcae/hub';
 export { countMacs } from './dc-ae/macs.js';

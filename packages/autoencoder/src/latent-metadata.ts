@@ -1,6 +1,7 @@
 import { DcaeError, formatShape } from '@dcae/core';
 import type { HostTensor } from '@dcae/core';
-import { findKnownModel } from '@dcae/hub';
+import { AUTOENCODER_CATALOG } from '@dcae/hub';
+import type { ModelCatalog } from '@dcae/hub';
 
 /**
  * The latent file contract (docs/latent-format.md): a `.safetensors` file with one float tensor
@@ -135,18 +136,25 @@ export function modelIdentity(name: string): string {
  * The identities a model name stands for: its own, and for a released diffusion checkpoint (whose
  * `autoencoder.` weights decode its latents) that of its autoencoder.
  */
-function identities(name: string): Set<string> {
+function identities(name: string, catalog: ModelCatalog): Set<string> {
   const out = new Set([modelIdentity(name)]);
   const base = name.replace(/[\\/]+$/, '').split(/[\\/]/);
-  const known = findKnownModel(name) ?? findKnownModel(base[base.length - 1] ?? name);
+  const known = catalog.find(name) ?? catalog.find(base[base.length - 1] ?? name);
   if (known !== undefined) out.add(modelIdentity(known.autoencoder));
   return out;
 }
 
-/** Whether a latent recorded for `recorded` belongs to the model `name`. */
-export function sameModel(recorded: string, name: string): boolean {
-  const mine = identities(name);
-  return [...identities(recorded)].some((id) => mine.has(id));
+/**
+ * Whether a latent recorded for `recorded` belongs to the model `name`. A released diffusion
+ * checkpoint counts as its autoencoder when `catalog` lists it (`MODEL_CATALOG` of `@dcae/diffusion`).
+ */
+export function sameModel(
+  recorded: string,
+  name: string,
+  catalog: ModelCatalog = AUTOENCODER_CATALOG,
+): boolean {
+  const mine = identities(name, catalog);
+  return [...identities(recorded, catalog)].some((id) => mine.has(id));
 }
 
 /** What {@link latentForDecoder} needs of the autoencoder. */
@@ -167,6 +175,8 @@ export interface LatentForDecoderOptions {
   readonly onWarning?: (message: string) => void;
   /** Names the file in messages. */
   readonly source?: string;
+  /** The released repos whose autoencoder a name stands for (see {@link sameModel}). @defaultValue `AUTOENCODER_CATALOG` */
+  readonly catalog?: ModelCatalog;
 }
 
 export interface DecoderLatent {
@@ -192,7 +202,7 @@ export function latentForDecoder(
   options: LatentForDecoderOptions = {},
 ): DecoderLatent {
   const source = options.source ?? 'latent';
-  if (metadata.model !== undefined && !sameModel(metadata.model, model.name)) {
+  if (metadata.model !== undefined && !sameModel(metadata.model, model.name, options.catalog)) {
     const message = `${source} was made with ${metadata.model}, not ${model.name}; another model's latent decodes into a wrong image.`;
     if (!options.allowModelMismatch) {
       throw new DcaeError('MODEL_MISMATCH', message, {

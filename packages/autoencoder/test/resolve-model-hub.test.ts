@@ -7,6 +7,7 @@ import { join } from 'node:path';
 import { parseJsonConfig, parseSafetensors, serializeSafetensors } from '@dcae/core';
 import type { HostTensor } from '@dcae/core';
 import { createNodeRuntime } from '@dcae/runtime-adapters/node';
+import { AUTOENCODER_MODELS, knownModel, modelCatalog } from '@dcae/hub';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { dcAeCheckpointLayout, parseDcAeConfig } from '../src/index.js';
 import type { ResolveModelOptions } from '../src/node/index.js';
@@ -242,11 +243,24 @@ describe('a combined diffusion checkpoint (autoencoder.* + diffusion_model.* in 
       ),
       'model.safetensors': serializeSafetensors({}),
     });
-    const resolved = await resolveModel('mit-han-lab/dc-ae-f32c32-in-1.0-uvit-s-in-512px', hubOptions());
+    // The caller's catalog lists the diffusion repo (the full one is `MODEL_CATALOG` of @dcae/diffusion).
+    const catalog = modelCatalog(AUTOENCODER_MODELS, [
+      knownModel({
+        id: 'mit-han-lab/dc-ae-f32c32-in-1.0-uvit-s-in-512px',
+        kind: 'diffusion',
+        layout: 'combined',
+        autoencoder: 'dc-ae-f32c32-in-1.0',
+        description: 'UViT-S',
+      }),
+    ]);
+    const id = 'mit-han-lab/dc-ae-f32c32-in-1.0-uvit-s-in-512px';
+    const resolved = await resolveModel(id, { ...hubOptions(), catalog });
     expect(resolved).toMatchObject({
       layout: 'combined',
       known: { kind: 'diffusion', autoencoder: 'dc-ae-f32c32-in-1.0' },
     });
+    // Without it the repo is unknown, and its (empty) weights make no combined checkpoint.
+    expect(await resolveModel(id, hubOptions())).toMatchObject({ layout: 'original', known: undefined });
   });
 });
 

@@ -3,6 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { serializeSafetensors } from '@dcae/core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { AUTOENCODER_CATALOG, AUTOENCODER_MODELS, knownModel, modelCatalog } from '@dcae/hub';
 import {
   COMBINED_AUTOENCODER_PREFIX,
   DC_AE_PRESETS,
@@ -111,65 +112,84 @@ describe('parseModelSource', () => {
   });
 });
 
-describe('the registry of released repos', () => {
-  it('lists every released autoencoder in both formats, the 256px variant, DC-AE 1.5, and the 11 diffusion models', () => {
-    const autoencoders = listKnownModels({ kind: 'autoencoder' });
-    expect(autoencoders).toHaveLength(19);
-    expect(listKnownModels({ kind: 'autoencoder', layout: 'diffusers' })).toHaveLength(8);
-    expect(listKnownModels({ layout: 'combined' })).toHaveLength(11);
-    expect(new Set(KNOWN_MODELS.map((m) => m.id)).size).toBe(KNOWN_MODELS.length);
-    for (const model of listKnownModels({ layout: 'diffusers' })) {
-      expect(findKnownModel(model.id.replace(/-diffusers$/, ''))).toMatchObject({
+/**
+ * A catalog with one released diffusion repo, as a caller composes it (the full one is
+ * `MODEL_CATALOG` of `@dcae/diffusion`, which this package cannot import).
+ */
+const WITH_DIT = modelCatalog(AUTOENCODER_MODELS, [
+  knownModel({
+    id: 'mit-han-lab/dc-ae-f32c32-in-1.0-dit-xl-in-512px',
+    kind: 'diffusion',
+    layout: 'combined',
+    autoencoder: 'dc-ae-f32c32-in-1.0',
+    description: 'DiT-XL',
+  }),
+]);
+
+describe('the catalog of released autoencoders', () => {
+  it('lists every released autoencoder in both formats, the 256px variant and DC-AE 1.5; no diffusion model', () => {
+    const { find, list, models } = AUTOENCODER_CATALOG;
+    expect(list({ kind: 'autoencoder' })).toHaveLength(19);
+    expect(models).toHaveLength(19);
+    expect(list({ kind: 'autoencoder', layout: 'diffusers' })).toHaveLength(8);
+    expect(list({ layout: 'combined' })).toHaveLength(0);
+    expect(new Set(models.map((m) => m.id)).size).toBe(models.length);
+    for (const model of list({ layout: 'diffusers' })) {
+      expect(find(model.id.replace(/-diffusers$/, ''))).toMatchObject({
         layout: 'original',
         autoencoder: model.autoencoder,
       });
       expect(model.files).toEqual(['config.json', 'diffusion_pytorch_model.safetensors']);
     }
+    // The deprecated functions of this package are the same list.
+    expect(KNOWN_MODELS).toBe(AUTOENCODER_MODELS);
+    expect(listKnownModels({ layout: 'original' })).toEqual(list({ layout: 'original' }));
+    expect(findKnownModel('dc-ae-f32c32-sana-1.1')).toBe(find('dc-ae-f32c32-sana-1.1'));
   });
 
   it('takes architecture facts from the presets (docs/model-spec.md §1.1: f, c, scaling factor)', () => {
-    expect(findKnownModel('mit-han-lab/dc-ae-f64c128-mix-1.0-diffusers')).toMatchObject({
+    const { find } = AUTOENCODER_CATALOG;
+    expect(find('mit-han-lab/dc-ae-f64c128-mix-1.0-diffusers')).toMatchObject({
       spatialCompressionRatio: 64,
       latentChannels: 128,
       scalingFactor: 0.4538,
     });
-    expect(findKnownModel('mit-han-lab/dc-ae-f128c512-in-1.0')).toMatchObject({
+    expect(find('mit-han-lab/dc-ae-f128c512-in-1.0')).toMatchObject({
       spatialCompressionRatio: 128,
       latentChannels: 512,
       scalingFactor: 0.4883,
     });
-    expect(findKnownModel('mit-han-lab/dc-ae-f32c32-in-1.0-256px')?.scalingFactor).toBeUndefined();
+    expect(find('mit-han-lab/dc-ae-f32c32-in-1.0-256px')?.scalingFactor).toBeUndefined();
     // DC-AE 1.5 lives under dc-ai/ (DC-Gen's registry); only f64c128-1.5 has a published factor.
-    expect(findKnownModel('dc-ae-f64c128-1.5')).toMatchObject({
+    expect(find('dc-ae-f64c128-1.5')).toMatchObject({
       id: 'dc-ai/dc-ae-f64c128-1.5',
       layout: 'original',
       spatialCompressionRatio: 64,
       latentChannels: 128,
       scalingFactor: 0.5935,
     });
-    expect(findKnownModel('dc-ai/dc-ae-f32c128-1.5')).toMatchObject({ spatialCompressionRatio: 32 });
-    expect(findKnownModel('dc-ai/dc-ae-f32c128-1.5')?.scalingFactor).toBeUndefined();
-    for (const model of KNOWN_MODELS) {
+    expect(find('dc-ai/dc-ae-f32c128-1.5')).toMatchObject({ spatialCompressionRatio: 32 });
+    expect(find('dc-ai/dc-ae-f32c128-1.5')?.scalingFactor).toBeUndefined();
+    for (const model of AUTOENCODER_CATALOG.models) {
       const preset = DC_AE_PRESETS[model.autoencoder];
       expect(model.spatialCompressionRatio).toBe(spatialCompressionRatio(preset));
       expect(model.latentChannels).toBe(preset.latentChannels);
     }
   });
 
-  it('finds a diffusion repo by id, by its config.json model_name, and ignores @revision', () => {
-    const dit = findKnownModel('dc-ae-f32c32-in-1.0-dit-xl-in-512px');
-    expect(dit).toMatchObject({
+  it('a composed catalog finds a diffusion repo by id and by model_name, ignores @revision, and refuses an id listed twice', () => {
+    expect(WITH_DIT.find('dc-ae-f32c32-in-1.0-dit-xl-in-512px@main')).toMatchObject({
       id: 'mit-han-lab/dc-ae-f32c32-in-1.0-dit-xl-in-512px',
       kind: 'diffusion',
       layout: 'combined',
-      autoencoder: 'dc-ae-f32c32-in-1.0',
       scalingFactor: 0.3189,
       files: ['config.json', 'model.safetensors'],
     });
-    expect(
-      findKnownModel('mit-han-lab/dc-ae-f64c128-in-1.0-uvit-2b-in-512px-train2000k@main')?.autoencoder,
-    ).toBe('dc-ae-f64c128-in-1.0');
-    expect(findKnownModel('someone/dc-ae-f32c32-in-1.0')).toBeUndefined();
+    expect(WITH_DIT.find('someone/dc-ae-f32c32-in-1.0')).toBeUndefined();
+    expect(AUTOENCODER_CATALOG.find('dc-ae-f32c32-in-1.0-dit-xl-in-512px')).toBeUndefined();
+    expect(() => modelCatalog(AUTOENCODER_MODELS, AUTOENCODER_MODELS.slice(0, 1))).toThrow(
+      expect.objectContaining({ code: 'INVALID_ARGUMENT' }),
+    );
   });
 });
 
@@ -228,8 +248,11 @@ describe('resolveModel on local folders', () => {
     });
     expect(original.known?.id).toBe('mit-han-lab/dc-ae-f32c32-sana-1.0');
 
-    const released = await resolveModel(await write('dit', 'dc-ae-f32c32-in-1.0-dit-xl-in-512px', ['x']));
+    const dit = await write('dit', 'dc-ae-f32c32-in-1.0-dit-xl-in-512px', ['x']);
+    const released = await resolveModel(dit, { catalog: WITH_DIT });
     expect(released).toMatchObject({ layout: 'combined', known: { kind: 'diffusion' } });
+    // Without a catalog that lists it, the released name is unknown, and its keys are no combined checkpoint.
+    expect(await resolveModel(dit)).toMatchObject({ layout: 'original', known: undefined });
     expect(autoencoderLoadDefaults(released)).toEqual({
       config: DC_AE_PRESETS['dc-ae-f32c32-in-1.0'],
       keyPrefix: COMBINED_AUTOENCODER_PREFIX,

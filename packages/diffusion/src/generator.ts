@@ -1,4 +1,4 @@
-import type { Autoencoder, AutoencoderPart } from '@dcae/autoencoder';
+import type { Autoencoder, AutoencoderPart, LoadAutoencoderOptions } from '@dcae/autoencoder';
 import { loadAutoencoder, presetConfig } from '@dcae/autoencoder';
 import { DcaeError, openSafetensors, parseJsonConfig } from '@dcae/core';
 import type { RuntimeV1 } from '@dcae/core/runtime';
@@ -28,10 +28,17 @@ export interface LoadGeneratorOptions {
   readonly config?: DiffusionModelConfig;
   /**
    * `'auto'` (default): the `autoencoder.` tensors of a combined checkpoint whose config names a
-   * released preset (the released diffusion models), else none; `'none'`: load no autoencoder
+   * released preset (the released diffusion models) or whose architecture `autoencoderConfig`
+   * gives, else none; `'none'`: load no autoencoder
    * (latent output); a `ModelFiles` or loaded `Autoencoder`: that one (a pair of checkpoints).
    */
   readonly autoencoder?: 'auto' | 'none' | ModelFiles | Autoencoder;
+  /**
+   * `'auto'` only: the DC-AE architecture of the `autoencoder.` tensors of a combined checkpoint
+   * whose config.json names no released model (an explicit backbone, e.g. one trained here).
+   * @defaultValue the release preset's autoencoder; none without a preset
+   */
+  readonly autoencoderConfig?: LoadAutoencoderOptions['config'];
   /** The autoencoder parts to load. @defaultValue both (generation needs only `['decoder']`) */
   readonly autoencoderParts?: readonly AutoencoderPart[];
   /** Called before each of the two loads. */
@@ -55,12 +62,15 @@ export async function loadGenerator(files: ModelFiles, options: LoadGeneratorOpt
   let autoencoderSource: Generator['autoencoderSource'];
   options.onStage?.('autoencoder');
   if (choice === 'auto') {
-    if (config.preset !== undefined && (await hasTensorsUnder(files, COMBINED_AUTOENCODER_PREFIX))) {
+    const architecture =
+      options.autoencoderConfig ??
+      (config.preset === undefined ? undefined : presetConfig(config.preset.autoencoder));
+    if (architecture !== undefined && (await hasTensorsUnder(files, COMBINED_AUTOENCODER_PREFIX))) {
       autoencoder = await loadAutoencoder(files, {
         runtime,
         signal,
         keyPrefix: COMBINED_AUTOENCODER_PREFIX,
-        config: presetConfig(config.preset.autoencoder),
+        config: architecture,
         parts: options.autoencoderParts,
       });
       autoencoderSource = 'combined';

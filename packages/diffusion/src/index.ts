@@ -3,6 +3,7 @@ export { hasNullClass, latentShape, parseDiffusionConfig } from './config.js';
 export type { BackboneConfig, DiffusionModelConfig, DitConfig, Prediction, UvitConfig } from './config.js';
 export { DIFFUSION_PRESETS, isDiffusionPresetName } from './presets.js';
 export type { DiffusionPreset, DiffusionPresetName } from './presets.js';
+export { DIFFUSION_MODELS, DIFFUSION_ORG, MODEL_CATALOG } from './catalog.js';
 export { buildDiffusionGraph, CONFIG_FILE, loadDiffusionModel, WEIGHTS_FILE } from './model.js';
 export type { CheckpointFiles, DiffusionModel, LoadDiffusionModelOptions } from './model.js';
 export { hasTensorsUnder, loadGenerator } from './generator.js';

@@ -10,6 +10,8 @@ export interface DiffusionPreset {
   readonly name: string;
   /** e.g. `DiT-XL`, `USiT-2B`. */
   readonly label: string;
+  /** What sets a repo apart from another of the same label, e.g. `batch 1024`, `2000k steps`. */
+  readonly variant?: string;
   readonly backbone: DitConfig | UvitConfig;
   /** The DC-AE whose latents the model was trained on (its weights are in the same file under `autoencoder.`). */
   readonly autoencoder: 'dc-ae-f32c32-in-1.0' | 'dc-ae-f64c128-in-1.0';
@@ -131,19 +133,22 @@ const f64Uvit2B = {
   guidanceScale: 1.5,
 };
 
-/** The released DC-AE diffusion checkpoints, by Hugging Face repo name (`mit-han-lab/<name>`). */
+/**
+ * The released DC-AE diffusion checkpoints, by Hugging Face repo name (`mit-han-lab/<name>`). The
+ * one list of them: the catalog entries (`DIFFUSION_MODELS`, catalog.ts) are derived from it.
+ */
 export const DIFFUSION_PRESETS = presets({
   'dc-ae-f32c32-in-1.0-dit-xl-in-512px': dit,
-  'dc-ae-f32c32-in-1.0-dit-xl-in-512px-trainbs1024': dit,
+  'dc-ae-f32c32-in-1.0-dit-xl-in-512px-trainbs1024': { ...dit, variant: 'batch 1024' },
   'dc-ae-f32c32-in-1.0-uvit-s-in-512px': uvitS,
   'dc-ae-f32c32-in-1.0-uvit-h-in-512px': uvitH,
   'dc-ae-f32c32-in-1.0-uvit-2b-in-512px': uvit2B,
   'dc-ae-f32c32-in-1.0-usit-h-in-512px': usitH,
   'dc-ae-f32c32-in-1.0-usit-2b-in-512px': usit2B,
   'dc-ae-f64c128-in-1.0-uvit-h-in-512px': f64UvitH,
-  'dc-ae-f64c128-in-1.0-uvit-h-in-512px-train2000k': f64UvitH,
+  'dc-ae-f64c128-in-1.0-uvit-h-in-512px-train2000k': { ...f64UvitH, variant: '2000k steps' },
   'dc-ae-f64c128-in-1.0-uvit-2b-in-512px': f64Uvit2B,
-  'dc-ae-f64c128-in-1.0-uvit-2b-in-512px-train2000k': f64Uvit2B,
+  'dc-ae-f64c128-in-1.0-uvit-2b-in-512px-train2000k': { ...f64Uvit2B, variant: '2000k steps' },
 });
 
 export type DiffusionPresetName = keyof typeof DIFFUSION_PRESETS;

@@ -1,8 +1,13 @@
+import { DcaeError } from '@dcae/core';
+
 /**
  * The model catalog: the released DC-AE repos on the Hugging Face Hub, as data. It names each
- * repo's autoencoder architecture and the few facts listings print; the architectures themselves
- * live in `@dcae/autoencoder` (its tests check these facts against its presets), the diffusion
- * backbones in `@dcae/diffusion` (whose tests check its presets against the diffusion entries).
+ * repo's autoencoder architecture and the few facts listings print. This package holds the shape
+ * of an entry, the released autoencoders ({@link AUTOENCODER_MODELS}) and {@link modelCatalog},
+ * which composes lists; the released diffusion models are listed once, by `@dcae/diffusion`
+ * (`DIFFUSION_MODELS`, derived from its presets), whose `MODEL_CATALOG` composes both
+ * (docs/ARCHITECTURE.md, "the catalog"). The architectures live in `@dcae/autoencoder`, whose
+ * tests check these facts against its presets.
  */
 
 /** The DC-AE architectures of the released repos (names of `@dcae/autoencoder`'s presets). */
@@ -77,26 +82,40 @@ const FILES: Readonly<Record<ModelLayout, readonly string[]>> = {
   combined: ['config.json', 'model.safetensors'],
 };
 
+/** What a catalog entry is made from; {@link knownModel} adds the files and the architecture's facts. */
+export interface KnownModelSpec {
+  /** Hub repo id `org/name`. */
+  readonly id: string;
+  readonly kind: KnownModelKind;
+  readonly layout: ModelLayout;
+  readonly autoencoder: CatalogAutoencoder;
+  readonly description: string;
+}
+
+/** A catalog entry: the spec with the layout's files and the f, c and scaling factor of its autoencoder. */
+export function knownModel(spec: KnownModelSpec): KnownModel {
+  const facts = CATALOG_AUTOENCODER_FACTS[spec.autoencoder];
+  return {
+    id: spec.id,
+    kind: spec.kind,
+    layout: spec.layout,
+    files: FILES[spec.layout],
+    autoencoder: spec.autoencoder,
+    spatialCompressionRatio: facts.f,
+    latentChannels: facts.c,
+    scalingFactor: facts.scalingFactor,
+    description: spec.description,
+  };
+}
+
 function entry(
   name: string,
-  kind: KnownModelKind,
   layout: ModelLayout,
   autoencoder: CatalogAutoencoder,
   description: string,
   org = ORG,
 ): KnownModel {
-  const facts = CATALOG_AUTOENCODER_FACTS[autoencoder];
-  return {
-    id: `${org}/${name}`,
-    kind,
-    layout,
-    files: FILES[layout],
-    autoencoder,
-    spatialCompressionRatio: facts.f,
-    latentChannels: facts.c,
-    scalingFactor: facts.scalingFactor,
-    description,
-  };
+  return knownModel({ id: `${org}/${name}`, kind: 'autoencoder', layout, autoencoder, description });
 }
 
 /** The released autoencoders with their training data (docs/model-spec.md §1.1); each in both formats. */
@@ -111,41 +130,19 @@ const AUTOENCODERS: readonly [CatalogAutoencoder, string][] = [
   ['dc-ae-f32c32-sana-1.1', 'a mixture of datasets; sana-1.0 encoder, improved decoder'],
 ];
 
-/** The class-conditional ImageNet 512×512 diffusion models (docs/model-spec.md §4.1): repo name, backbone, autoencoder. */
-const DIFFUSION: readonly [string, string, CatalogAutoencoder][] = [
-  ['dc-ae-f32c32-in-1.0-dit-xl-in-512px', 'DiT-XL', 'dc-ae-f32c32-in-1.0'],
-  ['dc-ae-f32c32-in-1.0-dit-xl-in-512px-trainbs1024', 'DiT-XL (batch 1024)', 'dc-ae-f32c32-in-1.0'],
-  ['dc-ae-f32c32-in-1.0-uvit-s-in-512px', 'UViT-S', 'dc-ae-f32c32-in-1.0'],
-  ['dc-ae-f32c32-in-1.0-uvit-h-in-512px', 'UViT-H', 'dc-ae-f32c32-in-1.0'],
-  ['dc-ae-f32c32-in-1.0-uvit-2b-in-512px', 'UViT-2B', 'dc-ae-f32c32-in-1.0'],
-  ['dc-ae-f32c32-in-1.0-usit-h-in-512px', 'USiT-H', 'dc-ae-f32c32-in-1.0'],
-  ['dc-ae-f32c32-in-1.0-usit-2b-in-512px', 'USiT-2B', 'dc-ae-f32c32-in-1.0'],
-  ['dc-ae-f64c128-in-1.0-uvit-h-in-512px', 'UViT-H', 'dc-ae-f64c128-in-1.0'],
-  ['dc-ae-f64c128-in-1.0-uvit-h-in-512px-train2000k', 'UViT-H (2000k steps)', 'dc-ae-f64c128-in-1.0'],
-  ['dc-ae-f64c128-in-1.0-uvit-2b-in-512px', 'UViT-2B', 'dc-ae-f64c128-in-1.0'],
-  ['dc-ae-f64c128-in-1.0-uvit-2b-in-512px-train2000k', 'UViT-2B (2000k steps)', 'dc-ae-f64c128-in-1.0'],
-];
-
 /**
- * The released DC-AE repos under `mit-han-lab/` (DC-AE 1.5: `dc-ai/`): every autoencoder in the diffusers and the
- * original format, `dc-ae-f32c32-in-1.0-256px` (original format only; no published scaling
- * factor), and the diffusion models, whose `model.safetensors` also holds their autoencoder. Not
- * listed: DC-AE-Lite, whose Hub org is documented inconsistently (`dc-ai/` vs `mit-han-lab/`).
+ * The released DC-AE autoencoder repos under `mit-han-lab/` (DC-AE 1.5: `dc-ai/`): every one in
+ * the diffusers and the original format, and `dc-ae-f32c32-in-1.0-256px` (original format only;
+ * no published scaling factor). Not listed: DC-AE-Lite, whose Hub org is documented
+ * inconsistently (`dc-ai/` vs `mit-han-lab/`). The diffusion models are `@dcae/diffusion`'s.
  */
-export const KNOWN_MODELS: readonly KnownModel[] = [
+export const AUTOENCODER_MODELS: readonly KnownModel[] = [
   ...AUTOENCODERS.flatMap(([name, data]) => [
-    entry(
-      `${name}-diffusers`,
-      'autoencoder',
-      'diffusers',
-      name,
-      `DC-AE trained on ${data} (diffusers format)`,
-    ),
-    entry(name, 'autoencoder', 'original', name, `DC-AE trained on ${data} (original format)`),
+    entry(`${name}-diffusers`, 'diffusers', name, `DC-AE trained on ${data} (diffusers format)`),
+    entry(name, 'original', name, `DC-AE trained on ${data} (original format)`),
   ]),
   entry(
     'dc-ae-f32c32-in-1.0-256px',
-    'autoencoder',
     'original',
     'dc-ae-f32c32-in-1.0-256px',
     'DC-AE f32c32, in/mix architecture, listed in DC-Gen; purpose and scaling factor not published',
@@ -153,7 +150,6 @@ export const KNOWN_MODELS: readonly KnownModel[] = [
   // DC-AE 1.5 (DC-Gen), original format only: config.json {"model_name"} + model.safetensors.
   entry(
     'dc-ae-f32c128-1.5',
-    'autoencoder',
     'original',
     'dc-ae-f32c128-1.5',
     'DC-AE 1.5 f32c128, structured latent (adaptive channels); no published scaling factor',
@@ -161,39 +157,57 @@ export const KNOWN_MODELS: readonly KnownModel[] = [
   ),
   entry(
     'dc-ae-f64c128-1.5',
-    'autoencoder',
     'original',
     'dc-ae-f64c128-1.5',
     'DC-AE 1.5 f64c128, structured latent (adaptive channels)',
     'dc-ai',
   ),
-  ...DIFFUSION.map(([name, backbone, autoencoder]) =>
-    entry(
-      name,
-      'diffusion',
-      'combined',
-      autoencoder,
-      `${backbone}, class-conditional ImageNet 512×512, in the latent space of ${autoencoder}`,
-    ),
-  ),
 ];
 
-/** The released repos, optionally only those of one kind or layout (for `dcae models` and completion). */
-export function listKnownModels(
-  filter: { kind?: KnownModelKind; layout?: ModelLayout } = {},
-): readonly KnownModel[] {
-  return KNOWN_MODELS.filter(
-    (m) =>
-      (filter.kind === undefined || m.kind === filter.kind) &&
-      (filter.layout === undefined || m.layout === filter.layout),
-  );
+/** A list of released repos and the two look-ups every consumer needs. */
+export interface ModelCatalog {
+  /** Every entry, in listing order. */
+  readonly models: readonly KnownModel[];
+  /** The entries, optionally only those of one kind or layout (for `dcae models` and completion). */
+  list(filter?: { kind?: KnownModelKind; layout?: ModelLayout }): readonly KnownModel[];
+  /**
+   * The entry for a repo id (`org/name`, an `@revision` suffix is ignored), or for the
+   * `model_name` written in an original-format or combined config.json; undefined when not listed.
+   */
+  find(idOrModelName: string): KnownModel | undefined;
 }
 
 /**
- * The registry entry for a repo id (`org/name`, an `@revision` suffix is ignored), or for the
- * `model_name` written in an original-format or combined config.json; undefined when not released.
+ * A catalog of the given lists, in order (e.g. `modelCatalog(AUTOENCODER_MODELS, DIFFUSION_MODELS)`).
+ * A repo id listed twice is INVALID_ARGUMENT: the lists overlap, and one of them is stale.
  */
-export function findKnownModel(idOrModelName: string): KnownModel | undefined {
-  const id = idOrModelName.split('@')[0]!;
-  return KNOWN_MODELS.find((m) => m.id === id || (!id.includes('/') && m.id.endsWith(`/${id}`)));
+export function modelCatalog(...lists: readonly (readonly KnownModel[])[]): ModelCatalog {
+  const models = lists.flat();
+  const seen = new Set<string>();
+  for (const model of models) {
+    if (seen.has(model.id)) {
+      throw new DcaeError(
+        'INVALID_ARGUMENT',
+        `the model catalog would list ${model.id} twice; compose lists that do not overlap.`,
+        { source: model.id },
+      );
+    }
+    seen.add(model.id);
+  }
+  return {
+    models,
+    list: (filter = {}) =>
+      models.filter(
+        (m) =>
+          (filter.kind === undefined || m.kind === filter.kind) &&
+          (filter.layout === undefined || m.layout === filter.layout),
+      ),
+    find: (idOrModelName) => {
+      const id = idOrModelName.split('@')[0]!;
+      return models.find((m) => m.id === id || (!id.includes('/') && m.id.endsWith(`/${id}`)));
+    },
+  };
 }
+
+/** The released autoencoders alone: what `resolveModel` knows unless given a fuller catalog. */
+export const AUTOENCODER_CATALOG: ModelCatalog = /* @__PURE__ */ modelCatalog(AUTOENCODER_MODELS);

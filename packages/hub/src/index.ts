@@ -18,10 +18,18 @@ export type { HubDigest, HubFileMetadata, HubRequestContext } from './response.j
 export { CONFIG_FILE, memoryModelFiles, WEIGHTS_FILE } from './model-files.js';
 export type { ModelFiles } from './model-files.js';
 export {
+  AUTOENCODER_CATALOG,
+  AUTOENCODER_MODELS,
   CATALOG_AUTOENCODER_FACTS,
   COMBINED_AUTOENCODER_PREFIX,
-  findKnownModel,
-  KNOWN_MODELS,
-  listKnownModels,
+  knownModel,
+  modelCatalog,
 } from './catalog.js';
-export type { CatalogAutoencoder, KnownModel, KnownModelKind, ModelLayout } from './catalog.js';
+export type {
+  CatalogAutoencoder,
+  KnownModel,
+  KnownModelKind,
+  KnownModelSpec,
+  ModelCatalog,
+  ModelLayout,
+} from './catalog.js';

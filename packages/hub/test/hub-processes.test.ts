@@ -30,7 +30,12 @@ beforeAll(async () => {
   };
   child = join(work, 'hub-child.mjs');
   await esbuild.build({
-    entryPoints: [join(import.meta.dirname, 'helpers', 'hub-child.ts')],
+    // The review run (vitest.review-hf.config.ts, docs/hub.md) bundles the child on @huggingface/hub.
+    entryPoints: [
+      process.env.DCAE_HUB_REVIEW === 'hf'
+        ? join(import.meta.dirname, 'review', 'hf-hub-child.ts')
+        : join(import.meta.dirname, 'helpers', 'hub-child.ts'),
+    ],
     outfile: child,
     bundle: true,
     platform: 'node',

@@ -1,5 +1,6 @@
 import { DcaeError, formatShape, serializeSafetensors } from '@dcae/core';
 import { latentForDecoder, parseLatentMetadata, takeLatentChannels, tensorToImages } from '@dcae/autoencoder';
+import { MODEL_CATALOG } from '@dcae/diffusion';
 import { openModel } from '../model.js';
 import type { CommonOptions } from '../options.js';
 import { formatMs } from '../reporter.js';
@@ -66,6 +67,7 @@ export async function runDecode(
       const prepared = latentForDecoder(latent, metadata, ae, {
         source: input,
         allowModelMismatch: options.force === true,
+        catalog: MODEL_CATALOG,
         assumeDiffusionSpace: options.scaled === true,
         onWarning: (message) => reporter.progress(`warning: ${message}`),
       });

@@ -1,4 +1,4 @@
-import { listKnownModels } from '@dcae/hub';
+import { MODEL_CATALOG } from '@dcae/diffusion';
 import type { KnownModelKind } from '@dcae/hub';
 import { Reporter } from '../reporter.js';
 import type { CommandContext } from './shared.js';
@@ -10,7 +10,7 @@ export interface ModelsOptions {
 
 /** `dcae models`: the released DC-AE repos dcae knows (any of them works as `--model <id>`). */
 export async function runModels(options: ModelsOptions, { io }: CommandContext): Promise<void> {
-  const models = listKnownModels(options.kind ? { kind: options.kind } : undefined);
+  const models = MODEL_CATALOG.list(options.kind ? { kind: options.kind } : undefined);
   const width = Math.max(...models.map((m) => m.id.length));
   const lines = models.map(
     (m) =>

@@ -10,6 +10,7 @@ import {
 import type { RgbImage } from '@dcae/autoencoder';
 import { autoencoderLoadDefaults, encodeImage, exportOnnx, readImage } from '@dcae/autoencoder/node';
 import { directoryModelFiles, resolveModel } from '@dcae/hub/node';
+import { MODEL_CATALOG } from '@dcae/diffusion';
 import { openModel, startRuntime } from '../model.js';
 import type { CommonOptions } from '../options.js';
 import { formatMs } from '../reporter.js';
@@ -53,7 +54,7 @@ export async function runQuantize(
     );
     const squares = photos.map((p) => centreSquare(p, size));
 
-    const resolved = await resolveModel(options.model, { signal });
+    const resolved = await resolveModel(options.model, { signal, catalog: MODEL_CATALOG });
     const implied = autoencoderLoadDefaults(resolved);
     const files = { ...directoryModelFiles(resolved.directory), name: resolved.name };
     const runtime = startRuntime(options);

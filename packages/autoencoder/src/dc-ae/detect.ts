@@ -41,6 +41,10 @@ export async function detectModel(files: ModelFiles, override?: DcAeConfig): Pro
 
   let format: CheckpointFormat;
   if (modelName !== undefined) format = 'original';
+  // With the caller's config, the weights file alone decides (config.json may be another model's,
+  // e.g. the backbone config of a combined diffusion checkpoint holding this DC-AE under a prefix).
+  else if (override !== undefined && has('original') !== has('diffusers'))
+    format = has('original') ? 'original' : 'diffusers';
   else if (json !== undefined || (has('diffusers') && !has('original'))) format = 'diffusers';
   else if (has('original') && !has('diffusers')) format = 'original';
   else if (has('original')) {

@@ -3,6 +3,7 @@ import { openAutoencoder } from '@dcae/autoencoder/node';
 import type { ModelFiles } from '@dcae/hub';
 import { directoryModelFiles, resolveModel } from '@dcae/hub/node';
 import type { ResolvedModel, ResolveModelOptions } from '@dcae/hub/node';
+import { MODEL_CATALOG } from '../catalog.js';
 import type { Generator, LoadGeneratorOptions } from '../generator.js';
 import { loadGenerator as loadFromFiles } from '../generator.js';
 import type { CheckpointFiles, DiffusionModel, LoadDiffusionModelOptions } from '../model.js';
@@ -37,9 +38,11 @@ export async function resolveModelFiles(
   source: string,
   options: { signal?: AbortSignal; hub?: ResolveModelOptions } = {},
 ): Promise<{ files: ModelFiles; resolved: ResolvedModel }> {
-  // A diffusion checkpoint's weights are model.safetensors whatever its config.json says.
+  // A diffusion checkpoint's weights are model.safetensors whatever its config.json says; the
+  // catalog with the diffusion models recognises a released one (unless the caller gives another).
   const resolved = await resolveModel(source, {
     signal: options.signal,
+    catalog: MODEL_CATALOG,
     ...options.hub,
     weightsFile: WEIGHTS_FILE,
   });

@@ -12,8 +12,8 @@ import type { UrlCacheOptions } from './hub-url-cache.js';
 import { hubDownload, hubSettings } from './hub-download.js';
 import type { HubOptions } from './hub-download.js';
 import { CONFIG_FILE, WEIGHTS_FILE } from '../model-files.js';
-import type { KnownModel, ModelLayout } from '../catalog.js';
-import { COMBINED_AUTOENCODER_PREFIX, findKnownModel } from '../catalog.js';
+import type { KnownModel, ModelCatalog, ModelLayout } from '../catalog.js';
+import { AUTOENCODER_CATALOG, COMBINED_AUTOENCODER_PREFIX } from '../catalog.js';
 
 /** Where a model comes from, as read from a `--model` argument. */
 export type ModelSource =
@@ -41,6 +41,12 @@ export interface ResolveModelOptions extends HubOptions, Pick<UrlCacheOptions, '
    * @defaultValue the file the config's layout implies
    */
   readonly weightsFile?: string;
+  /**
+   * The released repos to recognise (`known`, the combined layout of a released diffusion
+   * checkpoint): pass `MODEL_CATALOG` of `@dcae/diffusion` to know the diffusion models too.
+   * @defaultValue `AUTOENCODER_CATALOG` (the released autoencoders)
+   */
+  readonly catalog?: ModelCatalog;
 }
 
 /** A model source turned into a local folder. */
@@ -163,7 +169,7 @@ export async function resolveModel(model: string, options: ResolveModelOptions =
   }
   switch (source.kind) {
     case 'folder':
-      return resolveFolder(source, model);
+      return resolveFolder(source, model, options.catalog ?? AUTOENCODER_CATALOG);
     case 'hub':
       return resolveHub(source, options);
     case 'url':
@@ -206,6 +212,7 @@ async function resolveAmbiguous(
 async function resolveFolder(
   source: ModelSource & { kind: 'folder' },
   model: string,
+  catalog: ModelCatalog,
 ): Promise<ResolvedModel> {
   const directory =
     source.path === '~' || source.path.startsWith('~/') ? join(homedir(), source.path.slice(1)) : source.path;
@@ -223,12 +230,12 @@ async function resolveFolder(
   const json = hasConfig
     ? await readConfig(join(directory, CONFIG_FILE), `${model}/${CONFIG_FILE}`)
     : undefined;
-  const found = json === undefined ? undefined : layoutOfConfig(json);
+  const found = json === undefined ? undefined : layoutOfConfig(catalog, json);
   const layout =
     found?.layout === 'original'
-      ? await refineOriginal(found.modelName, join(directory, WEIGHTS_FILE.original))
+      ? await refineOriginal(catalog, found.modelName, join(directory, WEIGHTS_FILE.original))
       : found?.layout;
-  return describe(source, model, directory, layout, found?.modelName, undefined);
+  return describe(catalog, source, model, directory, layout, found?.modelName, undefined);
 }
 
 async function resolveHub(
@@ -236,6 +243,7 @@ async function resolveHub(
   options: ResolveModelOptions,
   { configAttempts }: { configAttempts?: number } = {},
 ): Promise<ResolvedModel> {
+  const catalog = options.catalog ?? AUTOENCODER_CATALOG;
   const { repo, subfolder } = source;
   checkHubRepo(repo);
   // The argument's own spelling, `org/name[/subfolder][@revision]`.
@@ -271,7 +279,7 @@ async function resolveHub(
     'is it a DC-AE model repo (and is the subfolder right)?',
     configAttempts,
   );
-  const found = layoutOfConfig(await readConfig(config.path, `${name}/${inRepo(CONFIG_FILE)}`));
+  const found = layoutOfConfig(catalog, await readConfig(config.path, `${name}/${inRepo(CONFIG_FILE)}`));
   const weightsFile =
     options.weightsFile ?? WEIGHTS_FILE[found.layout === 'diffusers' ? 'diffusers' : 'original'];
   const weights = await fetch(
@@ -281,15 +289,16 @@ async function resolveHub(
   );
   const layout =
     found.layout === 'original' || (found.layout === 'diffusers' && weightsFile !== WEIGHTS_FILE.diffusers)
-      ? await refineOriginal(found.modelName, weights.path)
+      ? await refineOriginal(catalog, found.modelName, weights.path)
       : found.layout;
-  return describe(source, name, dirname(config.path), layout, found.modelName, config.commit);
+  return describe(catalog, source, name, dirname(config.path), layout, found.modelName, config.commit);
 }
 
 async function resolveUrl(
   source: ModelSource & { kind: 'url' },
   options: ResolveModelOptions,
 ): Promise<ResolvedModel> {
+  const catalog = options.catalog ?? AUTOENCODER_CATALOG;
   const name = source.file === undefined ? source.folderUrl : `${source.folderUrl}${source.file}`;
   const fetch = async (file: string, what: string) => {
     try {
@@ -313,6 +322,7 @@ async function resolveUrl(
     'a model URL names a folder (or a file in it) that holds config.json',
   );
   const found = layoutOfConfig(
+    catalog,
     await readConfig(config.path, `${displayUrl(source.folderUrl)}${CONFIG_FILE}`),
   );
   const weightsFile =
@@ -327,12 +337,13 @@ async function resolveUrl(
   const weights = await fetch(weightsFile, `config.json is a ${found.layout} config, which needs that file`);
   const layout =
     found.layout === 'original' || (found.layout === 'diffusers' && weightsFile !== WEIGHTS_FILE.diffusers)
-      ? await refineOriginal(found.modelName, weights.path)
+      ? await refineOriginal(catalog, found.modelName, weights.path)
       : found.layout;
-  return describe(source, name, dirname(config.path), layout, found.modelName, undefined);
+  return describe(catalog, source, name, dirname(config.path), layout, found.modelName, undefined);
 }
 
 function describe(
+  catalog: ModelCatalog,
   source: ModelSource,
   name: string,
   directory: string,
@@ -341,8 +352,8 @@ function describe(
   commit: string | undefined,
 ): ResolvedModel {
   const known =
-    (source.kind === 'hub' ? findKnownModel(source.repo) : undefined) ??
-    (modelName === undefined ? undefined : findKnownModel(modelName));
+    (source.kind === 'hub' ? catalog.find(source.repo) : undefined) ??
+    (modelName === undefined ? undefined : catalog.find(modelName));
   return {
     source,
     name,
@@ -370,13 +381,16 @@ async function readConfig(path: string, source: string): Promise<JsonValue> {
 }
 
 /** The layout a config.json implies: `model_name` → original (or combined, for a released diffusion repo), else diffusers. */
-function layoutOfConfig(json: JsonValue): { layout: ModelLayout; modelName: string | undefined } {
+function layoutOfConfig(
+  catalog: ModelCatalog,
+  json: JsonValue,
+): { layout: ModelLayout; modelName: string | undefined } {
   const modelName =
     typeof json === 'object' && json !== null && !Array.isArray(json) && typeof json.model_name === 'string'
       ? json.model_name
       : undefined;
   if (modelName === undefined) return { layout: 'diffusers', modelName };
-  return { layout: findKnownModel(modelName)?.layout === 'combined' ? 'combined' : 'original', modelName };
+  return { layout: catalog.find(modelName)?.layout === 'combined' ? 'combined' : 'original', modelName };
 }
 
 /**
@@ -384,8 +398,12 @@ function layoutOfConfig(json: JsonValue): { layout: ModelLayout; modelName: stri
  * still be a diffusion checkpoint: its weights then hold `autoencoder.` and `diffusion_model.`
  * tensors. Only the header is read; a missing or unreadable file leaves the answer to the loader.
  */
-async function refineOriginal(modelName: string | undefined, weightsPath: string): Promise<ModelLayout> {
-  if (modelName === undefined || findKnownModel(modelName)?.kind === 'autoencoder') return 'original';
+async function refineOriginal(
+  catalog: ModelCatalog,
+  modelName: string | undefined,
+  weightsPath: string,
+): Promise<ModelLayout> {
+  if (modelName === undefined || catalog.find(modelName)?.kind === 'autoencoder') return 'original';
   const file = await fileSource(weightsPath)
     .then(openSafetensors)
     .catch(() => undefined);

@@ -9,7 +9,8 @@ import type { AddressInfo, Socket } from 'node:net';
  * `HEAD|GET /{org}/{name}/resolve/{revision}/{file}` answers like the Hub (plain files: 200 with
  * `ETag` = git blob sha1; LFS files: 302 to `/blobs/{sha256}` with `X-Linked-Etag` and
  * `X-Linked-Size`; both with `X-Repo-Commit`), `/blobs/{sha256}` and `/static/{path}` serve bytes
- * with Range support. Faults are injected per request (see {@link Fault}).
+ * with Range support. `POST /api/models/{org}/{name}/paths-info/{revision}` answers the Hub's
+ * paths-info API (used by `@huggingface/hub`). Faults are injected per request (see {@link Fault}).
  */
 
 export const sha256Hex = (bytes: Uint8Array): string => createHash('sha256').update(bytes).digest('hex');
@@ -162,7 +163,11 @@ export class HubTestServer {
     const path = new URL(req.url ?? '/', this.origin).pathname;
     const authorization = req.headers.authorization;
     this.requests.push({ method, path, range: req.headers.range, authorization });
-    const fault = this.#takeFault(method, path);
+    // `@huggingface/hub` (docs/hub.md) asks for a file's size and URL with `GET` + `Range: bytes=0-0`
+    // where our client sends HEAD: faults meant for HEAD hit that probe, and faults meant for GET
+    // hit only real downloads. Our client never sends this range, so its tests see no difference.
+    const probe = method === 'GET' && req.headers.range === 'bytes=0-0';
+    const fault = this.#takeFault(probe ? 'HEAD' : method, path);
     if (fault !== undefined && 'status' in fault) {
       res.writeHead(fault.status, fault.headers).end();
       return;
@@ -186,6 +191,11 @@ export class HubTestServer {
       const bytes = this.#repos.get(`static/${repoPart}`)?.files.get(rest.join('/'));
       if (bytes === undefined) res.writeHead(404).end();
       else this.#sendBytes(req, res, bytes, { etag: `"v-${sha256Hex(bytes).slice(0, 12)}"` }, fault);
+      return;
+    }
+    const pathsInfo = /^\/api\/models\/([^/]+\/[^/]+)\/paths-info\/([^/]+)$/.exec(path);
+    if (pathsInfo !== null && method === 'POST') {
+      this.#pathsInfo(req, res, pathsInfo[1]!, decodeURIComponent(pathsInfo[2]!), authorization);
       return;
     }
     const resolve = /^\/([^/]+\/[^/]+)\/resolve\/([^/]+)\/(.+)$/.exec(path);
@@ -242,6 +252,66 @@ export class HubTestServer {
       { etag: `"${gitSha1Hex(bytes)}"`, 'x-repo-commit': commit, ...override },
       fault,
     );
+  }
+
+  /**
+   * `POST /api/models/{repo}/paths-info/{revision}` with `{"paths": [...]}`, as the Hub's API
+   * answers it (what `@huggingface/hub` asks before a download): per existing path its git `oid`,
+   * `size`, `lfs: {oid, size}` for LFS files and, with `expand`, `lastCommit.id` (the commit).
+   */
+  #pathsInfo(
+    req: IncomingMessage,
+    res: ServerResponse,
+    repoId: string,
+    revision: string,
+    authorization: string | undefined,
+  ): void {
+    let text = '';
+    req.setEncoding('utf8');
+    req.on('data', (chunk: string) => (text += chunk));
+    req.on('end', () => {
+      const repo = this.#repos.get(repoId);
+      if (repo === undefined) {
+        res.writeHead(401, { 'x-error-code': 'RepoNotFound' }).end();
+        return;
+      }
+      if (repo.token !== undefined && authorization !== `Bearer ${repo.token}`) {
+        res.writeHead(authorization === undefined ? 401 : 403, { 'x-error-code': 'GatedRepo' }).end();
+        return;
+      }
+      const commit = /^[0-9a-f]{40}$/.test(revision) ? revision : repo.revisions.get(revision);
+      if (commit !== repo.commit) {
+        res.writeHead(404, { 'x-error-code': 'RevisionNotFound' }).end();
+        return;
+      }
+      let body: { paths?: unknown; expand?: unknown };
+      try {
+        body = JSON.parse(text) as typeof body;
+      } catch {
+        res.writeHead(400).end();
+        return;
+      }
+      const paths = Array.isArray(body.paths) ? body.paths.filter((p) => typeof p === 'string') : [];
+      const infos = paths.flatMap((file: string) => {
+        const bytes = repo.files.get(file);
+        if (bytes === undefined) return [];
+        return [
+          {
+            type: 'file',
+            path: file,
+            oid: gitSha1Hex(bytes),
+            size: bytes.byteLength,
+            ...(repo.lfs(file, bytes)
+              ? { lfs: { oid: sha256Hex(bytes), size: bytes.byteLength, pointerSize: 134 } }
+              : {}),
+            ...(body.expand === true
+              ? { lastCommit: { id: commit, title: 'stand-in', date: '2026-01-01T00:00:00.000Z' } }
+              : {}),
+          },
+        ];
+      });
+      res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify(infos));
+    });
   }
 
   #sendBytes(
