@@ -56,7 +56,7 @@ const MB = 1024 * 1024;
 
 /**
  * The WebGPU adapter the train-step scenario uses: a GPU's when onnxruntime-node finds one, else,
- * in --quick only (its steps take seconds to minutes), SwiftShader, the software Vulkan driver
+ * in --quick with DCAE_BENCH_SOFTWARE_WEBGPU=1 only (its first step takes minutes), SwiftShader, the software Vulkan driver
  * Chromium ships (`VK_DRIVER_FILES` is pointed at it for this process; docs/training.md,
  * "Conformance: CPU vs WebGPU").
  */
@@ -69,11 +69,12 @@ function webgpuForTraining(
   const explicit = process.env.VK_DRIVER_FILES ?? process.env.VK_ICD_FILENAMES;
   if (software === undefined || (explicit !== undefined && explicit !== ''))
     return { reason: webgpu?.reason ?? 'onnxruntime-node reports no webgpu device' };
-  if (!quick)
+  if (!quick || process.env.DCAE_BENCH_SOFTWARE_WEBGPU !== '1')
     return {
       reason:
         `No GPU adapter (${webgpu?.reason ?? 'no webgpu device'}); the software one (SwiftShader, ${software}) ` +
-        'runs in --quick only, at the tiny shapes.',
+        'runs only in --quick with DCAE_BENCH_SOFTWARE_WEBGPU=1 (its first step compiles every pipeline on the CPU: ' +
+        'over 10 minutes on a loaded 2-core machine).',
     };
   process.env.VK_DRIVER_FILES = software;
   const after = listNodeDevices().find((d) => d.device === 'webgpu');
@@ -90,7 +91,7 @@ export const trainStep: Scenario = {
     '(decoder head only) and `runner.reconstruct()` (the forward alone, weights as graph inputs) side by side ' +
     'on the CPU EP. GFLOP/step counts 3× the forward MACs ×2 (forward, dX, dW); the share of peak divides the ' +
     "step's GFLOP/s by the best conv/matmul GFLOP/s measured in the same run (matmul-peak). The WebGPU EP runs " +
-    "the same step when onnxruntime-node finds a GPU adapter; without one, --quick runs it on SwiftShader (Chromium's " +
+    "the same step when onnxruntime-node finds a GPU adapter; without one, --quick with DCAE_BENCH_SOFTWARE_WEBGPU=1 runs it on SwiftShader (Chromium's " +
     'software Vulkan driver: one warm-up and one timed step, labelled, not a GPU timing). Peak RSS is the process high-water mark.',
   async run(context) {
     const quick = context.quick;
