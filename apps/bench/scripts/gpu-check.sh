@@ -14,6 +14,9 @@
 # @dcae/bench... build`), Node 20. Vulkan loader: Debian's libvulkan1; on a host without apt access,
 # put its .deb (and libvulkan1's dependencies) into .gl/ and they are unpacked here.
 # Results: $OUT (or bench-results/gpu-check): card.txt, log.txt and the bench's JSON/Markdown/SVG.
+# Arguments go to the bench after the defaults: `gpu-check.sh --quick --samples 1` is the smoke run
+# that proves the script on a machine without a GPU (the webgpu provider then runs on Chromium's
+# SwiftShader Vulkan driver; docs/benchmarks.md, "GPU").
 set -uo pipefail
 cd "$(dirname "$0")/../../.."
 out=${OUT:-bench-results/gpu-check}
@@ -55,5 +58,5 @@ fi
 
 # 3 samples per case keep the 8 cases (2 sizes × fp32/fp16 × webgpu/cpu) plus model generation and
 # session setup inside the window.
-timeout 540 node --expose-gc apps/bench/dist/main.js gpu --samples 3 --warmup 1 --out "$out" 2>&1 | tee -a "$out/log.txt"
+timeout 540 node --expose-gc apps/bench/dist/main.js gpu --samples 3 --warmup 1 --out "$out" "$@" 2>&1 | tee -a "$out/log.txt"
 exit "${PIPESTATUS[0]}"

@@ -3,10 +3,11 @@ import { createRng } from '@dcae/core';
 import type { DcAeConfig } from '@dcae/autoencoder';
 import { countMacs, DC_AE_PRESETS, dcAeCheckpointLayout } from '@dcae/autoencoder';
 import type { RuntimeV1 } from '@dcae/core/runtime';
-import { createNodeRuntime, listNodeDevices } from '@dcae/runtime-adapters/node';
+import { createNodeRuntime, findSoftwareVulkanDriver, listNodeDevices } from '@dcae/runtime-adapters/node';
 import { createTrainStepRunner } from '@dcae/train';
 import type { TrainStepOptions, TrainStepRunnerWithStats } from '@dcae/train';
-import type { BenchCase, Figure, Scenario, Skipped } from '../scenario.js';
+import { compareCases } from '../measure.js';
+import type { BenchCase, Figure, Scenario, Series, Skipped } from '../scenario.js';
 import { measurePeakGflops } from './matmul-peak.js';
 
 /**
@@ -53,6 +54,34 @@ function imageBatch(shape: readonly number[], seed: number): HostTensor<'float32
 
 const MB = 1024 * 1024;
 
+/**
+ * The WebGPU adapter the train-step scenario uses: a GPU's when onnxruntime-node finds one, else,
+ * in --quick with DCAE_BENCH_SOFTWARE_WEBGPU=1 only (its first step takes minutes), SwiftShader, the software Vulkan driver
+ * Chromium ships (`VK_DRIVER_FILES` is pointed at it for this process; docs/training.md,
+ * "Conformance: CPU vs WebGPU").
+ */
+function webgpuForTraining(
+  quick: boolean,
+): { readonly label: string; readonly software: boolean } | { readonly reason: string } {
+  const webgpu = listNodeDevices().find((d) => d.device === 'webgpu');
+  if (webgpu?.available && webgpu.auto) return { label: 'GPU', software: false };
+  const software = findSoftwareVulkanDriver();
+  const explicit = process.env.VK_DRIVER_FILES ?? process.env.VK_ICD_FILENAMES;
+  if (software === undefined || (explicit !== undefined && explicit !== ''))
+    return { reason: webgpu?.reason ?? 'onnxruntime-node reports no webgpu device' };
+  if (!quick || process.env.DCAE_BENCH_SOFTWARE_WEBGPU !== '1')
+    return {
+      reason:
+        `No GPU adapter (${webgpu?.reason ?? 'no webgpu device'}); the software one (SwiftShader, ${software}) ` +
+        'runs only in --quick with DCAE_BENCH_SOFTWARE_WEBGPU=1 (its first step compiles every pipeline on the CPU: ' +
+        'over 10 minutes on a loaded 2-core machine).',
+    };
+  process.env.VK_DRIVER_FILES = software;
+  const after = listNodeDevices().find((d) => d.device === 'webgpu');
+  if (!after?.available) return { reason: after?.reason ?? 'onnxruntime-node reports no webgpu device' };
+  return { label: 'software SwiftShader (CPU emulation, not a GPU timing)', software: true };
+}
+
 export const trainStep: Scenario = {
   name: 'train-step',
   title: 'DC-AE training step (forward + backward + AdamW as one ONNX graph) vs forward only',
@@ -62,7 +91,8 @@ export const trainStep: Scenario = {
     '(decoder head only) and `runner.reconstruct()` (the forward alone, weights as graph inputs) side by side ' +
     'on the CPU EP. GFLOP/step counts 3× the forward MACs ×2 (forward, dX, dW); the share of peak divides the ' +
     "step's GFLOP/s by the best conv/matmul GFLOP/s measured in the same run (matmul-peak). The WebGPU EP runs " +
-    'the same step when onnxruntime-node finds a GPU adapter. Peak RSS is the process high-water mark.',
+    "the same step when onnxruntime-node finds a GPU adapter; without one, --quick with DCAE_BENCH_SOFTWARE_WEBGPU=1 runs it on SwiftShader (Chromium's " +
+    'software Vulkan driver: one warm-up and one timed step, labelled, not a GPU timing). Peak RSS is the process high-water mark.',
   async run(context) {
     const quick = context.quick;
     const shrink = quick ? 16 : 8;
@@ -111,28 +141,39 @@ export const trainStep: Scenario = {
       { name: 'train step (phase 3: decoder head)', run: () => head.step(batchTensor, { lr: 1e-4 }) },
     ];
     let gpuRuntime: RuntimeV1 | undefined;
-    const webgpu = listNodeDevices().find((d) => d.device === 'webgpu');
-    if (webgpu?.available && webgpu.auto) {
+    const gpu = webgpuForTraining(quick);
+    let gpuCase: string | undefined;
+    let softwareSeries: Series[] = [];
+    if ('reason' in gpu) skipped.push({ name: 'train step, webgpu EP', reason: gpu.reason });
+    else {
+      gpuCase = `train step (all weights), webgpu EP on ${gpu.label}`;
       try {
         gpuRuntime = createNodeRuntime({ devices: ['webgpu'] });
-        const gpu = await createTrainStepRunner(gpuRuntime, options);
-        runners.push(gpu);
-        cases.push({
-          name: 'train step (all weights), webgpu EP',
+        const onGpu = await createTrainStepRunner(gpuRuntime, options);
+        runners.push(onGpu);
+        const gpuBench: BenchCase = {
+          name: gpuCase,
           work: { amount: stepGflop, unit: 'GFLOP' },
-          run: () => gpu.step(batchTensor, { lr: 1e-4 }),
-        });
+          run: () => onGpu.step(batchTensor, { lr: 1e-4 }),
+        };
+        if (gpu.software) {
+          // A software adapter runs its own short series: one warm-up step (which compiles every
+          // pipeline on the CPU, minutes) and one timed step, not the run's sample count.
+          context.log(`train-step: ${gpuCase} (one warm-up step compiles every pipeline: minutes)`);
+          softwareSeries = await compareCases([gpuBench], {
+            warmup: 1,
+            samples: 1,
+            log: (m) => context.log(m),
+          });
+        } else cases.push(gpuBench);
       } catch (error) {
+        gpuCase = undefined;
         skipped.push({
           name: 'train step, webgpu EP',
           reason: `session failed: ${(error as Error).message.split('\n')[0]}`,
         });
       }
-    } else
-      skipped.push({
-        name: 'train step, webgpu EP',
-        reason: webgpu?.reason ?? 'onnxruntime-node reports no webgpu device',
-      });
+    }
 
     try {
       const series = await context.compare(cases);
@@ -165,19 +206,31 @@ export const trainStep: Scenario = {
         { name: 'peak RSS', value: (process.resourceUsage().maxRSS * 1024) / MB, unit: 'MB' },
       ];
       return {
-        params: { batch, size, widthDivisor: shrink, loss: 'l1', optimizer: 'adamw', device: 'cpu' },
-        series: [...series, ...peak.series],
+        params: {
+          batch,
+          size,
+          widthDivisor: shrink,
+          loss: 'l1',
+          optimizer: 'adamw',
+          device: 'cpu',
+          webgpu: 'reason' in gpu ? 'none' : gpu.label,
+        },
+        series: [...series, ...softwareSeries, ...peak.series],
         ratios: [
           { of: 'train step (all weights)', to: 'forward only' },
           { of: 'train step (phase 3: decoder head)', to: 'forward only' },
-          ...(cases.some((c) => c.name.endsWith('webgpu EP'))
-            ? [{ of: 'train step (all weights), webgpu EP', to: 'train step (all weights)' }]
-            : []),
+          ...(gpuCase !== undefined ? [{ of: gpuCase, to: 'train step (all weights)' }] : []),
         ],
         figures,
         skipped,
         notes: [
           'Weights and AdamW state are fed from and returned to host memory every step (no device-resident buffers yet).',
+          ...('software' in gpu && gpu.software
+            ? [
+                `No GPU here: the webgpu EP ran on ${gpu.label}, Vulkan emulated on the CPU (about 100× slower than the cpu EP); ` +
+                  'it proves the step graph runs on WebGPU, its time is not a GPU timing.',
+              ]
+            : []),
         ],
       };
     } finally {

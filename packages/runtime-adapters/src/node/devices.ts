@@ -171,6 +171,28 @@ function webgpuStatus({ version }: OrtInstallation): NodeDeviceStatus {
   return unavailable('webgpu', `The Vulkan loader is at ${loader} but ${why}.`);
 }
 
+/**
+ * Where browsers ship SwiftShader's Vulkan driver manifest: Debian/Ubuntu's chromium(-common),
+ * Fedora's chromium, Google Chrome.
+ */
+const SWIFTSHADER_MANIFESTS = [
+  '/usr/lib/chromium/vk_swiftshader_icd.json',
+  '/usr/lib64/chromium-browser/vk_swiftshader_icd.json',
+  '/opt/google/chrome/vk_swiftshader_icd.json',
+];
+
+/**
+ * The manifest of a software Vulkan driver on which onnxruntime-node's WebGPU provider (Dawn) finds
+ * an adapter on a machine without a GPU: SwiftShader as Chromium ships it, or undefined. Mesa's
+ * lavapipe (Debian 12's `mesa-vulkan-drivers` 22.3) is not one: Dawn refuses it ("Vulkan
+ * shaderUniform*ArrayDynamicIndexing required"). For conformance tests and benches (docs/training.md,
+ * "Conformance: CPU vs WebGPU"): point `VK_DRIVER_FILES` at it before the first webgpu session.
+ * The Vulkan loader itself (`libvulkan1`) is still needed. Its speed is not a GPU's.
+ */
+export function findSoftwareVulkanDriver(): string | undefined {
+  return SWIFTSHADER_MANIFESTS.find((file) => existsSync(file));
+}
+
 function unavailable(device: NodeDevice, reason: string): NodeDeviceStatus {
   return { device, available: false, auto: false, reason };
 }

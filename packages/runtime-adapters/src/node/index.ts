@@ -1,6 +1,6 @@
 export { createNodeRuntime } from './node-runtime.js';
 export type { NodeDeviceDecision, NodeRuntime, NodeRuntimeSettings, NodeSession } from './node-runtime.js';
-export { listNodeDevices } from './devices.js';
+export { findSoftwareVulkanDriver, listNodeDevices } from './devices.js';
 export type { NodeDevice, NodeDeviceStatus } from './devices.js';
 export type { WorkerKind } from './worker-host.js';
 export { inspectOnnxFile, loadOnnxFile } from './load-onnx-file.js';

@@ -115,17 +115,15 @@ export function emitOptimizer(
     newState.set(ADAM_STATE[0], m1);
     newState.set(ADAM_STATE[1], v1);
   }
-  const pieces =
-    params.length === 1
-      ? [updated]
-      : g.op(
-          'Split',
-          [updated, e.i64(layout.map((s) => s.size))],
-          { axis: { kind: 'int', value: 0 } },
-          params.length,
-        );
+  // One Slice per tensor rather than one Split with an output per tensor: onnxruntime's WebGPU EP
+  // binds every output of a node as a storage buffer of one shader, and adapters allow only 8–12
+  // per stage (docs/training.md, "Conformance: CPU vs WebGPU").
   const newWeights = new Map<string, string>();
-  layout.forEach((slot, i) => newWeights.set(slot.key, e.reshape(pieces[i]!, slot.shape)));
+  for (const slot of layout) {
+    const piece =
+      params.length === 1 ? updated : e.slice(updated, [slot.offset], [slot.offset + slot.size], [0]);
+    newWeights.set(slot.key, e.reshape(piece, slot.shape));
+  }
   return {
     scalarInputs,
     stateInputs: spec.kind === 'sgd' ? [] : [...ADAM_STATE],
