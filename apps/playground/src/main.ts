@@ -5,6 +5,7 @@
  * the error banner at the top, the runtime badge, and `window.dcae` for scripts and tests.
  */
 import type {
+  ChannelDecode,
   DeviceChoice,
   GenerateResult,
   GeneratorInfo,
@@ -17,6 +18,7 @@ import type { Page } from './jobs.js';
 import { cancel, failed, toJobError } from './jobs.js';
 import type { PageState, Phase, View } from './state.js';
 import { createStore, withGenerate, withReconstruct, withStatus } from './state.js';
+import { setupChannels } from './views/channels.js';
 import { onStep, setupGenerate } from './views/generate.js';
 import { setupReconstruct } from './views/reconstruct.js';
 import { WorkerClient } from './worker-client.js';
@@ -39,6 +41,15 @@ interface PageReport {
   readonly steps: number;
   /** Runs started by the buttons (each Load, Encode → decode or Generate click that started one). */
   readonly jobs: number;
+  /** The latent-channel slider of the last run (adaptive-channel models only). */
+  readonly channels?: {
+    readonly total: number;
+    readonly wanted: number;
+    readonly shown?: Omit<ChannelDecode, 'reconstruction'>;
+    readonly decoding?: number;
+    readonly started: number;
+    readonly error?: { code: string; message: string };
+  };
 }
 
 declare global {
@@ -141,6 +152,14 @@ window.dcae = {
   get jobs() {
     return store.get().jobs;
   },
+  get channels() {
+    const channels = store.get().reconstruct.channels;
+    if (channels === undefined) return undefined;
+    const { shown, ...rest } = channels;
+    if (shown === undefined) return rest;
+    const { reconstruction: _r, ...numbers } = shown;
+    return { ...rest, shown: numbers };
+  },
 };
 
 /** Starts the worker; when it is up, the badge and notes say how it runs. */
@@ -232,7 +251,7 @@ function setup(): void {
   );
   ui.threads.value = String(crossOriginIsolated ? Math.min(4, threadChoices.at(-1)!) : 1);
   ui.threads.disabled = !crossOriginIsolated;
-  const renderers = [renderShell, setupReconstruct(page), setupGenerate(page)];
+  const renderers = [renderShell, setupReconstruct(page), setupChannels(page), setupGenerate(page)];
   store.subscribe((state, previous) => {
     for (const render of renderers) render(state, previous);
   });

@@ -99,6 +99,16 @@ export class WorkerClient {
     }, CANCEL_GRACE_MS);
   }
 
+  /**
+   * Asks the running job to stop without stopping the worker (and its loaded model): for work
+   * whose result is no longer wanted, such as a stale re-decode of the channel slider. The job
+   * ends at its next check with ABORTED, or completes if it was past its last check.
+   */
+  abandon(): void {
+    const job = this.#pending;
+    if (job !== undefined) this.#worker?.postMessage({ type: 'cancel', job: job.id } satisfies Request);
+  }
+
   /** Stops the worker at once, even inside a run; the next job starts a fresh one. */
   stop(): void {
     this.#worker?.terminate();
