@@ -19,7 +19,7 @@ import { cancel, failed, toJobError } from './jobs.js';
 import type { PageState, Phase, View } from './state.js';
 import { createStore, withGenerate, withReconstruct, withStatus } from './state.js';
 import { setupChannels } from './views/channels.js';
-import { onStep, setupGenerate } from './views/generate.js';
+import { onPreview, onStep, setupGenerate } from './views/generate.js';
 import { setupReconstruct } from './views/reconstruct.js';
 import { WorkerClient } from './worker-client.js';
 
@@ -41,6 +41,10 @@ interface PageReport {
   readonly steps: number;
   /** Runs started by the buttons (each Load, Encode → decode or Generate click that started one). */
   readonly jobs: number;
+  /** The newest x̂₀ preview of the current or last generation: how it was drawn, its step, its sizes. */
+  readonly preview?: { readonly kind: string; readonly step: number; readonly sizes: readonly string[] };
+  /** That preview's pictures as RGB bytes, one array per sample. */
+  previewRgb(): number[][];
   /** The latent-channel slider of the last run (adaptive-channel models only). */
   readonly channels?: {
     readonly total: number;
@@ -94,6 +98,7 @@ const client = new WorkerClient({
   runtime: () => ({ device: ui.device.value as DeviceChoice, threads: Number(ui.threads.value) }),
   onEvent: (event) => {
     if (event.type === 'step') onStep(page, event);
+    else if (event.type === 'preview') onPreview(page, event);
     else
       store.update((s) =>
         withStatus(
@@ -151,6 +156,22 @@ window.dcae = {
   },
   get jobs() {
     return store.get().jobs;
+  },
+  get preview() {
+    const preview = store.get().generate.lastPreview;
+    if (preview === undefined) return undefined;
+    return {
+      kind: preview.kind,
+      step: preview.step,
+      sizes: preview.pictures.map((p) => `${p.width}×${p.height}`),
+    };
+  },
+  previewRgb() {
+    return (store.get().generate.lastPreview?.pictures ?? []).map((p) => {
+      const rgb: number[] = [];
+      for (let i = 0; i < p.rgba.length; i += 4) rgb.push(p.rgba[i]!, p.rgba[i + 1]!, p.rgba[i + 2]!);
+      return rgb;
+    });
   },
   get channels() {
     const channels = store.get().reconstruct.channels;

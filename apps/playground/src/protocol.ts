@@ -35,8 +35,13 @@ export interface GenerateSettings {
   readonly steps: number | undefined;
   readonly sampler: SamplerName | undefined;
   readonly seed: number;
-  /** Post the clean-sample estimate x̂₀ of every step (as latent PCA pictures). */
+  /** Post the clean-sample estimate x̂₀ of every step (as latent PCA pictures, or through TAESANA). */
   readonly preview: boolean;
+  /**
+   * Decode the previews with TAESANA (docs/taesana.md) from this folder URL (`taesana_decoder.pth`)
+   * instead of drawing the latent's principal components.
+   */
+  readonly taesana?: { readonly url: string; readonly name: string };
 }
 
 export type ImageSource =
@@ -226,6 +231,13 @@ export type Reply =
       readonly ms: number;
       /** x̂₀ of each sample as latent PCA pictures, when asked for. */
       readonly preview?: readonly Picture[];
+    }
+  /** A step's x̂₀ decoded by TAESANA (at most one decode at a time; the newest step wins). */
+  | {
+      readonly type: 'preview';
+      readonly job: number;
+      readonly step: number;
+      readonly pictures: readonly Picture[];
     }
   | {
       readonly type: 'generator-loaded';

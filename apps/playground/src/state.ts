@@ -99,10 +99,22 @@ export interface GenerateState {
     readonly labels: readonly number[];
     readonly imageSize: number;
     readonly previews: readonly (Picture | undefined)[];
+    /** How the previews are drawn: the latent's principal components, or decoded by TAESANA. */
+    readonly previewKind: PreviewKind;
+    /** The step the previews show. */
+    readonly previewStep?: number;
     readonly stepMs: readonly number[];
+  };
+  /** The newest x̂₀ preview of the last generation (kept after it completes, for scripts and tests). */
+  readonly lastPreview?: {
+    readonly kind: PreviewKind;
+    readonly step: number;
+    readonly pictures: readonly Picture[];
   };
   readonly outcome?: Outcome;
 }
+
+export type PreviewKind = 'pca' | 'taesana';
 
 export interface Status {
   readonly text: string;

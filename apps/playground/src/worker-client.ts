@@ -21,7 +21,7 @@ export type JobRequest<R = Exclude<Request, { type: 'init' | 'cancel' }>> = R ex
   ? Omit<R, 'job'>
   : never;
 
-export type JobEvent = Extract<Reply, { type: 'progress' | 'step' }>;
+export type JobEvent = Extract<Reply, { type: 'progress' | 'step' | 'preview' }>;
 
 export interface WorkerClientOptions {
   readonly runtime: () => RuntimeChoice;
@@ -120,7 +120,7 @@ export class WorkerClient {
   #onReply(reply: Reply): void {
     const job = this.#pending;
     if (reply.type === 'ready' || job === undefined || reply.job !== job.id) return;
-    if (reply.type === 'progress' || reply.type === 'step') {
+    if (reply.type === 'progress' || reply.type === 'step' || reply.type === 'preview') {
       this.options.onEvent(reply);
       return;
     }

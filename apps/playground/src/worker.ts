@@ -56,6 +56,9 @@ const cache = weightsCacheAvailable() ? createWeightsCache() : undefined;
 let runtime: WebRuntime | undefined;
 let model: LoadedModel | undefined;
 let generator: LoadedGenerator | undefined;
+/** TAESANA's decoder for the Generate previews, kept while the same folder is asked for. */
+let previewer:
+  { readonly url: string; readonly ae: Autoencoder; readonly files: BrowserModelFiles } | undefined;
 /** The last run's latent and original, for the latent-channel slider's re-decodes. */
 let lastRun:
   | {
@@ -480,11 +483,93 @@ async function releaseGenerator(): Promise<void> {
   for (const folder of previous.files) folder.release();
 }
 
+/**
+ * TAESANA's decoder from `url` (a folder with taesana_decoder.pth), loaded once per folder, checked
+ * against the generator: it decodes f32c32 latents only (docs/taesana.md).
+ */
+async function taesanaPreviewer(
+  id: number,
+  source: { url: string; name: string },
+  clock: StageClock,
+  signal: AbortSignal,
+): Promise<Autoencoder> {
+  const { ae } = generator!;
+  if (previewer?.url !== source.url) {
+    const previous = previewer;
+    previewer = undefined;
+    await previous?.ae.dispose();
+    previous?.files.release();
+    clock.enter('load TAESANA');
+    post({ type: 'progress', job: id, stage: 'load', detail: `TAESANA for the previews (${source.name})` });
+    const files = await urlModelFiles(source.url, downloadOptions(id, signal), source.name, [
+      'taesana_decoder.pth',
+    ]);
+    const taesana = await loadAutoencoder(files, { runtime: runtime!, signal, parts: ['decoder'] }).catch(
+      (error: unknown) => {
+        files.release();
+        throw error;
+      },
+    );
+    previewer = { url: source.url, ae: taesana, files };
+  }
+  const taesana = previewer.ae;
+  if (taesana.architecture !== 'taesana')
+    throw new DcaeError('INVALID_ARGUMENT', `${source.name} is not a TAESANA folder (taesana_decoder.pth).`);
+  if (
+    taesana.latentChannels !== ae.latentChannels ||
+    taesana.spatialCompressionRatio !== ae.spatialCompressionRatio
+  )
+    throw new DcaeError(
+      'UNSUPPORTED',
+      `TAESANA decodes ${taesana.latentChannels}-channel f${taesana.spatialCompressionRatio} latents; this model samples ` +
+        `${ae.latentChannels}-channel f${ae.spatialCompressionRatio} latents. Preview with the latent PCA instead.`,
+    );
+  if (ae.scalingFactor === undefined)
+    throw new DcaeError(
+      'UNSUPPORTED',
+      'This model has no scaling factor, so its x̂₀ cannot be brought back to latent units for TAESANA.',
+    );
+  return taesana;
+}
+
 /** `generate()` of @dcae/diffusion with a step clock, previews and the decode stages timed. */
 async function runGenerate(id: number, settings: GenerateSettings, signal: AbortSignal): Promise<void> {
   if (generator === undefined) throw new DcaeError('INVALID_ARGUMENT', 'Load a diffusion model first.');
   const { diffusion, ae } = generator;
   const clock = new StageClock();
+  const taesana =
+    settings.preview && settings.taesana !== undefined
+      ? await taesanaPreviewer(id, settings.taesana, clock, signal)
+      : undefined;
+  // TAESANA previews: at most one decode at a time, the newest step next (steps in between are skipped).
+  let previewing: Promise<void> | undefined;
+  let pending: { step: number; denoised: HostTensor<'float32'> } | undefined;
+  let previewFailure: Error | undefined;
+  const nextPreview = (): void => {
+    if (previewing !== undefined || pending === undefined || taesana === undefined) return;
+    const { step, denoised } = pending;
+    pending = undefined;
+    const scale = ae.scalingFactor!;
+    previewing = taesana
+      .decode(
+        { dtype: 'float32', shape: denoised.shape, data: denoised.data.map((v) => v / scale) },
+        { signal },
+      )
+      .then((decoded) => {
+        const pictures = tensorToImages(decoded).map(rgbPicture);
+        post(
+          { type: 'preview', job: id, step, pictures },
+          pictures.map((p) => p.rgba.buffer),
+        );
+      })
+      .catch((error: unknown) => {
+        previewFailure ??= error instanceof Error ? error : new Error(String(error));
+      })
+      .finally(() => {
+        previewing = undefined;
+        nextPreview();
+      });
+  };
   const decoder: LatentDecoder = {
     scalingFactor: ae.scalingFactor,
     latentChannels: ae.latentChannels,
@@ -507,7 +592,11 @@ async function runGenerate(id: number, settings: GenerateSettings, signal: Abort
       const now = performance.now();
       stepMs.push(now - last);
       last = now;
-      const preview = settings.preview ? latentPictures(step.denoised) : undefined;
+      if (taesana !== undefined) {
+        pending = { step: step.step, denoised: step.denoised };
+        nextPreview();
+      }
+      const preview = settings.preview && taesana === undefined ? latentPictures(step.denoised) : undefined;
       post(
         {
           type: 'step',
@@ -523,6 +612,9 @@ async function runGenerate(id: number, settings: GenerateSettings, signal: Abort
       );
     },
   });
+  // The last step's preview is always shown: wait for the previews in flight.
+  while (previewing !== undefined) await previewing;
+  if (previewFailure !== undefined) throw previewFailure;
   clock.enter('pictures');
   const images = tensorToImages(result.images!).map(rgbPicture);
   clock.stop();
