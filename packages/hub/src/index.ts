@@ -23,5 +23,6 @@ export {
   findKnownModel,
   KNOWN_MODELS,
   listKnownModels,
+  TAESANA_RELEASE,
 } from './catalog.js';
 export type { CatalogAutoencoder, KnownModel, KnownModelKind, ModelLayout } from './catalog.js';
