@@ -1,11 +1,12 @@
 import { readdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { createRng, parseSafetensors } from '@dcae/core';
-import { readImage } from '@dcae/autoencoder/node';
+import { tensorToImages } from '@dcae/autoencoder';
+import { loadAutoencoder, readImage } from '@dcae/autoencoder/node';
 import { createNodeRuntime } from '@dcae/runtime-adapters/node';
 import { describe, expect, it } from 'vitest';
 import { startPreview } from '../src/commands/preview.js';
-import { REPO, runCli, tempDir } from './helpers.js';
+import { readTensor, REPO, runCli, tempDir } from './helpers.js';
 
 const FAMILY = join(REPO, 'fixtures/family2');
 const TAESANA = join(FAMILY, 'taesana-randinit');
@@ -131,4 +132,63 @@ describe('generate --preview taesana', () => {
       await runtime.dispose();
     }
   });
+});
+
+describe('generate --preview taesana=DIR end to end, 32 latent channels', () => {
+  // A tiny DiT sampling 32-channel latents (fixtures/diffusion/tiny-dit-c32) decoded by the tiny
+  // DC-AE 1.5 fixture (32 channels, f32, scaling factor 1.0); TAESANA previews every step.
+  const DIT32 = join(REPO, 'fixtures/diffusion/tiny-dit-c32');
+  const AE32 = join(REPO, 'fixtures/dcae/dcae15-tiny-f32');
+
+  it('writes step PNGs; the last one is TAESANA’s decode of the final sample', async () => {
+    const dir = await tempDir();
+    const run = ['--class', '1', '--class', '2', '--sampler', 'ddpm', '--steps', '3', '--seed', '7'];
+    const args = ['generate', '-m', DIT32, ...run, '--threads', '1'];
+    const latentRun = await runCli([...args, '-o', join(dir, 'latent.safetensors')]);
+    expect(latentRun.code, latentRun.stderr).toBe(0);
+    const png = join(dir, 'g.png');
+    const result = await runCli([
+      ...args,
+      '--autoencoder',
+      AE32,
+      '--preview',
+      `taesana=${TAESANA}`,
+      '--json',
+      '-o',
+      png,
+    ]);
+    expect(result.code, result.stderr).toBe(0);
+    const report = JSON.parse(result.stdout) as { previews: { directory: string; written: number } };
+    const files = (await readdir(report.previews.directory)).sort();
+    expect(files.length).toBe(report.previews.written);
+    // The first step starts decoding at once; the last is always written (close() decodes it).
+    expect(files[0]).toBe('step-001.png');
+    expect(files.at(-1)).toBe('step-003.png');
+
+    // At DDPM's last step the sample is x̂₀ itself: the last preview is TAESANA(latent ÷ 1.0).
+    const latent = await readTensor(join(dir, 'latent.safetensors'), 'latent');
+    expect(latent.shape).toEqual([2, 32, 4, 4]);
+    const runtime = createNodeRuntime({ threads: 1 });
+    let expected: Uint8Array;
+    try {
+      const taesana = await loadAutoencoder(TAESANA, { runtime, parts: ['decoder'] });
+      const [a, b] = tensorToImages(await taesana.decode(latent));
+      await taesana.dispose();
+      expected = new Uint8Array(2 * 128 * 128 * 3);
+      for (let y = 0; y < 128; y++) {
+        expected.set(a!.data.subarray(y * 128 * 3, (y + 1) * 128 * 3), y * 256 * 3);
+        expected.set(b!.data.subarray(y * 128 * 3, (y + 1) * 128 * 3), (y * 256 + 128) * 3);
+      }
+    } finally {
+      await runtime.dispose();
+    }
+    const last = await readImage(join(report.previews.directory, 'step-003.png'));
+    expect([last.width, last.height]).toEqual([256, 128]);
+    const diff = last.data.reduce((m, v, k) => Math.max(m, Math.abs(v - expected[k]!)), 0);
+    expect(diff).toBeLessThanOrEqual(1);
+    // …and not the DC-AE's own decode of it (the grid), which TAESANA only approximates.
+    const grid = await readImage(png);
+    expect([grid.width, grid.height]).toEqual([256, 128]);
+    expect(grid.data.some((v, k) => Math.abs(v - last.data[k]!) > 8)).toBe(true);
+  }, 120_000);
 });

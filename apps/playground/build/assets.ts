@@ -39,6 +39,13 @@ export const DIFFUSION_FIXTURE_FILES = ['config.json', 'model.safetensors'];
  */
 export const DIFFUSION_FIXTURE_AUTOENCODER = 'tiny-in-f32';
 
+/**
+ * The TAESANA fixture for the Generate view's previews (`fixtures/family2/taesana-randinit`: the
+ * released architecture with random weights): its decoder and its descriptor config.json.
+ */
+export const TAESANA_FIXTURES_DIR = resolve(import.meta.dirname, '../../../fixtures/family2');
+export const TAESANA_FIXTURE_FILES = ['config.json', 'taesana_decoder.pth'];
+
 /** One bundled fixture, as `/fixtures/dcae/index.json` lists it. */
 export interface FixtureEntry {
   readonly name: string;
@@ -60,6 +67,26 @@ export interface DiffusionFixtureEntry {
   readonly autoencoder: string;
 }
 
+/** The TAESANA folders under `fixtures/family2` (those holding a taesana_decoder.pth). */
+export function listTaesanaFixtures(): FixtureEntry[] {
+  return readdirSync(TAESANA_FIXTURES_DIR, { withFileTypes: true })
+    .filter(
+      (d) =>
+        d.isDirectory() &&
+        TAESANA_FIXTURE_FILES.every((f) => existsSync(join(TAESANA_FIXTURES_DIR, d.name, f))),
+    )
+    .map((d) => ({ name: d.name, files: TAESANA_FIXTURE_FILES }))
+    .sort((a, b) => a.name.localeCompare(b.name));
+}
+
+/** The bundled DC-AE a diffusion fixture pairs with: its meta.json's `autoencoder`, else the ImageNet one. */
+function pairedAutoencoder(name: string): string {
+  const meta = join(DIFFUSION_FIXTURES_DIR, name, 'meta.json');
+  if (!existsSync(meta)) return DIFFUSION_FIXTURE_AUTOENCODER;
+  const { autoencoder } = JSON.parse(readFileSync(meta, 'utf8')) as { autoencoder?: unknown };
+  return typeof autoencoder === 'string' ? autoencoder : DIFFUSION_FIXTURE_AUTOENCODER;
+}
+
 export function listDiffusionFixtures(): DiffusionFixtureEntry[] {
   return readdirSync(DIFFUSION_FIXTURES_DIR, { withFileTypes: true })
     .filter(
@@ -70,7 +97,7 @@ export function listDiffusionFixtures(): DiffusionFixtureEntry[] {
     .map((d) => ({
       name: d.name,
       files: DIFFUSION_FIXTURE_FILES,
-      autoencoder: DIFFUSION_FIXTURE_AUTOENCODER,
+      autoencoder: pairedAutoencoder(d.name),
     }))
     .sort((a, b) => a.name.localeCompare(b.name));
 }
@@ -83,6 +110,12 @@ const FIXTURE_SETS = [
     dir: DIFFUSION_FIXTURES_DIR,
     files: DIFFUSION_FIXTURE_FILES,
     list: listDiffusionFixtures,
+  },
+  {
+    prefix: '/fixtures/taesana/',
+    dir: TAESANA_FIXTURES_DIR,
+    files: TAESANA_FIXTURE_FILES,
+    list: listTaesanaFixtures,
   },
 ];
 

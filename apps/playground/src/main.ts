@@ -5,6 +5,7 @@
  * the error banner at the top, the runtime badge, and `window.dcae` for scripts and tests.
  */
 import type {
+  ChannelDecode,
   DeviceChoice,
   GenerateResult,
   GeneratorInfo,
@@ -17,7 +18,8 @@ import type { Page } from './jobs.js';
 import { cancel, failed, toJobError } from './jobs.js';
 import type { PageState, Phase, View } from './state.js';
 import { createStore, withGenerate, withReconstruct, withStatus } from './state.js';
-import { onStep, setupGenerate } from './views/generate.js';
+import { setupChannels } from './views/channels.js';
+import { onPreview, onStep, setupGenerate } from './views/generate.js';
 import { setupReconstruct } from './views/reconstruct.js';
 import { WorkerClient } from './worker-client.js';
 
@@ -39,6 +41,19 @@ interface PageReport {
   readonly steps: number;
   /** Runs started by the buttons (each Load, Encode → decode or Generate click that started one). */
   readonly jobs: number;
+  /** The newest x̂₀ preview of the current or last generation: how it was drawn, its step, its sizes. */
+  readonly preview?: { readonly kind: string; readonly step: number; readonly sizes: readonly string[] };
+  /** That preview's pictures as RGB bytes, one array per sample. */
+  previewRgb(): number[][];
+  /** The latent-channel slider of the last run (adaptive-channel models only). */
+  readonly channels?: {
+    readonly total: number;
+    readonly wanted: number;
+    readonly shown?: Omit<ChannelDecode, 'reconstruction'>;
+    readonly decoding?: number;
+    readonly started: number;
+    readonly error?: { code: string; message: string };
+  };
 }
 
 declare global {
@@ -83,6 +98,7 @@ const client = new WorkerClient({
   runtime: () => ({ device: ui.device.value as DeviceChoice, threads: Number(ui.threads.value) }),
   onEvent: (event) => {
     if (event.type === 'step') onStep(page, event);
+    else if (event.type === 'preview') onPreview(page, event);
     else
       store.update((s) =>
         withStatus(
@@ -140,6 +156,30 @@ window.dcae = {
   },
   get jobs() {
     return store.get().jobs;
+  },
+  get preview() {
+    const preview = store.get().generate.lastPreview;
+    if (preview === undefined) return undefined;
+    return {
+      kind: preview.kind,
+      step: preview.step,
+      sizes: preview.pictures.map((p) => `${p.width}×${p.height}`),
+    };
+  },
+  previewRgb() {
+    return (store.get().generate.lastPreview?.pictures ?? []).map((p) => {
+      const rgb: number[] = [];
+      for (let i = 0; i < p.rgba.length; i += 4) rgb.push(p.rgba[i]!, p.rgba[i + 1]!, p.rgba[i + 2]!);
+      return rgb;
+    });
+  },
+  get channels() {
+    const channels = store.get().reconstruct.channels;
+    if (channels === undefined) return undefined;
+    const { shown, ...rest } = channels;
+    if (shown === undefined) return rest;
+    const { reconstruction: _r, ...numbers } = shown;
+    return { ...rest, shown: numbers };
   },
 };
 
@@ -232,7 +272,7 @@ function setup(): void {
   );
   ui.threads.value = String(crossOriginIsolated ? Math.min(4, threadChoices.at(-1)!) : 1);
   ui.threads.disabled = !crossOriginIsolated;
-  const renderers = [renderShell, setupReconstruct(page), setupGenerate(page)];
+  const renderers = [renderShell, setupReconstruct(page), setupChannels(page), setupGenerate(page)];
   store.subscribe((state, previous) => {
     for (const render of renderers) render(state, previous);
   });

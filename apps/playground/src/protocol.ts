@@ -35,8 +35,13 @@ export interface GenerateSettings {
   readonly steps: number | undefined;
   readonly sampler: SamplerName | undefined;
   readonly seed: number;
-  /** Post the clean-sample estimate x̂₀ of every step (as latent PCA pictures). */
+  /** Post the clean-sample estimate x̂₀ of every step (as latent PCA pictures, or through TAESANA). */
   readonly preview: boolean;
+  /**
+   * Decode the previews with TAESANA (docs/taesana.md) from this folder URL (`taesana_decoder.pth`)
+   * instead of drawing the latent's principal components.
+   */
+  readonly taesana?: { readonly url: string; readonly name: string };
 }
 
 export type ImageSource =
@@ -58,6 +63,8 @@ export type Request =
       /** Tiling and memory budget for encode and decode. */
       readonly execution: ExecutionOptions;
     }
+  /** Decodes the first `channels` channels of the last run's latent (adaptive latent channels). */
+  | { readonly type: 'decode-channels'; readonly job: number; readonly channels: number }
   | { readonly type: 'load-generator'; readonly job: number; readonly source: GeneratorSource }
   | { readonly type: 'generate'; readonly job: number; readonly settings: GenerateSettings }
   | { readonly type: 'cancel'; readonly job: number };
@@ -90,6 +97,12 @@ export interface ModelInfo {
   readonly fixture: boolean;
   /** The DC-AE architecture (tile geometry is checked against it); absent for the SD-VAE baseline. */
   readonly config?: DcAeConfig;
+  /**
+   * Whether it decodes a latent's first N channels alone (DC-AE 1.5 layout, docs/dc-ae-1.5.md);
+   * otherwise `adaptiveChannelsNote` says why not.
+   */
+  readonly adaptiveLatentChannels: boolean;
+  readonly adaptiveChannelsNote?: string;
 }
 
 export interface GeneratorInfo {
@@ -158,6 +171,18 @@ export interface RunResult {
   readonly timings: Timings;
 }
 
+/** The last run's latent decoded from its first `channels` channels (the rest as zeros). */
+export interface ChannelDecode {
+  readonly channels: number;
+  readonly latentChannels: number;
+  readonly reconstruction: Picture;
+  /** Against the run's original image. */
+  readonly metrics: { readonly psnr: number; readonly ssim: number };
+  /** Bundled fixture with a PyTorch reference for this channel count (`reconstruction_c<N>`). */
+  readonly reference?: { readonly maxAbsDiff: number; readonly tolerance: number };
+  readonly ms: number;
+}
+
 export interface GenerateResult {
   readonly classLabels: readonly number[];
   /** The final sample in diffusion space, [B, C, h, w]. */
@@ -207,6 +232,13 @@ export type Reply =
       /** x̂₀ of each sample as latent PCA pictures, when asked for. */
       readonly preview?: readonly Picture[];
     }
+  /** A step's x̂₀ decoded by TAESANA (at most one decode at a time; the newest step wins). */
+  | {
+      readonly type: 'preview';
+      readonly job: number;
+      readonly step: number;
+      readonly pictures: readonly Picture[];
+    }
   | {
       readonly type: 'generator-loaded';
       readonly job: number;
@@ -216,6 +248,7 @@ export type Reply =
   | { readonly type: 'generated'; readonly job: number; readonly result: GenerateResult }
   | { readonly type: 'loaded'; readonly job: number; readonly model: ModelInfo; readonly timings: Timings }
   | { readonly type: 'result'; readonly job: number; readonly result: RunResult }
+  | { readonly type: 'channels-decoded'; readonly job: number; readonly result: ChannelDecode }
   | { readonly type: 'cancelled'; readonly job: number }
   | {
       readonly type: 'failed';

@@ -7,6 +7,7 @@
  */
 import type { RgbImage } from '@dcae/autoencoder';
 import type {
+  ChannelDecode,
   GenerateResult,
   GeneratorInfo,
   ModelInfo,
@@ -55,6 +56,24 @@ export interface Outcome {
   readonly text: string;
 }
 
+/**
+ * The latent-channel slider of a run on a model with adaptive latent channels: the run's latent
+ * re-decoded from its first `wanted` channels (docs/dc-ae-1.5.md).
+ */
+export interface ChannelsState {
+  /** The model's latent channels; the run's own decode used all of them. */
+  readonly total: number;
+  /** The slider: show the decode of the first `wanted` channels. */
+  readonly wanted: number;
+  /** The last re-decode that completed for `wanted`; undefined shows the run's own decode. */
+  readonly shown?: ChannelDecode;
+  /** The channel count being decoded now. */
+  readonly decoding?: number;
+  /** Re-decodes started for this run (superseded ones included). */
+  readonly started: number;
+  readonly error?: PageError;
+}
+
 export interface ReconstructState {
   readonly tab: Tab;
   readonly folder?: { readonly name: string; readonly files: readonly File[] };
@@ -64,6 +83,8 @@ export interface ReconstructState {
   readonly reference?: { readonly name: string; readonly image: RgbImage };
   /** The last completed run, whole: every results panel draws from it. */
   readonly result?: { readonly run: RunResult; readonly label: string; readonly timings: Timings };
+  /** The channel slider of that run; undefined when its model cannot drop latent channels. */
+  readonly channels?: ChannelsState;
   /** What the results area shows: the last completed run, or the chosen image before it runs. */
   readonly shows: 'result' | 'preview';
   readonly outcome?: Outcome;
@@ -78,10 +99,22 @@ export interface GenerateState {
     readonly labels: readonly number[];
     readonly imageSize: number;
     readonly previews: readonly (Picture | undefined)[];
+    /** How the previews are drawn: the latent's principal components, or decoded by TAESANA. */
+    readonly previewKind: PreviewKind;
+    /** The step the previews show. */
+    readonly previewStep?: number;
     readonly stepMs: readonly number[];
+  };
+  /** The newest x̂₀ preview of the last generation (kept after it completes, for scripts and tests). */
+  readonly lastPreview?: {
+    readonly kind: PreviewKind;
+    readonly step: number;
+    readonly pictures: readonly Picture[];
   };
   readonly outcome?: Outcome;
 }
+
+export type PreviewKind = 'pca' | 'taesana';
 
 export interface Status {
   readonly text: string;

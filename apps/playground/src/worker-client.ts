@@ -21,7 +21,7 @@ export type JobRequest<R = Exclude<Request, { type: 'init' | 'cancel' }>> = R ex
   ? Omit<R, 'job'>
   : never;
 
-export type JobEvent = Extract<Reply, { type: 'progress' | 'step' }>;
+export type JobEvent = Extract<Reply, { type: 'progress' | 'step' | 'preview' }>;
 
 export interface WorkerClientOptions {
   readonly runtime: () => RuntimeChoice;
@@ -99,6 +99,16 @@ export class WorkerClient {
     }, CANCEL_GRACE_MS);
   }
 
+  /**
+   * Asks the running job to stop without stopping the worker (and its loaded model): for work
+   * whose result is no longer wanted, such as a stale re-decode of the channel slider. The job
+   * ends at its next check with ABORTED, or completes if it was past its last check.
+   */
+  abandon(): void {
+    const job = this.#pending;
+    if (job !== undefined) this.#worker?.postMessage({ type: 'cancel', job: job.id } satisfies Request);
+  }
+
   /** Stops the worker at once, even inside a run; the next job starts a fresh one. */
   stop(): void {
     this.#worker?.terminate();
@@ -110,7 +120,7 @@ export class WorkerClient {
   #onReply(reply: Reply): void {
     const job = this.#pending;
     if (reply.type === 'ready' || job === undefined || reply.job !== job.id) return;
-    if (reply.type === 'progress' || reply.type === 'step') {
+    if (reply.type === 'progress' || reply.type === 'step' || reply.type === 'preview') {
       this.options.onEvent(reply);
       return;
     }

@@ -10,7 +10,13 @@ import type {
   RgbImage,
   RunPlan,
 } from '@dcae/autoencoder';
-import { imageToTensor, loadAutoencoder, reconstructionMetrics, tensorToImages } from '@dcae/autoencoder';
+import {
+  adaptiveChannelsRefusal,
+  imageToTensor,
+  loadAutoencoder,
+  reconstructionMetrics,
+  tensorToImages,
+} from '@dcae/autoencoder';
 import type { HostTensor } from '@dcae/core';
 import { DcaeError, parseSafetensors } from '@dcae/core';
 import { GraphBuilder, serializeModel } from '@dcae/core/onnx';
@@ -26,6 +32,7 @@ import {
 import type { BrowserModelFiles, FetchOptions } from './model-source.js';
 import { fetchBlob, localModelFiles, modelFolderUrl, urlModelFiles } from './model-source.js';
 import type {
+  ChannelDecode,
   GenerateResult,
   GenerateSettings,
   GeneratorInfo,
@@ -49,6 +56,19 @@ const cache = weightsCacheAvailable() ? createWeightsCache() : undefined;
 let runtime: WebRuntime | undefined;
 let model: LoadedModel | undefined;
 let generator: LoadedGenerator | undefined;
+/** TAESANA's decoder for the Generate previews, kept while the same folder is asked for. */
+let previewer:
+  { readonly url: string; readonly ae: Autoencoder; readonly files: BrowserModelFiles } | undefined;
+/** The last run's latent and original, for the latent-channel slider's re-decodes. */
+let lastRun:
+  | {
+      readonly latent: HostTensor<'float32'>;
+      readonly original: RgbImage;
+      readonly execution: ExecutionOptions;
+      /** Bundled fixture sample: the PyTorch reconstruction from the first N channels, by N. */
+      readonly references: ReadonlyMap<number, HostTensor<'float32'>>;
+    }
+  | undefined;
 let job: { id: number; controller: AbortController } | undefined;
 
 interface LoadedModel {
@@ -60,6 +80,8 @@ interface LoadedModel {
     readonly sample: HostTensor<'float32'>;
     readonly latent: HostTensor<'float32'>;
     readonly reconstruction: HostTensor<'float32'>;
+    /** `reconstruction_c<N>`: from the first N latent channels (DC-AE 1.5 fixtures). */
+    readonly byChannels: ReadonlyMap<number, HostTensor<'float32'>>;
   };
 }
 
@@ -94,6 +116,7 @@ async function handle(request: Exclude<Request, { type: 'cancel' }>): Promise<vo
     if (request.type === 'init') await init(request.runtime);
     else if (request.type === 'load') await load(request.job, request.source, request.dtype, signal);
     else if (request.type === 'run') await run(request.job, request.image, request.execution, signal);
+    else if (request.type === 'decode-channels') await decodeChannels(request.job, request.channels, signal);
     else if (request.type === 'load-generator') await openGenerator(request.job, request.source, signal);
     else await runGenerate(request.job, request.settings, signal);
   } catch (error) {
@@ -162,6 +185,7 @@ async function load(
   if (runtime === undefined) throw new DcaeError('INVALID_ARGUMENT', 'The runtime is not ready yet.');
   const previous = model;
   model = undefined;
+  lastRun = undefined;
   await previous?.ae.dispose();
   previous?.files.release();
 
@@ -183,10 +207,16 @@ async function load(
         ),
       ),
     );
+    const byChannels = new Map<number, HostTensor<'float32'>>();
+    for (const key of expected!.header.tensors.keys()) {
+      const match = /^reconstruction_c(\d+)$/.exec(key);
+      if (match) byChannels.set(Number(match[1]), first(expected!.tensor(key) as HostTensor<'float32'>));
+    }
     reference = {
       sample: first(input!.tensor('sample') as HostTensor<'float32'>),
       latent: first(expected!.tensor('latent') as HostTensor<'float32'>),
       reconstruction: first(expected!.tensor('reconstruction') as HostTensor<'float32'>),
+      byChannels,
     };
   } else if (source.kind === 'url') files = await urlModelFiles(modelFolderUrl(source.url), fetchOptions);
   else files = localModelFiles(source.name, source.files);
@@ -212,6 +242,8 @@ async function load(
     dtype: ae.dtype,
     fixture: reference !== undefined,
     ...(ae.architecture === 'dc-ae' ? { config: ae.config } : {}),
+    adaptiveLatentChannels: ae.adaptiveLatentChannels,
+    ...(ae.adaptiveLatentChannels ? {} : { adaptiveChannelsNote: adaptiveNote(ae) }),
   };
   model = { ae, files, info, ...(reference ? { reference } : {}) };
   post({ type: 'loaded', job: id, model: info, timings: clock.timings() });
@@ -235,12 +267,19 @@ async function run(
     progress(id, clock, event);
   };
   const input = source.kind === 'fixture-sample' ? reference!.sample : imageToTensor(source.image);
+  lastRun = undefined;
   const latent = await ae.encode(input, { ...execution, signal, onProgress });
   const output = await ae.decode(latent, { ...execution, signal, onProgress });
   clock.enter('metrics');
   post({ type: 'progress', job: id, stage: 'metrics', detail: 'PSNR, SSIM and pictures' });
 
   const original: RgbImage = source.kind === 'rgb' ? source.image : tensorToImages(input)[0]!;
+  lastRun = {
+    latent,
+    original,
+    execution,
+    references: source.kind === 'fixture-sample' ? reference!.byChannels : new Map(),
+  };
   const reconstruction = tensorToImages(output)[0]!;
   const metrics = reconstructionMetrics([original], [reconstruction]);
   const heat = errorHeatmap(original, reconstruction);
@@ -276,6 +315,58 @@ async function run(
     { type: 'result', job: id, result },
     pictures.map((p) => p.rgba.buffer),
   );
+}
+
+/**
+ * The last run's latent decoded from its first `channels` channels: the library's adaptive decode
+ * (a latent with fewer channels is decoded as if zero-padded; docs/dc-ae-1.5.md). A re-decode the
+ * page no longer wants is cancelled: it reports `cancelled` instead of its result.
+ */
+async function decodeChannels(id: number, channels: number, signal: AbortSignal): Promise<void> {
+  if (model === undefined || lastRun === undefined)
+    throw new DcaeError('INVALID_ARGUMENT', 'Run Encode → decode first: the slider re-decodes its latent.');
+  const { ae } = model;
+  if (!ae.adaptiveLatentChannels) throw new DcaeError('UNSUPPORTED', adaptiveNote(ae));
+  const started = performance.now();
+  const { latent, original, execution, references } = lastRun;
+  const output = await ae.decode(firstChannels(latent, channels), { ...execution, signal });
+  signal.throwIfAborted();
+  const reconstruction = tensorToImages(output)[0]!;
+  const { psnr, ssim } = reconstructionMetrics([original], [reconstruction]);
+  const expected = references.get(channels);
+  const result: ChannelDecode = {
+    channels,
+    latentChannels: ae.latentChannels,
+    reconstruction: rgbPicture(reconstruction),
+    metrics: { psnr, ssim },
+    ...(expected ? { reference: compare(output, expected) } : {}),
+    ms: performance.now() - started,
+  };
+  post({ type: 'channels-decoded', job: id, result }, [result.reconstruction.rgba.buffer]);
+}
+
+/** The first `n` channels of a [B, C, h, w] latent. */
+function firstChannels(latent: HostTensor<'float32'>, n: number): HostTensor<'float32'> {
+  const [b, c, h, w] = latent.shape as [number, number, number, number];
+  if (!Number.isInteger(n) || n < 1 || n > c)
+    throw new DcaeError('INVALID_ARGUMENT', `channels must be an integer from 1 to ${c}; got ${n}.`);
+  if (n === c) return latent;
+  const plane = h * w;
+  const data = new Float32Array(b * n * plane);
+  for (let i = 0; i < b; i++)
+    data.set(latent.data.subarray(i * c * plane, (i * c + n) * plane), i * n * plane);
+  return { dtype: 'float32', shape: [b, n, h, w], data };
+}
+
+/** Why `ae` cannot decode a latent's first channels alone (docs/dc-ae-1.5.md). */
+function adaptiveNote(ae: Autoencoder): string {
+  const why =
+    ae.architecture === 'dc-ae'
+      ? (adaptiveChannelsRefusal(ae.config) ?? 'its latent channels are not separable.')
+      : ae.architecture === 'sd-vae'
+        ? 'an AutoencoderKL latent has no channel order to truncate.'
+        : 'its latent was not trained to be ordered (structured) by channel.';
+  return `Only models with adaptive latent channels (the DC-AE 1.5 layout) decode their first channels alone; ${ae.name} cannot: ${why}`;
 }
 
 function progress(id: number, clock: StageClock, event: AutoencoderProgress): void {
@@ -392,11 +483,93 @@ async function releaseGenerator(): Promise<void> {
   for (const folder of previous.files) folder.release();
 }
 
+/**
+ * TAESANA's decoder from `url` (a folder with taesana_decoder.pth), loaded once per folder, checked
+ * against the generator: it decodes f32c32 latents only (docs/taesana.md).
+ */
+async function taesanaPreviewer(
+  id: number,
+  source: { url: string; name: string },
+  clock: StageClock,
+  signal: AbortSignal,
+): Promise<Autoencoder> {
+  const { ae } = generator!;
+  if (previewer?.url !== source.url) {
+    const previous = previewer;
+    previewer = undefined;
+    await previous?.ae.dispose();
+    previous?.files.release();
+    clock.enter('load TAESANA');
+    post({ type: 'progress', job: id, stage: 'load', detail: `TAESANA for the previews (${source.name})` });
+    const files = await urlModelFiles(source.url, downloadOptions(id, signal), source.name, [
+      'taesana_decoder.pth',
+    ]);
+    const taesana = await loadAutoencoder(files, { runtime: runtime!, signal, parts: ['decoder'] }).catch(
+      (error: unknown) => {
+        files.release();
+        throw error;
+      },
+    );
+    previewer = { url: source.url, ae: taesana, files };
+  }
+  const taesana = previewer.ae;
+  if (taesana.architecture !== 'taesana')
+    throw new DcaeError('INVALID_ARGUMENT', `${source.name} is not a TAESANA folder (taesana_decoder.pth).`);
+  if (
+    taesana.latentChannels !== ae.latentChannels ||
+    taesana.spatialCompressionRatio !== ae.spatialCompressionRatio
+  )
+    throw new DcaeError(
+      'UNSUPPORTED',
+      `TAESANA decodes ${taesana.latentChannels}-channel f${taesana.spatialCompressionRatio} latents; this model samples ` +
+        `${ae.latentChannels}-channel f${ae.spatialCompressionRatio} latents. Preview with the latent PCA instead.`,
+    );
+  if (ae.scalingFactor === undefined)
+    throw new DcaeError(
+      'UNSUPPORTED',
+      'This model has no scaling factor, so its x̂₀ cannot be brought back to latent units for TAESANA.',
+    );
+  return taesana;
+}
+
 /** `generate()` of @dcae/diffusion with a step clock, previews and the decode stages timed. */
 async function runGenerate(id: number, settings: GenerateSettings, signal: AbortSignal): Promise<void> {
   if (generator === undefined) throw new DcaeError('INVALID_ARGUMENT', 'Load a diffusion model first.');
   const { diffusion, ae } = generator;
   const clock = new StageClock();
+  const taesana =
+    settings.preview && settings.taesana !== undefined
+      ? await taesanaPreviewer(id, settings.taesana, clock, signal)
+      : undefined;
+  // TAESANA previews: at most one decode at a time, the newest step next (steps in between are skipped).
+  let previewing: Promise<void> | undefined;
+  let pending: { step: number; denoised: HostTensor<'float32'> } | undefined;
+  let previewFailure: Error | undefined;
+  const nextPreview = (): void => {
+    if (previewing !== undefined || pending === undefined || taesana === undefined) return;
+    const { step, denoised } = pending;
+    pending = undefined;
+    const scale = ae.scalingFactor!;
+    previewing = taesana
+      .decode(
+        { dtype: 'float32', shape: denoised.shape, data: denoised.data.map((v) => v / scale) },
+        { signal },
+      )
+      .then((decoded) => {
+        const pictures = tensorToImages(decoded).map(rgbPicture);
+        post(
+          { type: 'preview', job: id, step, pictures },
+          pictures.map((p) => p.rgba.buffer),
+        );
+      })
+      .catch((error: unknown) => {
+        previewFailure ??= error instanceof Error ? error : new Error(String(error));
+      })
+      .finally(() => {
+        previewing = undefined;
+        nextPreview();
+      });
+  };
   const decoder: LatentDecoder = {
     scalingFactor: ae.scalingFactor,
     latentChannels: ae.latentChannels,
@@ -419,7 +592,11 @@ async function runGenerate(id: number, settings: GenerateSettings, signal: Abort
       const now = performance.now();
       stepMs.push(now - last);
       last = now;
-      const preview = settings.preview ? latentPictures(step.denoised) : undefined;
+      if (taesana !== undefined) {
+        pending = { step: step.step, denoised: step.denoised };
+        nextPreview();
+      }
+      const preview = settings.preview && taesana === undefined ? latentPictures(step.denoised) : undefined;
       post(
         {
           type: 'step',
@@ -435,6 +612,9 @@ async function runGenerate(id: number, settings: GenerateSettings, signal: Abort
       );
     },
   });
+  // The last step's preview is always shown: wait for the previews in flight.
+  while (previewing !== undefined) await previewing;
+  if (previewFailure !== undefined) throw previewFailure;
   clock.enter('pictures');
   const images = tensorToImages(result.images!).map(rgbPicture);
   clock.stop();

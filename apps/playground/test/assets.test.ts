@@ -6,13 +6,18 @@ import {
   FIXTURES_DIR,
   listDiffusionFixtures,
   listFixtures,
+  listTaesanaFixtures,
 } from '../build/assets.js';
 
 const json = (path: string) => JSON.parse(readFileSync(path, 'utf8')) as Record<string, unknown>;
 
 it('serves the tiny diffusion backbones, each with a bundled DC-AE of its latent channels', () => {
   const fixtures = listDiffusionFixtures();
-  expect(fixtures.map((f) => f.name)).toEqual(['tiny-dit', 'tiny-uvit']);
+  expect(fixtures.map((f) => [f.name, f.autoencoder])).toEqual([
+    ['tiny-dit', 'tiny-in-f32'],
+    ['tiny-dit-c32', 'dcae15-tiny-f32'],
+    ['tiny-uvit', 'tiny-in-f32'],
+  ]);
   const autoencoders = listFixtures().map((f) => f.name);
   for (const { name, autoencoder, files } of fixtures) {
     expect(files).toEqual(['config.json', 'model.safetensors']);
@@ -23,4 +28,10 @@ it('serves the tiny diffusion backbones, each with a bundled DC-AE of its latent
     // generate() divides by the autoencoder's scaling factor: the tiny backbones have no preset to supply one.
     expect(ae.scaling_factor).toBeGreaterThan(0);
   }
+});
+
+it('serves the TAESANA fixture (decoder and descriptor) for the Generate previews', () => {
+  expect(listTaesanaFixtures()).toEqual([
+    { name: 'taesana-randinit', files: ['config.json', 'taesana_decoder.pth'] },
+  ]);
 });

@@ -164,6 +164,20 @@ export const AUTOENCODER_MODELS: readonly KnownModel[] = [
   ),
 ];
 
+/**
+ * The released TAESANA weights (docs/taesana.md): not on the Hugging Face Hub but in the GitHub repo
+ * madebyollin/taesd, at the root of the commit that added them (2a1b414, "Add support for Sana
+ * DC-AE", 2025-12-26), as `torch.save` state dicts without a config.json. `url` is that commit's
+ * raw-file folder, which `resolveModel` downloads like any model folder URL.
+ */
+export const TAESANA_RELEASE = {
+  repository: 'github.com/madebyollin/taesd',
+  commit: '2a1b4149efda2cb6da482e8d3ff017bdb4f98fc3',
+  url: 'https://raw.githubusercontent.com/madebyollin/taesd/2a1b4149efda2cb6da482e8d3ff017bdb4f98fc3/',
+  files: ['taesana_encoder.pth', 'taesana_decoder.pth'],
+  description: 'TAESANA, tiny preview autoencoder for dc-ae-f32c32-sana latents (madebyollin/taesd)',
+} as const;
+
 /** A list of released repos and the two look-ups every consumer needs. */
 export interface ModelCatalog {
   /** Every entry, in listing order. */

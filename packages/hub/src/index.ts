@@ -24,6 +24,7 @@ export {
   COMBINED_AUTOENCODER_PREFIX,
   knownModel,
   modelCatalog,
+  TAESANA_RELEASE,
 } from './catalog.js';
 export type {
   CatalogAutoencoder,

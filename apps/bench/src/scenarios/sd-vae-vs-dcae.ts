@@ -1,8 +1,8 @@
-import type { ModelWorker, WorkerCase } from '../ae-worker.js';
-import { compareWorkerCases, startWorker } from '../ae-worker.js';
+import { compareWorkerCases } from '../ae-worker.js';
 import type { BenchArchitecture } from '../random-weights.js';
-import { benchModel } from '../random-weights.js';
-import type { Figure, Scenario } from '../scenario.js';
+import type { Scenario } from '../scenario.js';
+import type { ModelJob } from './model-cases.js';
+import { closeModelCases, startModelCases } from './model-cases.js';
 
 /**
  * The SD-VAE-f8 baseline (the SD 1.x AutoencoderKL) against DC-AE f32c32 (in and sana) at equal
@@ -14,23 +14,18 @@ const MB = 1e6;
 const DC_AE: readonly BenchArchitecture[] = ['f32c32-in', 'sana'];
 const MODELS: readonly BenchArchitecture[] = ['sd-vae-f8', ...DC_AE];
 
-interface Job {
-  readonly operation: 'encode' | 'decode';
-  readonly size: number;
-}
-
 /** Full: encode and decode at 256², decode at 512² (encode at 512² would add ~2 minutes per round on 2 cores). */
-const FULL: readonly Job[] = [
+const FULL: readonly ModelJob[] = [
   { operation: 'encode', size: 256 },
   { operation: 'decode', size: 256 },
   { operation: 'decode', size: 512 },
 ];
-const QUICK: readonly Job[] = [
+const QUICK: readonly ModelJob[] = [
   { operation: 'encode', size: 64 },
   { operation: 'decode', size: 64 },
 ];
 
-const caseName = (architecture: BenchArchitecture, job: Job): string =>
+const caseName = (architecture: BenchArchitecture, job: ModelJob): string =>
   `${architecture} ${job.operation} ${job.size}²`;
 
 export const sdVaeVsDcae: Scenario = {
@@ -49,41 +44,9 @@ export const sdVaeVsDcae: Scenario = {
     const { quick } = context;
     const jobs = quick ? QUICK : FULL;
     const sampling = { ...context.sampling, samples: quick ? 1 : context.sampling.samples };
-    const workers: ModelWorker[] = [];
-    const figures: Figure[] = [];
+    const models = await startModelCases(context, MODELS, jobs, caseName);
+    const { workers, cases, macs, figures } = models;
     try {
-      const cases: WorkerCase[] = [];
-      const macs = new Map<string, number>();
-      for (const architecture of MODELS) {
-        const model = await benchModel(context.cacheDir, architecture, {
-          tiny: quick,
-          log: (m) => context.log(m),
-        });
-        context.log(`loading ${model.label} (${(model.weightBytes / MB).toFixed(0)} MB) in a child process`);
-        const worker = await startWorker(context.cacheDir, { folder: model.folder, config: model.config });
-        workers.push(worker);
-        figures.push(
-          { name: `${architecture}: weights`, value: model.weightBytes / MB, unit: 'MB' },
-          {
-            name: `${architecture}: RSS after load (no session yet)`,
-            value: worker.afterLoad.rss / MB,
-            unit: 'MB',
-          },
-        );
-        for (const job of jobs) {
-          const side = job.operation === 'encode' ? job.size : job.size / model.f;
-          const channels = job.operation === 'encode' ? 3 : model.latentChannels;
-          const count = model.macs(job.size, job.size)[job.operation === 'encode' ? 'encoder' : 'decoder'];
-          macs.set(caseName(architecture, job), count);
-          cases.push({
-            name: caseName(architecture, job),
-            worker,
-            run: { operation: job.operation, shape: [1, channels, side, side] },
-            work: { amount: (2 * count) / 1e9, unit: 'GFLOP' },
-            images: 1,
-          });
-        }
-      }
       const { cases: measured, setup } = await compareWorkerCases(cases, sampling);
       for (const { worker, operation, ms, peakRss } of setup) {
         const name = `${MODELS[workers.indexOf(worker)]!}: ${operation === 'encode' ? 'encoder' : 'decoder'}`;
@@ -135,7 +98,7 @@ export const sdVaeVsDcae: Scenario = {
         ],
       };
     } finally {
-      await Promise.all(workers.map((w) => w.close()));
+      await closeModelCases(models);
     }
   },
 };

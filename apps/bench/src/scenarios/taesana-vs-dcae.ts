@@ -1,8 +1,8 @@
-import type { ModelWorker, WorkerCase } from '../ae-worker.js';
-import { compareWorkerCases, startWorker } from '../ae-worker.js';
+import { compareWorkerCases } from '../ae-worker.js';
 import type { BenchArchitecture } from '../random-weights.js';
-import { benchModel } from '../random-weights.js';
-import type { Figure, Scenario } from '../scenario.js';
+import type { Scenario } from '../scenario.js';
+import type { ModelJob } from './model-cases.js';
+import { closeModelCases, startModelCases } from './model-cases.js';
 
 /**
  * TAESANA decode (the tiny preview decoder for Sana's f32c32 latents, read from .pth files)
@@ -17,6 +17,7 @@ const FULL_SIZES = [512, 1024];
 const QUICK_SIZES = [64];
 
 const caseName = (architecture: BenchArchitecture, size: number): string => `${architecture} decode ${size}²`;
+const jobName = (architecture: BenchArchitecture, job: ModelJob): string => caseName(architecture, job.size);
 
 export const taesanaVsDcae: Scenario = {
   name: 'taesana-vs-dcae',
@@ -26,37 +27,17 @@ export const taesanaVsDcae: Scenario = {
     "dcae's .pth reader and run as float32) against dc-ae-f32c32-sana-1.0's decoder (159 M parameters, random " +
     'float32 weights), both decoding the same latent shape, each in its own child process, side by side in rounds. ' +
     'Full: 512² and 1024² (latents 32×16² and 32×32²), batch 1, fp32, onnxruntime-node CPU. Ratio: TAESANA median ' +
-    'time ÷ DC-AE median time (below 1: TAESANA is faster); figures: MACs and peak RSS. Quick: 64², the DC-AE at 1/16 widths.',
+    'time ÷ DC-AE median time (below 1: TAESANA is faster); figures: MACs and peak RSS. Quick: 64², the DC-AE at 1/16 widths. `--sizes` replaces the sizes (multiples of 32).',
   async run(context) {
     const { quick } = context;
-    const sizes = quick ? QUICK_SIZES : FULL_SIZES;
+    // `--sizes` (multiples of 32) replaces the default sizes, e.g. to measure 512² alone.
+    const sizes = context.matrix.sizes?.filter((s) => s % 32 === 0) ?? (quick ? QUICK_SIZES : FULL_SIZES);
     const sampling = { ...context.sampling, samples: quick ? 1 : context.sampling.samples };
-    const workers: ModelWorker[] = [];
-    const figures: Figure[] = [];
+    const jobs = sizes.map((size): ModelJob => ({ operation: 'decode', size }));
+    const models = await startModelCases(context, MODELS, jobs, jobName);
+    const { cases, macs } = models;
+    const { figures } = models;
     try {
-      const cases: WorkerCase[] = [];
-      const macs = new Map<string, number>();
-      for (const architecture of MODELS) {
-        const model = await benchModel(context.cacheDir, architecture, {
-          tiny: quick,
-          log: (m) => context.log(m),
-        });
-        context.log(`loading ${model.label} (${(model.weightBytes / MB).toFixed(1)} MB) in a child process`);
-        const worker = await startWorker(context.cacheDir, { folder: model.folder, config: model.config });
-        workers.push(worker);
-        figures.push({ name: `${architecture}: weights`, value: model.weightBytes / MB, unit: 'MB' });
-        for (const size of sizes) {
-          const count = model.macs(size, size).decoder;
-          macs.set(caseName(architecture, size), count);
-          cases.push({
-            name: caseName(architecture, size),
-            worker,
-            run: { operation: 'decode', shape: [1, model.latentChannels, size / 32, size / 32] },
-            work: { amount: (2 * count) / 1e9, unit: 'GFLOP' },
-            images: 1,
-          });
-        }
-      }
       const { cases: measured } = await compareWorkerCases(cases, sampling);
       const byName = new Map(measured.map((m) => [m.case.name, m]));
       const ratios: { of: string; to: string }[] = [];
@@ -88,7 +69,7 @@ export const taesanaVsDcae: Scenario = {
         ],
       };
     } finally {
-      await Promise.all(workers.map((w) => w.close()));
+      await closeModelCases(models);
     }
   },
 };

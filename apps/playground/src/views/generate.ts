@@ -29,6 +29,9 @@ const ui = {
   guidance: $<HTMLInputElement>('gen-guidance'),
   seed: $<HTMLInputElement>('gen-seed'),
   preview: $<HTMLInputElement>('gen-preview'),
+  previewWith: $<HTMLSelectElement>('gen-preview-with'),
+  taesanaUrl: $<HTMLInputElement>('gen-taesana-url'),
+  previewNote: $('gen-preview-note'),
   grid: $('gen-grid'),
   results: $('gen-results'),
   resultsNote: $('gen-results-note'),
@@ -87,7 +90,34 @@ function generateSettings(labels: number[]): GenerateSettings {
     sampler: (ui.sampler.value || undefined) as SamplerName | undefined,
     seed: number(ui.seed, 'Seed') ?? 0,
     preview: ui.preview.checked,
+    ...(ui.preview.checked && ui.previewWith.value !== 'pca' ? { taesana: taesanaSource() } : {}),
   };
+}
+
+/** The TAESANA folder the previews decode with: the bundled fixture, or a Hub id / folder URL. */
+function taesanaSource(): { url: string; name: string } {
+  if (ui.previewWith.value === 'taesana-fixture') {
+    const name = 'taesana-randinit';
+    const base = new URL(import.meta.env.BASE_URL, location.origin);
+    return { url: new URL(`fixtures/taesana/${name}/`, base).href, name };
+  }
+  const text = ui.taesanaUrl.value.trim();
+  if (text === '')
+    throw new JobError(
+      'INVALID_ARGUMENT',
+      'Enter the Hub id or folder URL of TAESANA (taesana_decoder.pth).',
+    );
+  return { url: modelFolderUrl(text), name: text };
+}
+
+function updatePreviewNote(): void {
+  ui.previewWith.disabled = !ui.preview.checked;
+  ui.taesanaUrl.hidden = ui.previewWith.value !== 'taesana-url';
+  ui.previewNote.textContent = !ui.preview.checked
+    ? 'No previews: only the final images are drawn.'
+    : ui.previewWith.value === 'pca'
+      ? 'Each step’s x̂₀ latent as its first three principal components (any model).'
+      : 'Each step’s x̂₀ decoded by TAESANA (docs/taesana.md): f32c32 latents only; at most one decode at a time, the newest step next. TAESANA was trained on dc-ae-f32c32-sana latents: elsewhere the previews only hint at the image.';
 }
 
 function runGenerate(page: Page, labels: () => number[], loadOnly: boolean): Promise<void> {
@@ -103,7 +133,14 @@ function runGenerate(page: Page, labels: () => number[], loadOnly: boolean): Pro
     store.update((s) =>
       withStatus(
         withGenerate(s, {
-          sampling: { labels: settings.classLabels, imageSize: model.imageSize, previews: [], stepMs: [] },
+          sampling: {
+            labels: settings.classLabels,
+            imageSize: model.imageSize,
+            previews: [],
+            previewKind: settings.taesana === undefined ? 'pca' : 'taesana',
+            stepMs: [],
+          },
+          lastPreview: undefined,
         }),
         'Sampling…',
       ),
@@ -129,6 +166,20 @@ function runGenerate(page: Page, labels: () => number[], loadOnly: boolean): Pro
   });
 }
 
+/** A TAESANA preview of a running generation, into the store. */
+export function onPreview(page: Page, preview: Extract<Reply, { type: 'preview' }>): void {
+  page.store.update((s) => {
+    const sampling = s.generate.sampling;
+    const lastPreview = { kind: 'taesana' as const, step: preview.step, pictures: preview.pictures };
+    return withGenerate(s, {
+      lastPreview,
+      ...(sampling === undefined
+        ? {}
+        : { sampling: { ...sampling, previews: preview.pictures, previewStep: preview.step } }),
+    });
+  });
+}
+
 /** The step event of a running generation, into the store. */
 export function onStep(page: Page, step: Extract<Reply, { type: 'step' }>): void {
   const total = step.totalSteps === undefined ? '' : `/${step.totalSteps}`;
@@ -146,8 +197,12 @@ export function onStep(page: Page, step: Extract<Reply, { type: 'step' }>): void
             sampling: {
               ...sampling,
               previews: step.preview ?? sampling.previews,
+              ...(step.preview ? { previewStep: step.step } : {}),
               stepMs: [...sampling.stepMs, step.ms],
             },
+            ...(step.preview
+              ? { lastPreview: { kind: 'pca' as const, step: step.step, pictures: step.preview } }
+              : {}),
           }),
       `Step ${step.step}${total} · ${step.nfe} network evaluations · ${step.ms.toFixed(0)} ms this step`,
       false,
@@ -178,7 +233,7 @@ export function setupGenerate(page: Page): (state: PageState, previous: PageStat
     const value = ui.model.value;
     ui.url.hidden = value !== 'custom';
     ui.modelHint.textContent = value.startsWith('fixture:')
-      ? 'A tiny backbone with random weights (8-channel 4×4 latents), decoded by the tiny ImageNet DC-AE: images look like noise, but every number matches the Node library.'
+      ? `A tiny backbone with random weights (4×4 latents), decoded by the bundled ${value.split(':')[2]}: images look like noise, but every number matches the Node library.`
       : 'A combined checkpoint: config.json {"model_name": …} and model.safetensors with the backbone and its DC-AE (under autoencoder.). Downloaded once, then served from this browser’s cache.';
   };
   void fetch(new URL('fixtures/diffusion/index.json', new URL(import.meta.env.BASE_URL, location.origin)))
@@ -203,6 +258,9 @@ export function setupGenerate(page: Page): (state: PageState, previous: PageStat
     $('class-note'),
   );
   ui.model.addEventListener('change', updateHint);
+  ui.preview.addEventListener('change', updatePreviewNote);
+  ui.previewWith.addEventListener('change', updatePreviewNote);
+  updatePreviewNote();
   ui.sampler.addEventListener('change', () => updatePlaceholders(store.get().generate.generator?.info));
   ui.load.addEventListener('click', () => void runGenerate(page, picker.labels, true));
   ui.run.addEventListener('click', () => void runGenerate(page, picker.labels, false));
@@ -307,7 +365,12 @@ function renderResults(now: GenerateState, before: GenerateState | undefined): v
     ? `the last completed generation (${result.run.classLabels.map((l) => `${className(l)} (${l})`).join(', ')})`
     : undefined;
   ui.resultsNote.textContent = sampling
-    ? `Sampling ${plural(sampling.labels.length, 'image')}${ui.preview.checked ? ': the x̂₀ estimate of each step' : ''}…`
+    ? `Sampling ${plural(sampling.labels.length, 'image')}${
+        ui.preview.checked
+          ? `: the x̂₀ estimate of ${sampling.previewStep === undefined ? 'each step' : `step ${sampling.previewStep}`}` +
+            (sampling.previewKind === 'taesana' ? ', decoded by TAESANA' : ', as latent PCA')
+          : ''
+      }…`
     : outcome
       ? `${outcome.kind === 'cancelled' ? 'Cancelled' : 'Failed'}: ${last ? `showing ${last}.` : 'no generation has completed yet.'}`
       : last

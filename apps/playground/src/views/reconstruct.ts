@@ -29,6 +29,7 @@ import type { ImageSource, ModelInfo, ModelSource, Reply } from '../protocol.js'
 import type { PageState, ReconstructState, Tab } from '../state.js';
 import { imageNote, withReconstruct, withStatus } from '../state.js';
 import { JobError } from '../worker-client.js';
+import { channelsForRun } from './channels.js';
 import { describePlan, executionOptions, renderTiling, setupTiling, tiledNote } from './tiling.js';
 
 const ui = {
@@ -153,6 +154,7 @@ function runPipeline(page: Page, loadOnly: boolean): Promise<void> {
               label,
               timings: [...(s.reconstruct.model?.timings ?? []), ...result.timings],
             },
+            channels: channelsForRun(model),
             shows: 'result',
           },
         ),
@@ -294,6 +296,7 @@ export function setupReconstruct(page: Page): (state: PageState, previous: PageS
       now.result !== before.result ||
       now.shows !== before?.shows ||
       now.outcome !== before?.outcome ||
+      now.channels?.shown !== before?.channels?.shown ||
       (now.shows === 'preview' &&
         (now.image !== before?.image || now.reference !== before?.reference || now.model !== before?.model))
     )
@@ -340,7 +343,8 @@ function renderResults(state: ReconstructState): void {
   }
   const { run } = result;
   draw(canvas('original'), run.original);
-  draw(canvas('reconstruction'), run.reconstruction);
+  // The latent-channel slider's decode when it shows fewer channels (views/channels.ts).
+  draw(canvas('reconstruction'), state.channels?.shown?.reconstruction ?? run.reconstruction);
   draw(canvas('error'), run.error);
   draw(canvas('channels'), run.channels);
   draw(canvas('pca'), run.pca);

@@ -13,7 +13,7 @@ import { hubDownload, hubSettings } from './hub-download.js';
 import type { HubOptions } from './hub-download.js';
 import { CONFIG_FILE, WEIGHTS_FILE } from '../model-files.js';
 import type { KnownModel, ModelCatalog, ModelLayout } from '../catalog.js';
-import { AUTOENCODER_CATALOG, COMBINED_AUTOENCODER_PREFIX } from '../catalog.js';
+import { AUTOENCODER_CATALOG, COMBINED_AUTOENCODER_PREFIX, TAESANA_RELEASE } from '../catalog.js';
 
 /** Where a model comes from, as read from a `--model` argument. */
 export type ModelSource =
@@ -70,7 +70,7 @@ export interface ResolvedModel {
 
 const URL_SCHEME = /^[A-Za-z][A-Za-z0-9+.-]*:\/\//;
 /** The files a model URL may name directly (anything else names a folder). */
-const MODEL_FILE_NAME = /\/[^/]+\.(?:json|safetensors)$/i;
+const MODEL_FILE_NAME = /\/[^/]+\.(?:json|safetensors|pth)$/i;
 const LOOPBACK = new Set(['127.0.0.1', 'localhost', '[::1]']);
 
 /**
@@ -97,7 +97,7 @@ function parseUrlSource(text: string, endpoint: string): ModelSource {
   const hub = parseHubUrl(text, endpoint) ?? parseHubUrl(text, DEFAULT_HUB_ENDPOINT);
   if (hub !== undefined) {
     const { path } = hub;
-    const folder = path !== undefined && /\.(json|safetensors)$/.test(path) ? posix.dirname(path) : path;
+    const folder = path !== undefined && /\.(json|safetensors|pth)$/.test(path) ? posix.dirname(path) : path;
     return {
       kind: 'hub',
       repo: hub.repo,
@@ -278,7 +278,17 @@ async function resolveHub(
     source.revision,
     'is it a DC-AE model repo (and is the subfolder right)?',
     configAttempts,
-  );
+  ).catch(async (error: unknown) => {
+    // No config.json: a TAESANA folder is its .pth files alone (docs/taesana.md).
+    const taesana = await taesanaFiles(error, (file, revision) =>
+      fetch(file, revision ?? source.revision, 'a TAESANA folder', configAttempts),
+    );
+    return { taesana };
+  });
+  if ('taesana' in config) {
+    const first = config.taesana[0]!;
+    return describe(catalog, source, name, dirname(first.path), undefined, undefined, first.commit);
+  }
   const found = layoutOfConfig(catalog, await readConfig(config.path, `${name}/${inRepo(CONFIG_FILE)}`));
   const weightsFile =
     options.weightsFile ?? WEIGHTS_FILE[found.layout === 'diffusers' ? 'diffusers' : 'original'];
@@ -320,7 +330,14 @@ async function resolveUrl(
   const config = await fetch(
     CONFIG_FILE,
     'a model URL names a folder (or a file in it) that holds config.json',
-  );
+  ).catch(async (error: unknown) => {
+    // No config.json: a TAESANA folder is its .pth files alone (docs/taesana.md).
+    const taesana = await taesanaFiles(error, (file) => fetch(file, 'a TAESANA folder'));
+    return { taesana };
+  });
+  if ('taesana' in config) {
+    return describe(catalog, source, name, dirname(config.taesana[0]!.path), undefined, undefined, undefined);
+  }
   const found = layoutOfConfig(
     catalog,
     await readConfig(config.path, `${displayUrl(source.folderUrl)}${CONFIG_FILE}`),
@@ -340,6 +357,28 @@ async function resolveUrl(
       ? await refineOriginal(catalog, found.modelName, weights.path)
       : found.layout;
   return describe(catalog, source, name, dirname(config.path), layout, found.modelName, undefined);
+}
+
+/**
+ * After a folder turned out to have no config.json (`missing`, a MODEL_NOT_FOUND): its TAESANA
+ * files, `taesana_encoder.pth` and/or `taesana_decoder.pth`, fetched into the same cache folder;
+ * the second at the commit of the first. Neither there: `missing` is rethrown.
+ */
+async function taesanaFiles<T extends { path: string; commit?: string }>(
+  missing: unknown,
+  fetchFile: (file: string, revision: string | undefined) => Promise<T>,
+): Promise<T[]> {
+  if (!DcaeError.is(missing, 'MODEL_NOT_FOUND')) throw missing;
+  const found: T[] = [];
+  for (const file of TAESANA_RELEASE.files) {
+    try {
+      found.push(await fetchFile(file, found[0]?.commit));
+    } catch (error) {
+      if (!DcaeError.is(error, 'MODEL_NOT_FOUND')) throw error;
+    }
+  }
+  if (found.length === 0) throw missing;
+  return found;
 }
 
 function describe(
