@@ -27,7 +27,7 @@ export async function runModels(options: ModelsOptions, { io }: CommandContext):
   const width = Math.max(...models.map((m) => m.id.length));
   const lines = models.map(
     (m) =>
-      `${m.id.padEnd(width)}  ${m.kind.padEnd(11)} ${m.layout.padEnd(9)} ` +
+      `  ${m.id.padEnd(width)}  ${m.kind.padEnd(11)} ${m.layout.padEnd(9)} ` +
       `f${m.spatialCompressionRatio}c${m.latentChannels}  ${m.description}`,
   );
   const withAutoencoders = options.kind !== 'diffusion';
@@ -61,7 +61,7 @@ export async function runModels(options: ModelsOptions, { io }: CommandContext):
       'Use an id with --model (optionally @revision); files are cached like huggingface_hub does.',
       '',
       'Test fixtures of the dcae repository (random weights, for tests only: their pictures are noise):',
-      ...fixtures.map((f) => `  ${f.path}  ${f.kind}`),
+      ...fixtures.map((f) => `  ${f.path.padEnd(28)}  ${f.kind}`),
     ].join('\n'),
     {
       models,
