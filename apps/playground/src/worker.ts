@@ -24,7 +24,14 @@ import {
   weightsCacheAvailable,
 } from '@dcae/runtime-adapters/web';
 import type { BrowserModelFiles, FetchOptions } from './model-source.js';
-import { fetchBlob, localModelFiles, modelFolderUrl, urlModelFiles } from './model-source.js';
+import {
+  DEFAULT_MODEL_NAME,
+  DEFAULT_MODEL_PATH,
+  fetchBlob,
+  localModelFiles,
+  modelFolderUrl,
+  urlModelFiles,
+} from './model-source.js';
 import type {
   GenerateResult,
   GenerateSettings,
@@ -188,7 +195,9 @@ async function load(
       latent: first(expected!.tensor('latent') as HostTensor<'float32'>),
       reconstruction: first(expected!.tensor('reconstruction') as HostTensor<'float32'>),
     };
-  } else if (source.kind === 'url') files = await urlModelFiles(modelFolderUrl(source.url), fetchOptions);
+  } else if (source.kind === 'default')
+    files = await urlModelFiles(new URL(DEFAULT_MODEL_PATH, BASE).href, fetchOptions, DEFAULT_MODEL_NAME);
+  else if (source.kind === 'url') files = await urlModelFiles(modelFolderUrl(source.url), fetchOptions);
   else files = localModelFiles(source.name, source.files);
 
   const ae = await loadAutoencoder(files, {
@@ -211,6 +220,7 @@ async function load(
     scalingFactor: ae.scalingFactor,
     dtype: ae.dtype,
     fixture: reference !== undefined,
+    ...(source.kind === 'default' ? { defaultModel: true } : {}),
     ...(ae.architecture === 'dc-ae' ? { config: ae.config } : {}),
   };
   model = { ae, files, info, ...(reference ? { reference } : {}) };

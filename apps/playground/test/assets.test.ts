@@ -1,12 +1,17 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { expect, it } from 'vitest';
+import { existsSync } from 'node:fs';
+import { modelTinyPath } from '@dcae/model-tiny';
 import {
   DIFFUSION_FIXTURES_DIR,
   FIXTURES_DIR,
   listDiffusionFixtures,
   listFixtures,
+  MODEL_TINY_DIR,
+  MODEL_TINY_FILES,
 } from '../build/assets.js';
+import { DEFAULT_MODEL_CARD, DEFAULT_MODEL_PATH, DEFAULT_MODEL_PHOTOS } from '../src/model-source.js';
 
 const json = (path: string) => JSON.parse(readFileSync(path, 'utf8')) as Record<string, unknown>;
 
@@ -23,4 +28,15 @@ it('serves the tiny diffusion backbones, each with a bundled DC-AE of its latent
     // generate() divides by the autoencoder's scaling factor: the tiny backbones have no preset to supply one.
     expect(ae.scaling_factor).toBeGreaterThan(0);
   }
+});
+
+it('serves the default model from its package folder: config, weights, model card and held-out photos', () => {
+  expect(MODEL_TINY_DIR).toBe(modelTinyPath());
+  for (const file of MODEL_TINY_FILES) expect(existsSync(join(MODEL_TINY_DIR, file)), file).toBe(true);
+  expect(json(join(MODEL_TINY_DIR, 'config.json'))._class_name).toBe('AutoencoderDC');
+  // Every path the page asks for is one the server answers.
+  const served = MODEL_TINY_FILES.map((f) => `models/model-tiny/${f}`);
+  expect(DEFAULT_MODEL_PATH).toBe('models/model-tiny/');
+  expect(served).toContain(DEFAULT_MODEL_CARD);
+  for (const photo of DEFAULT_MODEL_PHOTOS) expect(served).toContain(photo.path);
 });
