@@ -89,7 +89,7 @@ describe('the bundled default model (@dcae/model-tiny)', () => {
     expect(named.code, named.stderr).toBe(0);
     expect(named.stderr).not.toMatch(NOTICE);
     expect((await readImage(join(dir, 'n.png'))).data).toEqual(reconstruction.data);
-  });
+  }, 240_000); // two real-model runs on 576×384: about 10 s on an idle 2-core machine, minutes under load
 
   it('encode and decode default to it too; --quiet silences the notice; the latent names the model', async () => {
     const dir = await tempDir();
@@ -113,7 +113,7 @@ describe('the bundled default model (@dcae/model-tiny)', () => {
       join(dir, 'e.png'),
     ]);
     expect(named.code, named.stderr).toBe(0);
-  });
+  }, 240_000);
 
   it('a bad --side-by-side writes nothing; convert --to safetensors has no default model', async () => {
     const dir = await tempDir();

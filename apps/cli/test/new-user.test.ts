@@ -488,5 +488,5 @@ describe('the first five minutes: the README quick start, in order', () => {
       'out.png',
       'photo.png',
     ]);
-  });
+  }, 240_000); // seven process starts and the default model: about 25 s on an idle 2-core machine
 });
