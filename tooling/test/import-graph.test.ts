@@ -21,6 +21,8 @@ export const ALLOWED_DEPENDENCIES: Readonly<Record<string, readonly string[]>> =
   '@dcae/diffusion': ['@dcae/autoencoder', '@dcae/hub', '@dcae/core'],
   '@dcae/train': ['@dcae/autoencoder', '@dcae/hub', '@dcae/core'],
   '@dcae/latents': ['@dcae/autoencoder', '@dcae/hub', '@dcae/core'],
+  // The bundled default model (weights + a path-only entry): a leaf that only apps depend on.
+  '@dcae/model-tiny': [],
 };
 
 /** Every .ts source file (not .d.ts) under `dir`. */

@@ -32,6 +32,7 @@ import {
   withCommonOptions,
   withImageInputOptions,
 } from './options.js';
+import { requirePthModel, withDefaultModel } from './default-model.js';
 import type { Io } from './reporter.js';
 import packageJson from '../package.json' with { type: 'json' };
 
@@ -138,8 +139,10 @@ function buildProgram(io: MainOptions, onFlags: (flags: { debug: boolean; json: 
         'image size (width x height, as dcae prints sizes) to compute the latent shape for, e.g. 768x512',
         parseSize,
       ),
-    { output: false },
-  ).action(async (opts: Parameters<typeof runInfo>[0]) => runInfo(opts, context(opts)));
+    { output: false, defaultModel: true },
+  ).action(async (opts: OptionalModel<Parameters<typeof runInfo>[0]>) =>
+    runInfo(withDefaultModel(opts, io), context(opts)),
+  );
 
   withImageInputOptions(
     withCommonOptions(
@@ -158,11 +161,11 @@ function buildProgram(io: MainOptions, onFlags: (flags: { debug: boolean; json: 
           'use only the first N latent channels (DC-AE 1.5 adaptive channels)',
           positiveInteger('--latent-channels'),
         ),
-      { output: true, tiling: true, dtype: true },
+      { output: true, tiling: true, dtype: true, defaultModel: true },
     ),
     'error',
-  ).action(async (input: string, opts: Parameters<typeof runEncode>[1]) =>
-    runEncode(input, opts, context(opts)),
+  ).action(async (input: string, opts: OptionalModel<Parameters<typeof runEncode>[1]>) =>
+    runEncode(input, withDefaultModel(opts, io), context(opts)),
   );
 
   withCommonOptions(
@@ -187,10 +190,11 @@ function buildProgram(io: MainOptions, onFlags: (flags: { debug: boolean; json: 
       output: true,
       tiling: true,
       dtype: true,
+      defaultModel: true,
       force: 'overwrite existing output files, and decode a latent whose metadata names another model',
     },
-  ).action(async (input: string, opts: Parameters<typeof runDecode>[1]) =>
-    runDecode(input, opts, context(opts)),
+  ).action(async (input: string, opts: OptionalModel<Parameters<typeof runDecode>[1]>) =>
+    runDecode(input, withDefaultModel(opts, io), context(opts)),
   );
 
   withImageInputOptions(
@@ -201,15 +205,19 @@ function buildProgram(io: MainOptions, onFlags: (flags: { debug: boolean; json: 
         .argument('<input>', 'image file, or .safetensors with tensor "sample"')
         .requiredOption('-o, --output <file>', 'output .png/.jpg/.webp or .safetensors (tensor "sample")')
         .option(
+          '--side-by-side <file>',
+          'also write original | reconstruction side by side as one .png/.jpg/.webp (batch > 1: name-0.png, …)',
+        )
+        .option(
           '--latent-channels <n>',
           'use only the first N latent channels (DC-AE 1.5 adaptive channels)',
           positiveInteger('--latent-channels'),
         ),
-      { output: true, tiling: true, dtype: true },
+      { output: true, tiling: true, dtype: true, defaultModel: true },
     ),
     'pad',
-  ).action(async (input: string, opts: Parameters<typeof runReconstruct>[1]) =>
-    runReconstruct(input, opts, context(opts)),
+  ).action(async (input: string, opts: OptionalModel<Parameters<typeof runReconstruct>[1]>) =>
+    runReconstruct(input, withDefaultModel(opts, io), context(opts)),
   );
 
   withCommonOptions(
@@ -284,8 +292,12 @@ function buildProgram(io: MainOptions, onFlags: (flags: { debug: boolean; json: 
         '-o, --output <path>',
         'output directory (onnx, created if missing) or .safetensors file',
       ),
-    { output: true, dtype: true },
-  ).action(async (opts: Parameters<typeof runConvert>[0]) => runConvert(opts, context(opts)));
+    { output: true, dtype: true, defaultModel: true },
+  ).action(async (opts: OptionalModel<Parameters<typeof runConvert>[0]>) => {
+    const ctx = context(opts);
+    if (opts.to === 'safetensors') requirePthModel(opts);
+    return runConvert(withDefaultModel(opts, io), ctx);
+  });
 
   withCommonOptions(
     program
@@ -304,9 +316,9 @@ function buildProgram(io: MainOptions, onFlags: (flags: { debug: boolean; json: 
       )
       .option('--max-pixels <n>', 'refuse photos with more pixels than this', positiveInteger('--max-pixels'))
       .requiredOption('-o, --output <dir>', 'output directory (created if missing)'),
-    { output: true },
-  ).action(async (opts: Parameters<typeof runQuantize>[1] & { calibration: string[] }) =>
-    runQuantize(opts.calibration, opts, context(opts)),
+    { output: true, defaultModel: true },
+  ).action(async (opts: OptionalModel<Parameters<typeof runQuantize>[1]> & { calibration: string[] }) =>
+    runQuantize(opts.calibration, withDefaultModel(opts, io), context(opts)),
   );
 
   program
@@ -397,6 +409,9 @@ function buildProgram(io: MainOptions, onFlags: (flags: { debug: boolean; json: 
   addLatentsCommands(program, context);
   return program;
 }
+
+/** A command's options as commander hands them over when `--model` may be left out. */
+type OptionalModel<T extends { readonly model: string }> = Omit<T, 'model'> & { readonly model?: string };
 
 type Context = (opts: { debug?: boolean; json?: boolean }) => { io: MainOptions; signal: AbortSignal };
 

@@ -56,9 +56,12 @@ export function withCommonOptions(
     tiling = false,
     dtype = false,
     force = 'overwrite existing output files',
+    defaultModel = false,
   }: {
     output: boolean;
     model?: string;
+    /** `--model` may be left out: the bundled default model (`@dcae/model-tiny`) runs, see default-model.ts. */
+    defaultModel?: boolean;
     /** The help of --force. */
     force?: string;
     /** The command runs the autoencoder on images: --tile, --tile-size, --tile-overlap, --tile-style, --memory-budget. */
@@ -67,8 +70,13 @@ export function withCommonOptions(
     dtype?: boolean;
   },
 ): Command {
+  if (defaultModel)
+    command.option(
+      '-m, --model <model>',
+      `${model} (default: the bundled @dcae/model-tiny, a small DC-AE trained by dcae)`,
+    );
+  else command.requiredOption('-m, --model <model>', model);
   command
-    .requiredOption('-m, --model <model>', model)
     .addOption(new Option('--device <device>', 'where to run').choices(DEVICE_CHOICES).default('auto'))
     .option(
       '--threads <n>',

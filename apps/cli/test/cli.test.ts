@@ -43,7 +43,7 @@ describe('usage', () => {
   it.each([
     [[], 'no command'],
     [['frobnicate'], 'unknown command'],
-    [['info'], 'missing --model'],
+    [['generate', '--class', '1', '-o', 'x.png'], 'missing --model (generate has no default model)'],
     [['info', '--model', 'x', '--threads', 'many'], 'bad --threads'],
     [['info', '--model', 'x', '--device', 'tpu'], 'bad --device'],
     [['encode', '--model', 'x', 'in.png', '-o', 'o.safetensors', '--fit', 'stretch'], 'bad --fit'],

@@ -425,9 +425,19 @@ describe('the first five minutes: the README quick start, in order', () => {
       CliResult,
     ];
 
+    // Without --model, the autoencoder commands run the bundled default model and say so once.
+    const defaulted = [info, reconstruct, encodeStrict, encodePad, decode];
+    for (const r of defaulted) {
+      expect(
+        r.stderr.match(/no --model given, using the bundled default model @dcae\/model-tiny/g),
+      ).toHaveLength(1);
+      expect(r.stderr).toContain(join('model-tiny', 'README.md'));
+    }
+    expect(generate.stderr).not.toContain('default model');
+
     expect(info.code, info.stderr).toBe(0);
-    expect(info.stdout).toMatch(/^model +.*tiny-sana-f32 \(diffusers checkpoint format\)/m);
-    expect(info.stdout).toContain('size       512x512 → latent [1, 8, 16, 16]');
+    expect(info.stdout).toMatch(/^model +.*model-tiny \(diffusers checkpoint format\)/m);
+    expect(info.stdout).toContain('size       512x512 → latent [1, 32, 16, 16]');
     expect(info.stdout).toMatch(/^ +cpu +available/m);
 
     expect(reconstruct.code, reconstruct.stderr).toBe(0);
@@ -435,7 +445,9 @@ describe('the first five minutes: the README quick start, in order', () => {
     expect(reconstruct.stdout).toMatch(/^SSIM -?\d\.\d{6}$/m);
     expect(reconstruct.stdout).toContain('input 100×70 padded to 128×96');
     expect(reconstruct.stdout).toContain('wrote out.png');
+    expect(reconstruct.stdout).toContain('wrote compare.png (original | reconstruction)');
     expect(await readImage(join(dir, 'out.png'))).toMatchObject({ width: 100, height: 70 });
+    expect(await readImage(join(dir, 'compare.png'))).toMatchObject({ width: 2 * 100 + 8, height: 70 });
 
     // encode refuses to guess: it names the sizes and both fixes.
     expectError(encodeStrict, 'INPUT_SIZE', 5);
@@ -449,8 +461,8 @@ describe('the first five minutes: the README quick start, in order', () => {
     expect(hints(encodeStrict).join(' ')).toMatch(/--fit crop.*--fit pad/);
 
     expect(encodePad.code, encodePad.stderr).toBe(0);
-    expect(encodePad.stdout).toContain(
-      'wrote latent.safetensors: latent [1, 8, 3, 4] float32 (unscaled; scaling factor 0.41407)',
+    expect(encodePad.stdout).toMatch(
+      /^wrote latent\.safetensors: latent \[1, 32, 3, 4\] float32 \(unscaled; scaling factor /m,
     );
     expect(encodePad.stdout).toContain('input 100×70 padded to 128×96');
 
@@ -465,13 +477,16 @@ describe('the first five minutes: the README quick start, in order', () => {
 
     expect(models.code, models.stderr).toBe(0);
     expect(models.stdout).toContain('mit-han-lab/dc-ae-f32c32-sana-1.1-diffusers');
+    expect(models.stdout).toMatch(/^ +@dcae\/model-tiny +autoencoder f32c32/m);
+    expect(models.stdout).toContain('random weights, for tests only');
 
     expect((await readdir(dir)).sort()).toEqual([
+      'compare.png',
       'decoded.png',
       'grid.png',
       'latent.safetensors',
       'out.png',
       'photo.png',
     ]);
-  });
+  }, 240_000); // seven process starts and the default model: about 25 s on an idle 2-core machine
 });

@@ -7,6 +7,9 @@
  *   outputs), read from `fixtures/dcae` at serve/build time, never copied into the app's sources;
  * - `/fixtures/diffusion/`: the tiny diffusion backbones (`tiny-dit`, `tiny-uvit`: config.json +
  *   model.safetensors), each paired with the tiny ImageNet DC-AE for decoding;
+ * - `/models/model-tiny/`: the default model, `@dcae/model-tiny` (a small DC-AE trained by dcae),
+ *   read from its package folder: its config.json and weights, its model card (README.md, the
+ *   source of its numbers) and its two held-out photos;
  * - the headers: cross-origin isolation (wasm threads) and a Content-Security-Policy that allows
  *   WebAssembly compilation ('wasm-unsafe-eval') but no inline or foreign scripts.
  */
@@ -45,6 +48,17 @@ export const DIFFUSION_FIXTURE_AUTOENCODER = 'tiny-in-f32';
  */
 export const TAESANA_FIXTURES_DIR = resolve(import.meta.dirname, '../../../fixtures/family2');
 export const TAESANA_FIXTURE_FILES = ['config.json', 'taesana_decoder.pth'];
+/** The default model's package folder (`@dcae/model-tiny`, a dependency of the playground). */
+export const MODEL_TINY_DIR = dirname(require.resolve('@dcae/model-tiny/package.json'));
+/** Where the page finds the default model, and the files served from its package. */
+export const MODEL_TINY_PREFIX = '/models/model-tiny/';
+export const MODEL_TINY_FILES = [
+  'config.json',
+  'diffusion_pytorch_model.safetensors',
+  'README.md',
+  'photos/coffee.jpg',
+  'photos/chelsea.jpg',
+];
 
 /** One bundled fixture, as `/fixtures/dcae/index.json` lists it. */
 export interface FixtureEntry {
@@ -151,6 +165,8 @@ const CONTENT_TYPES: Record<string, string> = {
   '.json': 'application/json; charset=utf-8',
   '.wasm': 'application/wasm',
   '.png': 'image/png',
+  '.jpg': 'image/jpeg',
+  '.md': 'text/markdown; charset=utf-8',
   '.svg': 'image/svg+xml',
   '.map': 'application/json; charset=utf-8',
 };
@@ -195,7 +211,7 @@ export function fileUnder(root: string, prefix: string, url: string): string | u
   return path.startsWith(root + sep) ? path : undefined;
 }
 
-/** The Vite plugin: serves `/ort/` and `/fixtures/{dcae,diffusion}/` in dev, emits them into the build. */
+/** The Vite plugin: serves `/ort/`, `/models/model-tiny/` and `/fixtures/{dcae,diffusion}/` in dev, emits them into the build. */
 export function playgroundAssets(): Plugin {
   return {
     name: 'dcae-playground-assets',
@@ -222,6 +238,13 @@ export function playgroundAssets(): Plugin {
           )
             return;
         }
+        const tiny = fileUnder(MODEL_TINY_DIR, MODEL_TINY_PREFIX, url);
+        if (
+          tiny !== undefined &&
+          MODEL_TINY_FILES.some((f) => tiny === join(MODEL_TINY_DIR, f)) &&
+          sendFile(req, res, tiny, headers)
+        )
+          return;
         const ort = fileUnder(ORT_DIST, '/ort/', url);
         if (
           ort !== undefined &&
@@ -235,6 +258,12 @@ export function playgroundAssets(): Plugin {
     generateBundle() {
       for (const file of ORT_FILES)
         this.emitFile({ type: 'asset', fileName: `ort/${file}`, source: readFileSync(join(ORT_DIST, file)) });
+      for (const file of MODEL_TINY_FILES)
+        this.emitFile({
+          type: 'asset',
+          fileName: `${MODEL_TINY_PREFIX.slice(1)}${file}`,
+          source: readFileSync(join(MODEL_TINY_DIR, file)),
+        });
       for (const set of FIXTURE_SETS) {
         const fixtures = set.list();
         this.emitFile({

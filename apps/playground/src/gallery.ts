@@ -1,6 +1,7 @@
 /**
- * The input gallery of the Encode → decode view: the bundled fixture's reference input (bundled
- * models only), the drawn samples, and images the user drops or picks. Choosing writes the image
+ * The input gallery of the Encode → decode view: the bundled fixture's reference input (while a
+ * random-weight test fixture is chosen), the default model's held-out photos, the drawn samples,
+ * and images the user drops or picks. Choosing writes the image
  * to the store and switches the results area to a preview of it; a refused upload clears the
  * choice, so nothing on the page goes on describing the previous image.
  */
@@ -12,6 +13,7 @@ import { drawImage } from './dom.js';
 import { decodeImageFile, limitSize } from './image-input.js';
 import type { Page } from './jobs.js';
 import { failed, toJobError } from './jobs.js';
+import { DEFAULT_MODEL_PHOTOS } from './model-source.js';
 import { SAMPLES } from './samples.js';
 import type { ImageChoice, PageState } from './state.js';
 import { withReconstruct } from './state.js';
@@ -23,6 +25,10 @@ export interface Gallery {
   firstSample(): ImageChoice;
   /** Fetches the bundled fixture's input image for its button and the preview. */
   loadReference(name: string): Promise<void>;
+  /** Fetches and decodes the default model's held-out photos; returns the first as a choice. */
+  loadPhotos(): Promise<ImageChoice | undefined>;
+  /** The first held-out photo when loaded, else the first drawn sample. */
+  firstPhoto(): ImageChoice;
   useFile(file: File): Promise<void>;
 }
 
@@ -69,13 +75,59 @@ export function createGallery(page: Page, container: HTMLElement): Gallery {
     return b;
   };
 
+  const photoThumbnail = (photo: { id: string; image: RgbImage }): RgbImage => {
+    let image = thumbnails.get(photo.id);
+    if (image === undefined) thumbnails.set(photo.id, (image = limitSize(photo.image, 96)));
+    return image;
+  };
+  const photoChoice = (photo: { id: string; label: string; image: RgbImage }): ImageChoice => ({
+    kind: 'image',
+    id: photo.id,
+    label: photo.label,
+    image: photo.image,
+    transparent: 0,
+  });
+
   return {
     firstSample: () => sampleChoice(SAMPLES[0]!.id),
+    firstPhoto() {
+      const photo = store.get().reconstruct.photos?.[0];
+      return photo ? photoChoice(photo) : sampleChoice(SAMPLES[0]!.id);
+    },
+    async loadPhotos() {
+      const base = new URL(import.meta.env.BASE_URL, location.origin);
+      const photos: { id: string; label: string; image: RgbImage }[] = [];
+      for (const { id, label, path } of DEFAULT_MODEL_PHOTOS) {
+        const response = await fetch(new URL(path, base));
+        if (!response.ok) continue;
+        const { image } = await decodeImageFile(await response.blob(), path);
+        photos.push({ id, label, image });
+      }
+      store.update((s) => withReconstruct(s, { photos }));
+      return photos[0] ? photoChoice(photos[0]) : undefined;
+    },
     render(state, previous) {
-      const { tab, image, reference } = state.reconstruct;
+      const { tab, image, reference, photos } = state.reconstruct;
       const before = previous?.reconstruct;
-      if (before && before.tab === tab && before.image === image && before.reference === reference) return;
-      const buttons = SAMPLES.map((sample) =>
+      if (
+        before &&
+        before.tab === tab &&
+        before.image === image &&
+        before.reference === reference &&
+        before.photos === photos
+      )
+        return;
+      const photoButtons = (photos ?? []).map((photo) =>
+        button(
+          photo.id,
+          photo.label,
+          photo.label.split(' ')[0]!,
+          photoThumbnail(photo),
+          image.kind === 'image' && image.id === photo.id,
+          () => choose(photoChoice(photo)),
+        ),
+      );
+      const sampleButtons = SAMPLES.map((sample) =>
         button(
           sample.id,
           sample.label,
@@ -85,7 +137,8 @@ export function createGallery(page: Page, container: HTMLElement): Gallery {
           () => choose(sampleChoice(sample.id)),
         ),
       );
-      if (tab === 'fixture')
+      const buttons = [...photoButtons, ...sampleButtons];
+      if (tab === 'fixture' && reference !== undefined)
         buttons.unshift(
           button(
             'fixture-sample',

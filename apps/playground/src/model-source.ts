@@ -22,6 +22,33 @@ export interface FetchOptions {
   readonly onProgress: (file: string, loaded: number, total: number | undefined, fromCache: boolean) => void;
 }
 
+/**
+ * The default model: `@dcae/model-tiny`, a small f32c32 DC-AE trained by dcae itself, which the
+ * page's own origin serves from the package (build/assets.ts). Its numbers are in its model card.
+ */
+export const DEFAULT_MODEL_NAME = '@dcae/model-tiny';
+/** Its folder, relative to the page's base URL. */
+export const DEFAULT_MODEL_PATH = 'models/model-tiny/';
+/** Its model card (README.md), the source of every number the page quotes about it. */
+export const DEFAULT_MODEL_CARD = `${DEFAULT_MODEL_PATH}README.md`;
+/** Held-out photos shipped with it (never trained on), offered as inputs. */
+export const DEFAULT_MODEL_PHOTOS: readonly {
+  readonly id: string;
+  readonly label: string;
+  readonly path: string;
+}[] = [
+  {
+    id: 'photo-coffee',
+    label: 'Coffee (held-out photo, CC0)',
+    path: `${DEFAULT_MODEL_PATH}photos/coffee.jpg`,
+  },
+  {
+    id: 'photo-chelsea',
+    label: 'Chelsea (held-out photo, CC0)',
+    path: `${DEFAULT_MODEL_PATH}photos/chelsea.jpg`,
+  },
+];
+
 /** Hugging Face repo ids of the released DC-AE checkpoints in diffusers format (docs/model-spec.md §1.1). */
 export const HUB_PRESETS: readonly { readonly repo: string; readonly note: string }[] = [
   { repo: 'mit-han-lab/dc-ae-f32c32-sana-1.1-diffusers', note: 'f32c32, SANA 1.1, 1.25 GB' },

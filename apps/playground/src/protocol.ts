@@ -15,6 +15,8 @@ export interface RuntimeChoice {
 
 /** Where a model comes from. */
 export type ModelSource =
+  /** The default model, `@dcae/model-tiny` (a small DC-AE trained by dcae), served by the page's origin. */
+  | { readonly kind: 'default' }
   | { readonly kind: 'fixture'; readonly name: string }
   | { readonly kind: 'url'; readonly url: string }
   | { readonly kind: 'files'; readonly name: string; readonly files: readonly File[] };
@@ -95,6 +97,8 @@ export interface ModelInfo {
   readonly dtype: string;
   /** Set for bundled fixtures: the reference sample is available. */
   readonly fixture: boolean;
+  /** Set for the default model (`@dcae/model-tiny`). */
+  readonly defaultModel?: boolean;
   /** The DC-AE architecture (tile geometry is checked against it); absent for the SD-VAE baseline. */
   readonly config?: DcAeConfig;
   /**

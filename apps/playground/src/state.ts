@@ -79,8 +79,10 @@ export interface ReconstructState {
   readonly folder?: { readonly name: string; readonly files: readonly File[] };
   readonly model?: Loaded<ModelInfo>;
   readonly image: ImageChoice;
-  /** The bundled fixture's reference input, for its preview. */
+  /** The bundled fixture's reference input, for its preview (only while a fixture is chosen). */
   readonly reference?: { readonly name: string; readonly image: RgbImage };
+  /** The default model's held-out photos, once fetched and decoded (offered with every model). */
+  readonly photos?: readonly { readonly id: string; readonly label: string; readonly image: RgbImage }[];
   /** The last completed run, whole: every results panel draws from it. */
   readonly result?: { readonly run: RunResult; readonly label: string; readonly timings: Timings };
   /** The channel slider of that run; undefined when its model cannot drop latent channels. */

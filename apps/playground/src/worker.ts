@@ -30,7 +30,14 @@ import {
   weightsCacheAvailable,
 } from '@dcae/runtime-adapters/web';
 import type { BrowserModelFiles, FetchOptions } from './model-source.js';
-import { fetchBlob, localModelFiles, modelFolderUrl, urlModelFiles } from './model-source.js';
+import {
+  DEFAULT_MODEL_NAME,
+  DEFAULT_MODEL_PATH,
+  fetchBlob,
+  localModelFiles,
+  modelFolderUrl,
+  urlModelFiles,
+} from './model-source.js';
 import type {
   ChannelDecode,
   GenerateResult,
@@ -218,7 +225,9 @@ async function load(
       reconstruction: first(expected!.tensor('reconstruction') as HostTensor<'float32'>),
       byChannels,
     };
-  } else if (source.kind === 'url') files = await urlModelFiles(modelFolderUrl(source.url), fetchOptions);
+  } else if (source.kind === 'default')
+    files = await urlModelFiles(new URL(DEFAULT_MODEL_PATH, BASE).href, fetchOptions, DEFAULT_MODEL_NAME);
+  else if (source.kind === 'url') files = await urlModelFiles(modelFolderUrl(source.url), fetchOptions);
   else files = localModelFiles(source.name, source.files);
 
   const ae = await loadAutoencoder(files, {
@@ -241,6 +250,7 @@ async function load(
     scalingFactor: ae.scalingFactor,
     dtype: ae.dtype,
     fixture: reference !== undefined,
+    ...(source.kind === 'default' ? { defaultModel: true } : {}),
     ...(ae.architecture === 'dc-ae' ? { config: ae.config } : {}),
     adaptiveLatentChannels: ae.adaptiveLatentChannels,
     ...(ae.adaptiveLatentChannels ? {} : { adaptiveChannelsNote: adaptiveNote(ae) }),

@@ -47,8 +47,10 @@ async function closeAll(page: Page, server: StaticServer): Promise<void> {
   await server.close();
 }
 
-/** Clicks Run on the bundled tiny model's reference input and waits for the outcome. */
+/** Clicks Run on the bundled tiny fixture's reference input and waits for the outcome. */
 async function runReference(page: Page): Promise<string> {
+  // The default model has no reference sample: choose the random-weight fixture first.
+  await page.selectOption('#fixture-select', 'tiny-sana-f32');
   await page.click('[data-sample=fixture-sample]');
   await page.click('#run');
   await page.waitForFunction(() => !['running', 'idle'].includes(document.body.dataset.state!), undefined, {

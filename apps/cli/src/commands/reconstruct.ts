@@ -1,5 +1,6 @@
 import { DcaeError, formatShape, serializeSafetensors } from '@dcae/core';
 import { reconstructionMetrics, SSIM_MIN_SIDE, tensorToImages } from '@dcae/autoencoder';
+import type { RgbImage } from '@dcae/autoencoder';
 import { openModel } from '../model.js';
 import type { CommonOptions, ImageInputOptions } from '../options.js';
 import { formatMs } from '../reporter.js';
@@ -19,6 +20,35 @@ export interface ReconstructOptions extends CommonOptions, ImageInputOptions {
   readonly output: string;
   /** Encode and decode with only the first N latent channels (adaptive latent channels, DC-AE 1.5). */
   readonly latentChannels?: number;
+  /** Also write original | reconstruction, side by side, as one image (per image of a batch). */
+  readonly sideBySide?: string;
+}
+
+/** White columns between the original and the reconstruction of a side-by-side image. */
+export const SIDE_BY_SIDE_GAP = 8;
+
+/**
+ * `original | reconstruction`: both images (of the same size) on one row, separated by
+ * {@link SIDE_BY_SIDE_GAP} white columns.
+ */
+export function sideBySide(original: RgbImage, reconstruction: RgbImage): RgbImage {
+  const { width, height } = original;
+  if (reconstruction.width !== width || reconstruction.height !== height)
+    throw new DcaeError(
+      'SHAPE_MISMATCH',
+      `side by side: the original is ${width}×${height}, the reconstruction ${reconstruction.width}×${reconstruction.height}.`,
+    );
+  const outWidth = 2 * width + SIDE_BY_SIDE_GAP;
+  const data = new Uint8Array(outWidth * height * 3).fill(255);
+  const row = width * 3;
+  for (let y = 0; y < height; y++) {
+    data.set(original.data.subarray(y * row, (y + 1) * row), y * outWidth * 3);
+    data.set(
+      reconstruction.data.subarray(y * row, (y + 1) * row),
+      (y * outWidth + width + SIDE_BY_SIDE_GAP) * 3,
+    );
+  }
+  return { width: outWidth, height, channels: 3, data };
 }
 
 /**
@@ -35,13 +65,20 @@ export async function runReconstruct(
 ): Promise<void> {
   const reporter = reporterFor(options, { io, signal });
   const kind = outputKind(options.output);
+  if (options.sideBySide !== undefined && outputKind(options.sideBySide) !== 'image')
+    throw new DcaeError(
+      'UNSUPPORTED_FORMAT',
+      `--side-by-side writes an image (.png, .jpg or .webp), not ${options.sideBySide}.`,
+      { source: options.sideBySide },
+    );
   const result = await withOutputs(options, [input], signal, async (outputs) => {
     const raw = await reporter.step('read', `reading ${input}`, () =>
       readSampleInput(input, options, signal),
     );
     const batch = raw.kind === 'image' ? 1 : raw.sample.shape[0]!;
     const paths = kind === 'safetensors' ? [options.output] : batchPaths(options.output, batch);
-    for (const path of paths) await outputs.claim(path);
+    const pairPaths = options.sideBySide === undefined ? [] : batchPaths(options.sideBySide, batch);
+    for (const path of [...paths, ...pairPaths]) await outputs.claim(path);
 
     const model = await openModel(options, reporter, signal, 'reconstruct');
     try {
@@ -91,6 +128,13 @@ export async function runReconstruct(
       } else {
         await stageImages(outputs, paths, reconstructions, signal);
       }
+      if (pairPaths.length > 0)
+        await stageImages(
+          outputs,
+          pairPaths,
+          references.map((reference, i) => sideBySide(reference, reconstructions[i]!)),
+          signal,
+        );
       const t = reporter.timings;
       return {
         text: [
@@ -108,12 +152,14 @@ export async function runReconstruct(
               ]
             : []),
           `wrote ${paths.join(', ')}`,
+          ...(pairPaths.length > 0 ? [`wrote ${pairPaths.join(', ')} (original | reconstruction)`] : []),
           `timings: load ${formatMs(t.load)}, encode ${formatMs(t.encode)}, decode ${formatMs(t.decode)}, metrics ${formatMs(t.metrics)}`,
         ].join('\n'),
         json: {
           command: 'reconstruct',
           input,
           outputs: paths,
+          ...(pairPaths.length > 0 ? { sideBySide: pairPaths } : {}),
           psnr: metrics.psnr,
           ssim: metrics.ssim,
           images: metrics.images,

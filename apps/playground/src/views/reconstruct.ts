@@ -24,7 +24,7 @@ import { createGallery } from '../gallery.js';
 import { prepareImage } from '../image-input.js';
 import type { Page } from '../jobs.js';
 import { runJob } from '../jobs.js';
-import { HUB_PRESETS, modelFolderUrl } from '../model-source.js';
+import { DEFAULT_MODEL_CARD, DEFAULT_MODEL_NAME, HUB_PRESETS, modelFolderUrl } from '../model-source.js';
 import type { ImageSource, ModelInfo, ModelSource, Reply } from '../protocol.js';
 import type { PageState, ReconstructState, Tab } from '../state.js';
 import { imageNote, withReconstruct, withStatus } from '../state.js';
@@ -36,6 +36,7 @@ const ui = {
   tabs: [...document.querySelectorAll<HTMLButtonElement>('[data-tab]')],
   panes: [...document.querySelectorAll<HTMLElement>('[data-pane]')],
   fixtureSelect: $<HTMLSelectElement>('fixture-select'),
+  modelCard: $<HTMLAnchorElement>('model-card'),
   hubSelect: $<HTMLSelectElement>('hub-select'),
   urlInput: $<HTMLInputElement>('url-input'),
   urlNote: $('url-note'),
@@ -57,12 +58,17 @@ const ui = {
   run: $<HTMLButtonElement>('run'),
 };
 
+/** The value of the bundled-models select that stands for the default model (no fixture is named so). */
+const DEFAULT_OPTION = 'default-model';
+
 const canvases = ['original', 'reconstruction', 'error', 'channels', 'pca'] as const;
 const canvas = (name: (typeof canvases)[number]): HTMLCanvasElement => $<HTMLCanvasElement>(`${name}-canvas`);
 
 /** The chosen model source from the controls, and the key a loaded model is kept under. */
 function modelSource(state: ReconstructState): { source: ModelSource; key: string } {
   const { tab, folder } = state;
+  if (tab === 'fixture' && ui.fixtureSelect.value === DEFAULT_OPTION)
+    return { source: { kind: 'default' }, key: 'default' };
   if (tab === 'fixture')
     return {
       source: { kind: 'fixture', name: ui.fixtureSelect.value },
@@ -113,7 +119,7 @@ function imageSource(
     if (!model.fixture)
       throw new JobError(
         'INVALID_ARGUMENT',
-        'The reference sample belongs to the bundled models; pick another image.',
+        'The reference sample belongs to the random-weight test fixtures; pick another image.',
       );
     return { source: { kind: 'fixture-sample' }, transfer: [], label: 'the fixture’s reference input' };
   }
@@ -217,20 +223,47 @@ export function setupReconstruct(page: Page): (state: PageState, previous: PageS
     option.textContent = `${repo.replace('mit-han-lab/', '')} — ${note}`;
     ui.hubSelect.append(option);
   }
+  // The default model first (and chosen); the random-weight fixtures after it, labelled test-only.
+  const defaultOption = document.createElement('option');
+  defaultOption.value = DEFAULT_OPTION;
+  defaultOption.textContent = `${DEFAULT_MODEL_NAME} — trained by dcae (default)`;
+  ui.fixtureSelect.append(defaultOption);
+  ui.fixtureSelect.value = DEFAULT_OPTION;
+  ui.modelCard.href = new URL(DEFAULT_MODEL_CARD, new URL(import.meta.env.BASE_URL, location.origin)).href;
   void fetch(new URL('fixtures/dcae/index.json', new URL(import.meta.env.BASE_URL, location.origin)))
     .then((r) => r.json() as Promise<{ name: string }[]>)
     .then((fixtures) => {
       for (const { name } of fixtures) {
         const option = document.createElement('option');
-        option.value = option.textContent = name;
+        option.value = name;
+        option.textContent = `${name} — random weights, test only`;
         ui.fixtureSelect.append(option);
       }
-      ui.fixtureSelect.value = fixtures.some((f) => f.name === 'tiny-sana-f32')
-        ? 'tiny-sana-f32'
-        : (fixtures[0]?.name ?? '');
-      return gallery.loadReference(ui.fixtureSelect.value);
     });
-  ui.fixtureSelect.addEventListener('change', () => void gallery.loadReference(ui.fixtureSelect.value));
+  // The default model's held-out photos; the first replaces the initial choice (the fixture's
+  // reference input, which only a fixture has) unless the user chose something else meanwhile.
+  void gallery
+    .loadPhotos()
+    .then((photo) =>
+      store.update((s) =>
+        photo !== undefined &&
+        s.reconstruct.image.kind === 'fixture-sample' &&
+        ui.fixtureSelect.value === DEFAULT_OPTION
+          ? withReconstruct(s, { image: photo, shows: 'preview' })
+          : s,
+      ),
+    );
+  ui.fixtureSelect.addEventListener('change', () => {
+    if (ui.fixtureSelect.value !== DEFAULT_OPTION) return void gallery.loadReference(ui.fixtureSelect.value);
+    store.update((s) =>
+      withReconstruct(s, {
+        reference: undefined,
+        ...(s.reconstruct.image.kind === 'fixture-sample'
+          ? { image: gallery.firstPhoto(), shows: 'preview' as const }
+          : {}),
+      }),
+    );
+  });
   for (const button of ui.tabs)
     button.addEventListener('click', () => {
       const tab = button.dataset.tab as Tab;
@@ -238,7 +271,7 @@ export function setupReconstruct(page: Page): (state: PageState, previous: PageS
         const leaving = tab !== 'fixture' && s.reconstruct.image.kind === 'fixture-sample';
         return withReconstruct(s, {
           tab,
-          ...(leaving ? { image: gallery.firstSample(), shows: 'preview' as const } : {}),
+          ...(leaving ? { image: gallery.firstPhoto(), shows: 'preview' as const } : {}),
         });
       });
     });
@@ -310,7 +343,14 @@ function renderModel(model: ModelInfo | undefined): void {
     model === undefined
       ? []
       : [
-          ['Model', model.name],
+          [
+            'Model',
+            model.defaultModel
+              ? `${model.name} (the default: trained by dcae; numbers in its model card)`
+              : model.fixture
+                ? `${model.name} (random weights: test fixture)`
+                : model.name,
+          ],
           ['Format', `${model.format}, ${model.dtype}`],
           ['Compression', `f${model.ratio} c${model.latentChannels}`],
           [

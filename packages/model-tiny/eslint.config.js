@@ -1,0 +1,3 @@
+import { dcaeLint, noOnnxruntime } from '../../tooling/eslint.config.js';
+
+export default [...dcaeLint(import.meta.dirname), noOnnxruntime];
