@@ -4,6 +4,7 @@ import { openSafetensors } from '@dcae/core';
 import { fileSource } from '@dcae/core/node';
 import type { RuntimeV1 } from '@dcae/core/runtime';
 import { createNodeRuntime } from '@dcae/runtime-adapters/node';
+import { createWebRuntime } from '@dcae/runtime-adapters/web';
 import { buildDiffusionGraph, parseDiffusionConfig, timestepEmbedding } from '../src/index.js';
 import {
   fixturePath,
@@ -84,6 +85,22 @@ describe.each(['tiny-dit', 'tiny-uvit'] as const)('%s', (name) => {
       config.backbone.family === 'dit' ? blocks : 0,
     );
     expect(contrib('standard')).toEqual([]);
+  });
+
+  it("the fused kernels run on onnxruntime-web's wasm backend too, within the fixture tolerance", async () => {
+    const tensors = await readTensors(`${name}/forward.safetensors`);
+    const expected = float32(tensors, 'out');
+    const web = await createWebRuntime({ devices: ['wasm'], threads: 1 });
+    try {
+      const model = await loadFixtureModel(name, web);
+      const out = await model.forward(float32(tensors, 'x'), float32(tensors, 't').data, int64(tensors, 'y'));
+      await model.dispose();
+      expect(maxAbsDiff(out.data, expected.data)).toBeLessThanOrEqual(
+        1e-4 * Math.max(1, maxAbs(expected.data)),
+      );
+    } finally {
+      await web.dispose();
+    }
   });
 
   it('the host timestep sinusoid matches upstream (up to torch float32 exp, amplified by t ≤ 1000)', async () => {

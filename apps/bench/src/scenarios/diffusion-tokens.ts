@@ -293,7 +293,8 @@ export const diffusionTokens: Scenario = {
   name: 'diffusion-tokens',
   title: 'Diffusion backbone cost per latent token count: DC-AE-f32/f64 vs SD-VAE-f8',
   description:
-    'DiT-XL and UViT-H at their real size (hidden 1152, depth 28, 16 heads; random weights written once into the ' +
+    'DiT-XL and UViT-H at their real size (hidden 1152, depth 28 unless `--depth` says otherwise, 16 heads; random ' +
+    'weights written once into the ' +
     'cache dir) on the latents of a 512×512 image: DC-AE-f32 (32×16×16, patch 1: 256 tokens), DC-AE-f64 ' +
     '(128×8×8, patch 1: 64 tokens) and SD-VAE-f8 with patch 2 (4×64×64: 1024 tokens). "step" is one network ' +
     'evaluation at batch 1 (`forward`; a guided step evaluates [cond; uncond], twice this); "generate" is ' +
