@@ -30,6 +30,8 @@ architectures, 256, batch 1, fp32):
   --batch <list>   batch sizes, e.g. 1,4
   --dtype <list>   fp32,fp16
   --arch <list>    f32c32-in,sana,f64c128,f128c512
+  --depth <n>      diffusion-tokens: blocks per backbone instead of the released 28, at the real
+                   width (each block is the same, so per-step GFLOP/s and ratios stay close)
   --full-matrix    every list in full: 4 architectures × 2 × 3 sizes (256,512,1024) × 2 batches
                    (1,4) × 2 dtypes = 96 cases (many hours on a 2-core machine)
   --list           list the scenarios and exit
@@ -77,6 +79,7 @@ function caseMatrix(values: {
   batch?: string;
   dtype?: string;
   arch?: string;
+  depth?: string;
   'full-matrix'?: boolean;
 }): CaseMatrix {
   const positive = (max: number) => (item: string) => {
@@ -99,6 +102,7 @@ function caseMatrix(values: {
       ),
       MATRIX_ARCHITECTURES,
     ),
+    depth: list(values.depth, 'depth', 'an integer from 1 to 64', positive(64))?.[0],
   };
   return Object.fromEntries(Object.entries(matrix).filter(([, v]) => v !== undefined));
 }
@@ -171,6 +175,7 @@ async function main(): Promise<number> {
       batch: { type: 'string' },
       dtype: { type: 'string' },
       arch: { type: 'string' },
+      depth: { type: 'string' },
       'full-matrix': { type: 'boolean', default: false },
       help: { type: 'boolean', default: false },
     },

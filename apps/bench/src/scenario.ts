@@ -48,6 +48,8 @@ export interface CaseMatrix {
   readonly batches?: readonly number[];
   readonly dtypes?: readonly ('fp32' | 'fp16')[];
   readonly architectures?: readonly string[];
+  /** diffusion-tokens: blocks per backbone (`--depth`). */
+  readonly depth?: number;
 }
 
 /** What one run of a case processes, to turn times into throughput (MB/s, GFLOP/s). */

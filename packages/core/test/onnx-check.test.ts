@@ -373,6 +373,22 @@ describe('B13 UNSUPPORTED_OP', () => {
     expect(codeOf(withNode('Relu', 'ai.onnx'))).toBe('accepted');
     expect(codeOf(withNode('Loop'), { allowedOps: new Set(['Relu', 'Loop']) })).toBe('accepted');
   });
+
+  it("accepts only the listed com.microsoft ops (the backbones' fused attention), and only in that domain", () => {
+    expect(codeOf(withNode('MultiHeadAttention', 'com.microsoft'))).toBe('accepted');
+    expect(codeOf(withNode('MultiHeadAttention', ''))).toBe('UNSUPPORTED_OP');
+    expect(codeOf(withNode('MultiHeadAttention', 'com.example'))).toBe('UNSUPPORTED_OP');
+    expect(codeOf(withNode('MultiHeadAttention', 'com.microsoft'), { allowedContribOps: new Set() })).toBe(
+      'UNSUPPORTED_OP',
+    );
+    expect(codeOf(withNode('FastGelu', 'com.microsoft'))).toBe('accepted');
+    expect(
+      codeOf(withNode('Attention', 'com.microsoft'), { allowedContribOps: new Set(['Attention']) }),
+    ).toBe('accepted');
+    expect(errorOf(withNode('Attention', 'com.microsoft')).message).toContain(
+      'only the default ONNX domain and com.microsoft FastGelu, MultiHeadAttention are allowed',
+    );
+  });
 });
 
 describe('dcae models', () => {

@@ -5,7 +5,13 @@ export { DIFFUSION_PRESETS, isDiffusionPresetName } from './presets.js';
 export type { DiffusionPreset, DiffusionPresetName } from './presets.js';
 export { DIFFUSION_MODELS, DIFFUSION_ORG, MODEL_CATALOG } from './catalog.js';
 export { buildDiffusionGraph, CONFIG_FILE, loadDiffusionModel, WEIGHTS_FILE } from './model.js';
-export type { CheckpointFiles, DiffusionModel, LoadDiffusionModelOptions } from './model.js';
+export type {
+  BuildDiffusionGraphOptions,
+  CheckpointFiles,
+  DiffusionModel,
+  LoadDiffusionModelOptions,
+} from './model.js';
+export type { AttentionKernel } from './graph/layers.js';
 export { hasTensorsUnder, loadGenerator } from './generator.js';
 export type { Generator, LoadGeneratorOptions } from './generator.js';
 export { timestepEmbedding } from './graph/timestep-embedding.js';

@@ -6,6 +6,7 @@ import type { RuntimeV1, SessionV1 } from '@dcae/core/runtime';
 import type { BackboneConfig, DiffusionModelConfig } from './config.js';
 import { hasNullClass, latentShape, parseDiffusionConfig } from './config.js';
 import { buildDit, DIT_FREQUENCY_DIM } from './graph/dit.js';
+import type { AttentionKernel } from './graph/layers.js';
 import { timestepEmbedding } from './graph/timestep-embedding.js';
 import { buildUvit } from './graph/uvit.js';
 import type { DiffusionPreset } from './presets.js';
@@ -53,6 +54,16 @@ export interface LoadDiffusionModelOptions {
   readonly signal?: AbortSignal;
   /** Use this instead of the folder's config.json (which then is not read). */
   readonly config?: DiffusionModelConfig;
+  /**
+   * `'fused'`: onnxruntime's `MultiHeadAttention` (com.microsoft) per block; `'standard'`: default-domain
+   * ops only, for a runtime without onnxruntime's contrib ops. @defaultValue 'fused'
+   */
+  readonly attention?: AttentionKernel;
+}
+
+export interface BuildDiffusionGraphOptions {
+  /** How attention is written (see `AttentionKernel`). @defaultValue 'fused' */
+  readonly attention?: AttentionKernel;
 }
 
 export const CONFIG_FILE = 'config.json';
@@ -61,22 +72,28 @@ export const WEIGHTS_FILE = 'model.safetensors';
 const GRAPH_INPUTS = { x: 'x', y: 'y', ditTime: 't_freq', uvitTime: 'time_token', out: 'out' } as const;
 
 /**
- * The backbone as an ONNX graph (opset 18, dynamic batch): inputs `x` [B, C, s, s], `t_freq`
- * [B, 256] (DiT) or `time_token` [B, D] (UViT), `y` [B] int64; output `out`. Parameters are named
- * by their checkpoint keys (without the prefix) and resolved through `params`.
+ * The backbone as an ONNX graph (opset 18, plus com.microsoft 1 for the fused attention; dynamic
+ * batch): inputs `x` [B, C, s, s], `t_freq` [B, 256] (DiT) or `time_token` [B, D] (UViT), `y` [B]
+ * int64; output `out`. Parameters are named by their checkpoint keys (without the prefix) and
+ * resolved through `params`.
  */
-export function buildDiffusionGraph(config: BackboneConfig, params: ParamResolver): OnnxModel {
+export function buildDiffusionGraph(
+  config: BackboneConfig,
+  params: ParamResolver,
+  options: BuildDiffusionGraphOptions = {},
+): OnnxModel {
+  const kernel = options.attention ?? 'fused';
   const g = new GraphBuilder({ name: `dcae_${config.family}`, params });
   const [channels, size] = [config.inChannels, config.inputSize];
   const x = g.input(GRAPH_INPUTS.x, 'float32', ['batch', channels, size, size]);
   const y = g.input(GRAPH_INPUTS.y, 'int64', ['batch']);
   if (config.family === 'dit') {
     const tFreq = g.input(GRAPH_INPUTS.ditTime, 'float32', ['batch', DIT_FREQUENCY_DIM]);
-    const out = buildDit(g.root, x, tFreq, y, config);
+    const out = buildDit(g.root, x, tFreq, y, config, kernel);
     g.output(out, GRAPH_INPUTS.out, ['batch', 2 * channels, size, size]);
   } else {
     const timeToken = g.input(GRAPH_INPUTS.uvitTime, 'float32', ['batch', config.hiddenSize]);
-    const out = buildUvit(g.root, x, timeToken, y, config);
+    const out = buildUvit(g.root, x, timeToken, y, config, kernel);
     g.output(out, GRAPH_INPUTS.out, ['batch', channels, size, size]);
   }
   return g.build();
@@ -108,7 +125,9 @@ export async function loadDiffusionModel(
     location: WEIGHTS_FILE,
     source: `${files.name}/${WEIGHTS_FILE}`,
   });
-  const graph = buildDiffusionGraph(config.backbone, binding.resolve);
+  const graph = buildDiffusionGraph(config.backbone, binding.resolve, {
+    ...(options.attention ? { attention: options.attention } : {}),
+  });
   binding.finish();
   throwIfAborted(signal);
   const session = await runtime.createSession(serializeModel(graph), {

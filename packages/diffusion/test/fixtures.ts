@@ -4,7 +4,7 @@ import type { HostTensor, JsonValue, SafetensorsFile } from '@dcae/core';
 import { openSafetensors, parseJsonConfig } from '@dcae/core';
 import { fileSource } from '@dcae/core/node';
 import type { RuntimeV1 } from '@dcae/core/runtime';
-import type { DiffusionModel } from '../src/index.js';
+import type { AttentionKernel, DiffusionModel } from '../src/index.js';
 import { parseDiffusionConfig } from '../src/index.js';
 import { loadDiffusionModel } from '../src/node/index.js';
 
@@ -76,8 +76,9 @@ export async function loadFixtureModel(
   name: 'tiny-dit' | 'tiny-uvit',
   runtime: RuntimeV1,
   override: Record<string, unknown> = {},
+  attention?: AttentionKernel,
 ): Promise<DiffusionModel> {
   const json = { ...((await readJson(`${name}/config.json`)) as Record<string, unknown>), ...override };
   const config = parseDiffusionConfig(json as JsonValue, `${name}/config.json`);
-  return loadDiffusionModel(fixturePath(name), { runtime, config });
+  return loadDiffusionModel(fixturePath(name), { runtime, config, ...(attention ? { attention } : {}) });
 }

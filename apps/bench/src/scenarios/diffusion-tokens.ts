@@ -11,7 +11,7 @@ import {
   latentShape,
   timestepEmbedding,
 } from '@dcae/diffusion';
-import type { BackboneConfig, DiffusionModel } from '@dcae/diffusion';
+import type { AttentionKernel, BackboneConfig, DiffusionModel } from '@dcae/diffusion';
 import type { RandomTensor } from '../random-weights.js';
 import { ensureRandomSafetensors } from '../random-weights.js';
 import type { BenchCase, Figure, Scenario, Series } from '../scenario.js';
@@ -44,10 +44,16 @@ const PAPER_SPEEDUP = 19.1;
 const tokens = (latent: Latent): number => (latent.size / latent.patch) ** 2;
 const numel = (shape: readonly number[]): number => shape.reduce((a, b) => a * b, 1);
 
-function configFor(backbone: BackboneConfig, latent: Latent, quick: boolean): BackboneConfig {
+function configFor(
+  backbone: BackboneConfig,
+  latent: Latent,
+  quick: boolean,
+  depth: number | undefined,
+): BackboneConfig {
   return {
     ...backbone,
     ...(quick ? QUICK_SIZE : {}),
+    ...(depth === undefined ? {} : { depth }),
     inChannels: latent.channels,
     inputSize: latent.size,
     patchSize: latent.patch,
@@ -163,8 +169,9 @@ async function openModel(
   config: BackboneConfig,
   weights: WeightsFile,
   latent: Latent,
+  attention: AttentionKernel,
 ): Promise<DiffusionModel & { readonly bytes: Uint8Array }> {
-  const graph = buildDiffusionGraph(config, weights.resolverFor(latent));
+  const graph = buildDiffusionGraph(config, weights.resolverFor(latent), { attention });
   const bytes = serializeModel(graph);
   const session = await runtime.createSession(bytes, {
     externalData: [{ location: basename(weights.path), data: weights.path }],
@@ -195,7 +202,8 @@ function checkOutput(out: HostTensor<'float32'>, expected: readonly number[], wh
   if (!out.data.every(Number.isFinite)) throw new Error(`${what}: non-finite output`);
 }
 
-const seriesName = (family: string, what: 'step' | 'guided step' | 'generate', latent: Latent): string =>
+type What = 'step' | 'guided step' | 'generate' | 'step, standard ops' | 'guided step, standard ops';
+const seriesName = (family: string, what: What, latent: Latent): string =>
   `${family} ${what}, ${latent.name} (${tokens(latent)} tokens)`;
 
 /** The ceiling of the roofline figures (as in ae-latency), measured before and after the cases. */
@@ -213,13 +221,80 @@ const QUICK_PEAK: PeakOptions = {
 };
 
 /** Kernel op types that are matrix products (what the GFLOP count counts). */
-const MATMUL_KERNELS = new Set(['MatMul', 'Gemm', 'FusedMatMul', 'FusedGemm', 'Conv', 'FusedConv']);
+const MATMUL_KERNELS = new Set([
+  'MatMul',
+  'Gemm',
+  'FusedMatMul',
+  'FusedGemm',
+  'Conv',
+  'FusedConv',
+  'MultiHeadAttention',
+]);
+
+/**
+ * The timed cases of one session: "step" (batch 1), "guided step" ([cond; uncond] as one batch of 2,
+ * as guidance.ts evaluates it) and, for the fused kernel, "generate". Each run checks its output.
+ */
+function caseSet(
+  family: string,
+  latent: Latent,
+  config: BackboneConfig,
+  model: DiffusionModel,
+  kernel: AttentionKernel,
+): BenchCase[] {
+  const shape = [1, ...model.latentShape];
+  const x = createRng(1).randn(shape);
+  const outShape = [
+    1,
+    config.family === 'dit' ? 2 * latent.channels : latent.channels,
+    latent.size,
+    latent.size,
+  ];
+  const gflop = forwardGflop(config, parameterShapes(config));
+  const x2: HostTensor<'float32'> = {
+    ...x,
+    shape: [2, ...shape.slice(1)],
+    data: new Float32Array([...x.data, ...x.data]),
+  };
+  const outShape2 = [2, ...outShape.slice(1)];
+  const suffix = kernel === 'fused' ? '' : ', standard ops';
+  const cases: BenchCase[] = [
+    {
+      name: seriesName(family, `step${suffix}`, latent),
+      work: { amount: gflop, unit: 'GFLOP' },
+      run: async () => checkOutput(await model.forward(x, [500], [207]), outShape, 'step'),
+    },
+    {
+      name: seriesName(family, `guided step${suffix}`, latent),
+      work: { amount: 2 * gflop, unit: 'GFLOP' },
+      run: async () => checkOutput(await model.forward(x2, [500, 500], [207, 207]), outShape2, 'guided step'),
+    },
+  ];
+  if (kernel === 'fused') {
+    cases.push({
+      name: seriesName(family, 'generate', latent),
+      work: { amount: GENERATE_STEPS * gflop, unit: 'GFLOP' },
+      run: async () => {
+        const { latent: sample } = await generate({
+          model,
+          classLabels: [207],
+          guidanceScale: 1,
+          steps: GENERATE_STEPS,
+          seed: 0,
+        });
+        checkOutput(sample, shape, 'generate');
+      },
+    });
+  }
+  return cases;
+}
 
 export const diffusionTokens: Scenario = {
   name: 'diffusion-tokens',
   title: 'Diffusion backbone cost per latent token count: DC-AE-f32/f64 vs SD-VAE-f8',
   description:
-    'DiT-XL and UViT-H at their real size (hidden 1152, depth 28, 16 heads; random weights written once into the ' +
+    'DiT-XL and UViT-H at their real size (hidden 1152, depth 28 unless `--depth` says otherwise, 16 heads; random ' +
+    'weights written once into the ' +
     'cache dir) on the latents of a 512×512 image: DC-AE-f32 (32×16×16, patch 1: 256 tokens), DC-AE-f64 ' +
     '(128×8×8, patch 1: 64 tokens) and SD-VAE-f8 with patch 2 (4×64×64: 1024 tokens). "step" is one network ' +
     'evaluation at batch 1 (`forward`; a guided step evaluates [cond; uncond], twice this); "generate" is ' +
@@ -247,68 +322,37 @@ export const diffusionTokens: Scenario = {
     // One family at a time: three sessions of a 2–3 GB model are enough memory at once.
     for (const family of FAMILIES) {
       const configs = new Map(
-        LATENTS.map((latent) => [latent, configFor(family.backbone, latent, context.quick)]),
+        LATENTS.map((latent) => [
+          latent,
+          configFor(family.backbone, latent, context.quick, context.matrix.depth),
+        ]),
       );
       const weights = await ensureWeights(context.cacheDir, family.name, configs, (m) => context.log(m));
-      const cases: BenchCase[] = [];
       const models: (DiffusionModel & { bytes: Uint8Array })[] = [];
       try {
-        for (const [latent, config] of configs) {
-          context.log(`${family.name}, ${latent.name}: building the graph and the session`);
-          const model = await openModel(runtime, config, weights, latent);
-          models.push(model);
-          const shape = [1, ...model.latentShape];
-          const x = createRng(1).randn(shape);
-          const outShape = [
-            1,
-            config.family === 'dit' ? 2 * latent.channels : latent.channels,
-            latent.size,
-            latent.size,
-          ];
-          // A checked evaluation before timing (also the sessions' first run).
-          checkOutput(await model.forward(x, [500], [207]), outShape, `${family.name} ${latent.name}`);
-          const gflop = forwardGflop(config, parameterShapes(config));
-          // Classifier-free guidance evaluates [cond; uncond] as one batch of 2 (guidance.ts).
-          const x2: HostTensor<'float32'> = {
-            ...x,
-            shape: [2, ...shape.slice(1)],
-            data: new Float32Array([...x.data, ...x.data]),
-          };
-          const outShape2 = [2, ...outShape.slice(1)];
-          cases.push(
-            {
-              name: seriesName(family.name, 'step', latent),
-              work: { amount: gflop, unit: 'GFLOP' },
-              run: async () => checkOutput(await model.forward(x, [500], [207]), outShape, 'step'),
-            },
-            {
-              name: seriesName(family.name, 'guided step', latent),
-              work: { amount: 2 * gflop, unit: 'GFLOP' },
-              run: async () =>
-                checkOutput(await model.forward(x2, [500, 500], [207, 207]), outShape2, 'guided step'),
-            },
-            {
-              name: seriesName(family.name, 'generate', latent),
-              work: { amount: GENERATE_STEPS * gflop, unit: 'GFLOP' },
-              run: async () => {
-                const { latent: sample } = await generate({
-                  model,
-                  classLabels: [207],
-                  guidanceScale: 1,
-                  steps: GENERATE_STEPS,
-                  seed: 0,
-                });
-                checkOutput(sample, shape, 'generate');
-              },
-            },
-          );
-          forwardCost.set(`${family.name} ${latent.name}`, gflop);
-          figures.push({ name: `${family.name} forward, ${latent.name}`, value: gflop, unit: 'GFLOP' });
+        // The default-domain attention first ("before"), then the fused one ("after"; its sessions are
+        // kept for the profiles). Each kernel's three token counts run side by side in one compare.
+        for (const kernel of ['standard', 'fused'] as const) {
+          for (const model of models.splice(0)) await model.dispose();
+          const cases: BenchCase[] = [];
+          for (const [latent, config] of configs) {
+            context.log(
+              `${family.name}, ${latent.name}, ${kernel} attention: building the graph and the session`,
+            );
+            const model = await openModel(runtime, config, weights, latent, kernel);
+            models.push(model);
+            cases.push(...caseSet(family.name, latent, config, model, kernel));
+            const gflop = forwardGflop(config, parameterShapes(config));
+            if (kernel === 'fused') {
+              forwardCost.set(`${family.name} ${latent.name}`, gflop);
+              figures.push({ name: `${family.name} forward, ${latent.name}`, value: gflop, unit: 'GFLOP' });
+            }
+          }
+          context.log(`${family.name}, ${kernel} attention: measuring`);
+          series.push(...(await context.compare(cases)));
         }
         const released = [...parameterShapes(configs.get(f32)!).values()].reduce((n, s) => n + numel(s), 0);
         figures.push({ name: `${family.name} parameters (${f32.name})`, value: released / 1e6, unit: 'M' });
-        context.log(`${family.name}: measuring`);
-        series.push(...(await context.compare(cases)));
         // Where one step's time goes: onnxruntime's profile of a batch-1 forward per token count.
         for (const [i, [latent, config]] of [...configs].entries()) {
           const [timeInput, timeDim] =
@@ -344,7 +388,7 @@ export const diffusionTokens: Scenario = {
       } finally {
         for (const model of models) await model.dispose();
       }
-      for (const what of ['step', 'generate'] as const) {
+      for (const what of ['step', 'guided step', 'generate', 'step, standard ops'] as const) {
         ratios.push(
           { of: seriesName(family.name, what, f8), to: seriesName(family.name, what, f64) },
           { of: seriesName(family.name, what, f8), to: seriesName(family.name, what, f32) },
@@ -370,11 +414,22 @@ export const diffusionTokens: Scenario = {
     }
     for (const family of FAMILIES)
       for (const latent of LATENTS)
-        ratios.push({
-          of: seriesName(family.name, 'guided step', latent),
-          to: seriesName(family.name, 'step', latent),
-        });
-    const width = context.quick ? QUICK_SIZE : { hiddenSize: 1152, depth: 28, numHeads: 16 };
+        ratios.push(
+          { of: seriesName(family.name, 'guided step', latent), to: seriesName(family.name, 'step', latent) },
+          // Before ÷ after: what the fused attention (and Gelu forms) gained.
+          {
+            of: seriesName(family.name, 'step, standard ops', latent),
+            to: seriesName(family.name, 'step', latent),
+          },
+          {
+            of: seriesName(family.name, 'guided step, standard ops', latent),
+            to: seriesName(family.name, 'guided step', latent),
+          },
+        );
+    const width = {
+      ...(context.quick ? QUICK_SIZE : { hiddenSize: 1152, depth: 28, numHeads: 16 }),
+      ...(context.matrix.depth === undefined ? {} : { depth: context.matrix.depth }),
+    };
     return {
       params: {
         hiddenSize: width.hiddenSize,
@@ -401,7 +456,7 @@ export const diffusionTokens: Scenario = {
           'more, so the measured ratio falls below the FLOP ratio; a GPU at large batch keeps both token counts busy. ' +
           'Nor does it cover training, the autoencoder, or sample quality (FID). On a shared machine the ratios ' +
           'are noisy; compare the best times too.',
-        ...(context.quick
+        ...(context.quick || context.matrix.depth !== undefined
           ? []
           : [
               'The GFLOP figures are twice the multiply-adds the DC-AE paper lists (DiT-XL and UViT-H on DC-AE-f32: ' +
@@ -409,6 +464,11 @@ export const diffusionTokens: Scenario = {
                 "and 674.89 M (DiT-XL's count leaves out its fixed sin-cos position table, 0.29 M): the networks " +
                 'measured are the released architectures.',
             ]),
+        '"step" and "guided step" run the default graph (attention as onnxruntime\'s fused MultiHeadAttention, ' +
+          'GELU as com.microsoft FastGelu for DiT and as the erf pattern onnxruntime fuses to Gelu for UViT); ' +
+          '"…, standard ops" the same network with attention as MatMul → Softmax → MatMul (the ' +
+          "`attention: 'standard'` fallback), measured in its own compare just before. Their ratio is the " +
+          'before/after of the fused kernels.',
         '"guided step" is what a guided sampler evaluates per step: [cond; uncond] as one batch of 2 (guidance.ts); ' +
           'its ratio to "step" below 2× is what batching the two branches saves.',
         ...profiles,

@@ -31,6 +31,15 @@ export const DEFAULT_ALLOWED_OPS: ReadonlySet<string> = new Set([
   'AveragePool', 'MaxPool',
 ]);
 
+/**
+ * onnxruntime contrib ops (domain `com.microsoft`) a model may use: the fused attention and GELU
+ * dcae's diffusion backbones emit (docs/reliability.md §9 B13). Only these widely used kernels, which
+ * onnxruntime's own transformer optimiser produces, are let through; every other contrib op is refused.
+ */
+export const DEFAULT_ALLOWED_CONTRIB_OPS: ReadonlySet<string> = new Set(['FastGelu', 'MultiHeadAttention']);
+
+const CONTRIB_DOMAIN = 'com.microsoft';
+
 /** A file the caller supplies for external data: its `location` and, when known, its size. */
 export interface ExternalFileInfo {
   readonly location: string;
@@ -49,6 +58,8 @@ export interface CheckModelOptions extends InspectLimits {
   readonly maxTensorElements?: number;
   /** Default-domain ops allowed. @defaultValue DEFAULT_ALLOWED_OPS */
   readonly allowedOps?: ReadonlySet<string>;
+  /** `com.microsoft` ops allowed. @defaultValue DEFAULT_ALLOWED_CONTRIB_OPS */
+  readonly allowedContribOps?: ReadonlySet<string>;
 }
 
 export const DEFAULT_MAX_TENSOR_ELEMENTS = 2 ** 40;
@@ -83,7 +94,13 @@ export function checkInspection(inspection: ModelInspection, options: CheckModel
     }
   }
   checkExternalFiles(inspection, name, options);
-  checkOps(inspection, name, options.allowedOps ?? DEFAULT_ALLOWED_OPS, source);
+  checkOps(
+    inspection,
+    name,
+    options.allowedOps ?? DEFAULT_ALLOWED_OPS,
+    options.allowedContribOps ?? DEFAULT_ALLOWED_CONTRIB_OPS,
+    source,
+  );
 }
 
 interface TensorCheck {
@@ -286,17 +303,20 @@ function checkOps(
   inspection: ModelInspection,
   name: string,
   allowed: ReadonlySet<string>,
+  allowedContrib: ReadonlySet<string>,
   source: string | undefined,
 ): void {
   const local = new Set(inspection.functions.map((f) => `${f.domain}\u0000${f.name}`));
   for (const node of inspection.nodes) {
     const standard = node.domain === '' || node.domain === 'ai.onnx';
     if (standard ? allowed.has(node.opType) : local.has(`${node.domain}\u0000${node.opType}`)) continue;
+    if (node.domain === CONTRIB_DOMAIN && allowedContrib.has(node.opType)) continue;
     throw new DcaeError(
       'UNSUPPORTED_OP',
       `${name}: node ${node.index} ${JSON.stringify(node.name)} at ${node.path} uses op ${node.opType} from domain ` +
-        `${JSON.stringify(node.domain || 'ai.onnx')}, which is not on dcae's allow-list (${standard ? 'standard ops dcae models use' : 'only the default ONNX domain is allowed'}). ` +
-        'Untrusted models may only use the allowed ops; pass allowedOps to extend the list if you trust this model.',
+        `${JSON.stringify(node.domain || 'ai.onnx')}, which is not on dcae's allow-list (${standard ? 'standard ops dcae models use' : `only the default ONNX domain and ${CONTRIB_DOMAIN} ${[...allowedContrib].join(', ') || '(none)'} are allowed`}). ` +
+        'Untrusted models may only use the allowed ops; pass allowedOps (allowedContribOps for com.microsoft) to extend ' +
+        'the list if you trust this model.',
       {
         source,
         detail: {

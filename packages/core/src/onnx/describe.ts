@@ -29,7 +29,7 @@ function describeGraph(graph: OnnxGraph, indent: string, lines: string[]): void 
     const attrText = attrs.length ? ` {${attrs.map(([k, a]) => `${k}=${attribute(a)}`).join(', ')}}` : '';
     const outs = node.outputs.join(', ');
     lines.push(
-      `${indent}node   ${node.name}: ${outs} = ${node.opType}(${node.inputs.join(', ')})${attrText}`,
+      `${indent}node   ${node.name}: ${outs} = ${node.domain ? `${node.domain}.` : ''}${node.opType}(${node.inputs.join(', ')})${attrText}`,
     );
     for (const [key, attr] of Object.entries(node.attributes)) {
       if (attr.kind !== 'graph') continue;

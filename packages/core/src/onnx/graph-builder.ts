@@ -13,7 +13,7 @@ import type {
   OnnxNode,
   ValueInfo,
 } from './model.js';
-import { initializerDType, ONNX_DATA_TYPE, ONNX_IR_VERSION, ONNX_OPSET } from './model.js';
+import { initializerDType, MICROSOFT_DOMAIN, ONNX_DATA_TYPE, ONNX_IR_VERSION, ONNX_OPSET } from './model.js';
 
 /** A named tensor in a graph under construction. */
 export class Value {
@@ -216,7 +216,7 @@ export class Module {
     opType: string,
     inputs: readonly (Value | undefined)[],
     attributes: Attrs = {},
-    options: { outputs?: number; dtype?: DType } = {},
+    options: { outputs?: number; dtype?: DType; domain?: string } = {},
   ): Value[] {
     const name = this.graph.unique(`${this.#prefix()}${opType}`);
     const count = options.outputs ?? 1;
@@ -228,6 +228,7 @@ export class Module {
       inputs: inputs.map((v) => v?.name ?? ''),
       outputs: outputs.map((v) => v.name),
       attributes,
+      ...(options.domain ? { domain: options.domain } : {}),
     });
     return outputs;
   }
@@ -327,20 +328,41 @@ export class Module {
 
   /**
    * GELU, exact (`'none'`: x·Φ(x) via erf) or the tanh approximation (`'tanh'`), written with
-   * opset-18 primitives (onnxruntime fuses both patterns).
+   * opset-18 primitives. The exact form is x·0.5·(erf(x/√2) + 1) with a Div, the pattern
+   * onnxruntime's CPU optimiser fuses into one `Gelu` kernel (with x·(1/√2) it does not); it fuses no
+   * tanh form on the CPU, so `fastGelu()` is the fused kernel for that one.
    */
   gelu(x: Value, approximate: 'none' | 'tanh' = 'none'): Value {
     const half = this.constant(0.5, x.dtype);
     const one = this.constant(1, x.dtype);
-    let inner: Value;
     if (approximate === 'none') {
-      inner = this.erf(this.mul(x, this.constant(Math.SQRT1_2, x.dtype)));
-    } else {
-      const cube = this.mul(this.mul(x, x), x);
-      const poly = this.add(x, this.mul(cube, this.constant(0.044715, x.dtype)));
-      inner = this.tanh(this.mul(poly, this.constant(Math.sqrt(2 / Math.PI), x.dtype)));
+      const erf = this.erf(this.div(x, this.constant(Math.SQRT2, x.dtype)));
+      return this.mul(this.mul(x, half), this.add(erf, one));
     }
+    const cube = this.mul(this.mul(x, x), x);
+    const poly = this.add(x, this.mul(cube, this.constant(0.044715, x.dtype)));
+    const inner = this.tanh(this.mul(poly, this.constant(Math.sqrt(2 / Math.PI), x.dtype)));
     return this.mul(this.mul(x, half), this.add(one, inner));
+  }
+
+  /**
+   * onnxruntime's `FastGelu` (com.microsoft; CPU, wasm and WebGPU providers): the tanh
+   * approximation of GELU, x·0.5·(1 + tanh(√(2/π)·(x + 0.044715·x³))), as one kernel.
+   */
+  fastGelu(x: Value): Value {
+    return this.op('FastGelu', [x], {}, { domain: MICROSOFT_DOMAIN })[0]!;
+  }
+
+  /**
+   * onnxruntime's fused attention (`com.microsoft` `MultiHeadAttention`, CPU and WebGPU providers):
+   * q, k, v [B, L, heads·headDim] with the heads concatenated along the last axis →
+   * softmax(scale·q·kᵀ)·v per head, heads concatenated, [B, L, heads·headDim]. `scale` defaults to
+   * 1/√headDim.
+   */
+  multiHeadAttention(q: Value, k: Value, v: Value, options: { heads: number; scale?: number }): Value {
+    const attrs: Attrs = { num_heads: int(options.heads) };
+    if (options.scale !== undefined) attrs.scale = float(options.scale);
+    return this.op('MultiHeadAttention', [q, k, v], attrs, { domain: MICROSOFT_DOMAIN })[0]!;
   }
 
   softmax(x: Value, axis = -1): Value {

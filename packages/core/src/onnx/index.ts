@@ -5,6 +5,9 @@ export {
   externalLocations,
   initializerDType,
   initializerShape,
+  MICROSOFT_DOMAIN,
+  MICROSOFT_OPSET,
+  nodeDomains,
   ONNX_DATA_TYPE,
   ONNX_IR_VERSION,
   ONNX_OPSET,
@@ -34,6 +37,7 @@ export {
   checkExternalLocation,
   checkInspection,
   checkModel,
+  DEFAULT_ALLOWED_CONTRIB_OPS,
   DEFAULT_ALLOWED_OPS,
   DEFAULT_MAX_TENSOR_ELEMENTS,
 } from './check.js';

@@ -9,6 +9,9 @@ import type { HostTensor } from '../tensor/host-tensor.js';
 /** opset 18 (ai.onnx), IR version 8: supported by onnxruntime-node and onnxruntime-web 1.30. */
 export const ONNX_OPSET = 18;
 export const ONNX_IR_VERSION = 8;
+/** Version of onnxruntime's contrib domain `com.microsoft` imported when a node uses it. */
+export const MICROSOFT_DOMAIN = 'com.microsoft';
+export const MICROSOFT_OPSET = 1;
 
 /** ONNX TensorProto.DataType values for the dtypes dcae uses. */
 export const ONNX_DATA_TYPE: Readonly<Record<DType, number>> = {
@@ -43,6 +46,8 @@ export type AttributeValue =
 export interface OnnxNode {
   readonly name: string;
   readonly opType: string;
+  /** The op's domain; absent or `''` is the default ONNX domain (`com.microsoft`: onnxruntime's contrib ops). */
+  readonly domain?: string;
   readonly inputs: readonly string[];
   readonly outputs: readonly string[];
   readonly attributes: Readonly<Record<string, AttributeValue>>;
@@ -89,6 +94,19 @@ export function initializerShape(data: InitializerData): readonly number[] {
 
 export function initializerDType(data: InitializerData): DType {
   return data.kind === 'inline' ? data.tensor.dtype : data.dtype;
+}
+
+/** The non-default domains the nodes of `graph` (and its subgraphs) use, sorted. */
+export function nodeDomains(graph: OnnxGraph): string[] {
+  const found = new Set<string>();
+  const visit = (g: OnnxGraph): void => {
+    for (const node of g.nodes) {
+      if (node.domain) found.add(node.domain);
+      for (const attr of Object.values(node.attributes)) if (attr.kind === 'graph') visit(attr.value);
+    }
+  };
+  visit(graph);
+  return [...found].sort();
 }
 
 /** Every external file an ONNX model's initializers point into (sorted, unique). */

@@ -9,7 +9,7 @@ import type {
   OnnxNode,
   ValueInfo,
 } from './model.js';
-import { ONNX_DATA_TYPE } from './model.js';
+import { MICROSOFT_DOMAIN, MICROSOFT_OPSET, nodeDomains, ONNX_DATA_TYPE } from './model.js';
 import { ProtoWriter } from './proto.js';
 
 /** The largest model a single protobuf may hold; bigger models need external data. */
@@ -27,6 +27,17 @@ export function serializeModel(model: OnnxModel): Uint8Array {
   w.string(2, model.producer);
   w.message(7, graphProto(model.graph));
   w.message(8, new ProtoWriter().string(1, '').int(2, model.opset));
+  for (const domain of nodeDomains(model.graph)) {
+    if (domain !== MICROSOFT_DOMAIN) {
+      throw new DcaeError(
+        'GRAPH_INVALID',
+        `ONNX model "${model.graph.name}" has a node in domain "${domain}"; dcae writes only the default domain and ` +
+          `"${MICROSOFT_DOMAIN}" (onnxruntime's contrib ops).`,
+        { detail: { domain } },
+      );
+    }
+    w.message(8, new ProtoWriter().string(1, domain).int(2, MICROSOFT_OPSET));
+  }
   for (const [key, value] of Object.entries(model.metadata).sort(([a], [b]) =>
     a < b ? -1 : a > b ? 1 : 0,
   )) {
@@ -60,6 +71,7 @@ function nodeProto(node: OnnxNode): ProtoWriter {
   w.string(3, node.name);
   w.string(4, node.opType);
   for (const [name, attr] of Object.entries(node.attributes)) w.message(5, attributeProto(name, attr));
+  if (node.domain) w.string(7, node.domain);
   return w;
 }
 

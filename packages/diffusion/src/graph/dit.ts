@@ -1,5 +1,6 @@
 import type { Module, Value } from '@dcae/core/onnx';
 import type { DitConfig } from '../config.js';
+import type { AttentionKernel } from './layers.js';
 import {
   attention,
   labelEmbedding,
@@ -20,7 +21,14 @@ const LN_EPS = 1e-6;
  * module `m` (the checkpoint prefix). Inputs: x [B, C, s, s], tFreq [B, 256] (the timestep
  * sinusoid, computed on the host), labels [B] int64. Output [B, 2C, s, s]: ε̂ then the variance value.
  */
-export function buildDit(m: Module, x: Value, tFreq: Value, labels: Value, config: DitConfig): Value {
+export function buildDit(
+  m: Module,
+  x: Value,
+  tFreq: Value,
+  labels: Value,
+  config: DitConfig,
+  kernel: AttentionKernel = 'fused',
+): Value {
   const { hiddenSize: dim, inChannels, patchSize: p } = config;
   const grid = config.inputSize / p;
   const tokens = grid * grid;
@@ -63,6 +71,7 @@ export function buildDit(m: Module, x: Value, tFreq: Value, labels: Value, confi
       dim,
       heads: config.numHeads,
       qkvBias: true,
+      kernel,
     });
     h = m.add(h, gated(block, attnOut, gateMsa!, tokens, dim));
     const mlpIn = modulate(
@@ -73,7 +82,10 @@ export function buildDit(m: Module, x: Value, tFreq: Value, labels: Value, confi
       tokens,
       dim,
     );
-    h = m.add(h, gated(block, mlp(block.child('mlp'), mlpIn, dim, mlpHidden, 'tanh'), gateMlp!, tokens, dim));
+    h = m.add(
+      h,
+      gated(block, mlp(block.child('mlp'), mlpIn, dim, mlpHidden, 'tanh', kernel), gateMlp!, tokens, dim),
+    );
   }
 
   const final = m.child('final_layer');

@@ -22,6 +22,14 @@ export function layerNormNoAffine(m: Module, x: Value, ones: Value, epsilon: num
 }
 
 /**
+ * Which kernels the backbone graphs use: `'fused'` is one onnxruntime `MultiHeadAttention` per block
+ * and `FastGelu` for DiT's tanh GELU (com.microsoft; CPU, wasm and WebGPU providers);
+ * `'standard'` only default-domain ops (attention as MatMul → Softmax → MatMul over [B, H, L, hd]),
+ * for runtimes without onnxruntime's contrib ops.
+ */
+export type AttentionKernel = 'fused' | 'standard';
+
+/**
  * Multi-head self-attention (timm `Attention`; UViT's `Attention`), x [B·L, D] → [B·L, D]. The qkv
  * output is split as (3, heads, head_dim) along the feature axis; softmax((q·scale)·kᵀ)·v; heads
  * are concatenated head-major before `proj`.
@@ -29,22 +37,49 @@ export function layerNormNoAffine(m: Module, x: Value, ones: Value, epsilon: num
 export function attention(
   m: Module,
   x: Value,
-  spec: { tokens: number; dim: number; heads: number; qkvBias: boolean },
+  spec: { tokens: number; dim: number; heads: number; qkvBias: boolean; kernel?: AttentionKernel },
 ): Value {
   const { tokens, dim, heads } = spec;
   const headDim = dim / heads;
   const qkv = linear(m.child('qkv'), x, dim, 3 * dim, spec.qkvBias); // [B·L, 3D]
-  const split = m.transpose(m.reshape(qkv, [-1, tokens, 3, heads, headDim]), [2, 0, 3, 1, 4]); // [3, B, H, L, hd]
-  const [q, k, v] = m.split(split, 0, [1, 1, 1]).map((part) => m.squeeze(part, [0])) as [Value, Value, Value];
-  const scores = m.matMul(m.mul(q, m.constant(headDim ** -0.5)), m.transpose(k, [0, 1, 3, 2])); // [B, H, L, L]
-  const out = m.matMul(m.softmax(scores, -1), v); // [B, H, L, hd]
-  const merged = m.reshape(m.transpose(out, [0, 2, 1, 3]), [-1, dim]); // [B·L, D]
+  let merged: Value; // [B·L, D], heads concatenated
+  if ((spec.kernel ?? 'fused') === 'fused') {
+    // q, k, v are the three D-wide thirds of qkv, each already (heads, head_dim) head-major as
+    // MultiHeadAttention takes them: no transposes around the kernel (docs/benchmarks.md, backbone).
+    const [q, k, v] = m.split(m.reshape(qkv, [-1, tokens, 3 * dim]), 2, [dim, dim, dim]) as [
+      Value,
+      Value,
+      Value,
+    ];
+    merged = m.reshape(m.multiHeadAttention(q, k, v, { heads, scale: headDim ** -0.5 }), [-1, dim]);
+  } else {
+    const split = m.transpose(m.reshape(qkv, [-1, tokens, 3, heads, headDim]), [2, 0, 3, 1, 4]); // [3, B, H, L, hd]
+    const [q, k, v] = m.split(split, 0, [1, 1, 1]).map((part) => m.squeeze(part, [0])) as [
+      Value,
+      Value,
+      Value,
+    ];
+    const scores = m.matMul(m.mul(q, m.constant(headDim ** -0.5)), m.transpose(k, [0, 1, 3, 2])); // [B, H, L, L]
+    const out = m.matMul(m.softmax(scores, -1), v); // [B, H, L, hd]
+    merged = m.reshape(m.transpose(out, [0, 2, 1, 3]), [-1, dim]);
+  }
   return linear(m.child('proj'), merged, dim, dim);
 }
 
-/** timm `Mlp`: fc1 → GELU → fc2. */
-export function mlp(m: Module, x: Value, dim: number, hidden: number, gelu: 'none' | 'tanh'): Value {
-  const h = m.gelu(linear(m.child('fc1'), x, dim, hidden), gelu);
+/**
+ * timm `Mlp`: fc1 → GELU → fc2. With the fused kernels the tanh GELU is onnxruntime's `FastGelu`
+ * (its CPU optimiser fuses the erf pattern of `gelu()`, but no tanh pattern).
+ */
+export function mlp(
+  m: Module,
+  x: Value,
+  dim: number,
+  hidden: number,
+  gelu: 'none' | 'tanh',
+  kernel: AttentionKernel = 'fused',
+): Value {
+  const fc1 = linear(m.child('fc1'), x, dim, hidden);
+  const h = gelu === 'tanh' && kernel === 'fused' ? m.fastGelu(fc1) : m.gelu(fc1, gelu);
   return linear(m.child('fc2'), h, hidden, dim);
 }
 

@@ -1,5 +1,6 @@
 import type { Module, Value } from '@dcae/core/onnx';
 import type { UvitConfig } from '../config.js';
+import type { AttentionKernel } from './layers.js';
 import { attention, labelEmbedding, layerNorm, linear, mlp, patchEmbed, unpatchify } from './layers.js';
 
 const LN_EPS = 1e-5;
@@ -12,7 +13,14 @@ const EXTRAS = 2;
  * under module `m` (the checkpoint prefix). Inputs: x [B, C, s, s], timeToken [B, D] (the
  * sinusoid of t, computed on the host; no time MLP), labels [B] int64. Output [B, C, s, s].
  */
-export function buildUvit(m: Module, x: Value, timeToken: Value, labels: Value, config: UvitConfig): Value {
+export function buildUvit(
+  m: Module,
+  x: Value,
+  timeToken: Value,
+  labels: Value,
+  config: UvitConfig,
+  kernel: AttentionKernel = 'fused',
+): Value {
   const { hiddenSize: dim, inChannels, patchSize: p } = config;
   const grid = config.inputSize / p;
   const tokens = grid * grid + EXTRAS;
@@ -37,6 +45,7 @@ export function buildUvit(m: Module, x: Value, timeToken: Value, labels: Value, 
     heads: config.numHeads,
     qkvBias: config.qkvBias,
     mlpRatio: config.mlpRatio,
+    kernel,
   };
   const skips: Value[] = [];
   const half = Math.floor(config.depth / 2);
@@ -66,7 +75,14 @@ export function buildUvit(m: Module, x: Value, timeToken: Value, labels: Value, 
 function block(
   m: Module,
   x: Value,
-  spec: { tokens: number; dim: number; heads: number; qkvBias: boolean; mlpRatio: number },
+  spec: {
+    tokens: number;
+    dim: number;
+    heads: number;
+    qkvBias: boolean;
+    mlpRatio: number;
+    kernel: AttentionKernel;
+  },
 ): Value {
   const { dim } = spec;
   const h = m.add(x, attention(m.child('attn'), layerNorm(m.child('norm1'), x, dim, LN_EPS), spec));

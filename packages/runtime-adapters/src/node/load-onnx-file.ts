@@ -21,13 +21,14 @@ const LOAD_OPTION_KEYS = [
   'maxTotalBytes',
   'maxTensorElements',
   'allowedOps',
+  'allowedContribOps',
   'maxDepth',
 ] as const;
 
 /** Limits and the op allow-list of the model check (see `checkModel`). */
 export type OnnxFileCheckOptions = Pick<
   CheckModelOptions,
-  'maxModelBytes' | 'maxTotalBytes' | 'maxTensorElements' | 'allowedOps' | 'maxDepth'
+  'maxModelBytes' | 'maxTotalBytes' | 'maxTensorElements' | 'allowedOps' | 'allowedContribOps' | 'maxDepth'
 >;
 
 export interface InspectedOnnxFile {
