@@ -1,34 +1,15 @@
 import { existsSync } from 'node:fs';
 import { readdir } from 'node:fs/promises';
 import { join, relative } from 'node:path';
-import { Writable } from 'node:stream';
 import { fitToMultiple } from '@dcae/autoencoder';
 import { readImage } from '@dcae/autoencoder/node';
 import { describe, expect, it } from 'vitest';
-import { main } from '../src/main.js';
 import { defaultModelPath } from '../src/default-model.js';
 import { SIDE_BY_SIDE_GAP } from '../src/commands/reconstruct.js';
 import { REPO, readMetadata, tempDir } from './helpers.js';
-import type { CliResult } from './helpers.js';
+import { runCliInProcess } from './in-process.js';
 
-/** `dcae <args>` in this process (as bin.js runs it). */
-async function runCli(args: readonly string[]): Promise<CliResult> {
-  let stdout = '';
-  let stderr = '';
-  const sink = (append: (s: string) => void) =>
-    new Writable({
-      write(chunk: Buffer | string, _encoding, done) {
-        append(chunk.toString());
-        done();
-      },
-    });
-  const code = await main(args, {
-    stdout: sink((s) => (stdout += s)),
-    stderr: sink((s) => (stderr += s)),
-    signal: new AbortController().signal,
-  });
-  return { code, signal: null, stdout, stderr };
-}
+const runCli = runCliInProcess;
 
 const MODEL_TINY = join(REPO, 'packages/model-tiny');
 const COFFEE = join(MODEL_TINY, 'photos/coffee.jpg');

@@ -2,7 +2,6 @@ import { execFile } from 'node:child_process';
 import { readdir, readFile, realpath, writeFile } from 'node:fs/promises';
 import { createServer } from 'node:net';
 import type { AddressInfo } from 'node:net';
-import { Writable } from 'node:stream';
 import { join } from 'node:path';
 import { serializeSafetensors } from '@dcae/core';
 import { tensorToImages } from '@dcae/autoencoder';
@@ -10,32 +9,12 @@ import type { RgbImage } from '@dcae/autoencoder';
 import { encodeImage, loadAutoencoder, readImage } from '@dcae/autoencoder/node';
 import { createNodeRuntime } from '@dcae/runtime-adapters/node';
 import { describe, expect, it } from 'vitest';
-import { main } from '../src/main.js';
 import { runCli as spawnCli } from './helpers.js';
 import { BIN, FIXTURES, REPO, readMetadata, readTensor, tempDir } from './helpers.js';
 import type { CliResult } from './helpers.js';
+import { runCliInProcess } from './in-process.js';
 
-/**
- * Runs `dcae <args>` in this process (what bin.js does, without a node start per call, so that
- * these tests stay fast); the item about the environment and the README transcript's cwd aside.
- */
-async function runCli(args: readonly string[]): Promise<CliResult> {
-  let stdout = '';
-  let stderr = '';
-  const sink = (append: (s: string) => void) =>
-    new Writable({
-      write(chunk: Buffer | string, _encoding, done) {
-        append(chunk.toString());
-        done();
-      },
-    });
-  const code = await main(args, {
-    stdout: sink((s) => (stdout += s)),
-    stderr: sink((s) => (stderr += s)),
-    signal: new AbortController().signal,
-  });
-  return { code, signal: null, stdout, stderr };
-}
+const runCli = runCliInProcess;
 
 // What a new user trips over (issue #15): one test per item, on the tiny fixtures.
 

@@ -6,42 +6,31 @@
  * then `decode`) and the PyTorch reference for N = 16 and 8. Quick moves are debounced into one
  * decode, a stale decode is dropped, and a DC-AE 1.0 model gets the slider disabled with the reason.
  */
-import { readFile, rm } from 'node:fs/promises';
+import { readFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import type { HostTensor } from '@dcae/core';
 import { parseSafetensors } from '@dcae/core';
 import { loadAutoencoder, memoryModelFiles, tensorToImages } from '@dcae/autoencoder';
 import { createNodeRuntime } from '@dcae/runtime-adapters/node';
-import type { Browser, Page } from 'playwright-core';
+import type { Page } from 'playwright-core';
 import { afterAll, beforeAll, expect, it } from 'vitest';
-import type { StaticServer } from './static-server.js';
-import { buildPlayground, launchChromium, serveStatic } from './static-server.js';
+import type { OpenPlayground } from './static-server.js';
+import { openPlayground } from './static-server.js';
 
 const REPO = resolve(import.meta.dirname, '../../..');
 const DCAE15 = join(REPO, 'fixtures/dcae/dcae15-tiny-f32');
 
-let outDir: string;
-let server: StaticServer;
-let browser: Browser;
+let playground: OpenPlayground;
 let page: Page;
-const problems: string[] = [];
+let problems: string[];
 
 beforeAll(async () => {
-  outDir = await buildPlayground('dcae-playground-channels-');
-  server = await serveStatic(outDir);
-  browser = await launchChromium();
-  page = await browser.newPage({ viewport: { width: 1400, height: 1000 } });
-  page.on('pageerror', (e) => problems.push(`page error: ${e.message}`));
-  await page.goto(server.url);
-  await page.waitForFunction(() => document.body.dataset.state !== 'starting', undefined, {
-    timeout: 60_000,
-  });
+  playground = await openPlayground('dcae-playground-channels-');
+  ({ page, problems } = playground);
 }, 180_000);
 
 afterAll(async () => {
-  await browser?.close();
-  await server?.close();
-  if (outDir) await rm(outDir, { recursive: true, force: true });
+  await playground?.close();
 });
 
 /** Loads bundled fixture `name` and runs Encode → decode on its own sample. */

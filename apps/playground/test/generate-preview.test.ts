@@ -6,41 +6,30 @@
  * PCA); the last one equals TAESANA's decode of the final sample on onnxruntime-node (at DDPM's
  * last step the sample is x̂₀). An 8-channel model with TAESANA previews is refused with the reason.
  */
-import { readFile, rm } from 'node:fs/promises';
+import { readFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { loadAutoencoder, memoryModelFiles, tensorToImages } from '@dcae/autoencoder';
 import { createNodeRuntime } from '@dcae/runtime-adapters/node';
-import type { Browser, Page } from 'playwright-core';
+import type { Page } from 'playwright-core';
 import { afterAll, beforeAll, expect, it } from 'vitest';
-import type { StaticServer } from './static-server.js';
-import { buildPlayground, launchChromium, serveStatic } from './static-server.js';
+import type { OpenPlayground } from './static-server.js';
+import { openPlayground } from './static-server.js';
 
 const REPO = resolve(import.meta.dirname, '../../..');
 const TAESANA = join(REPO, 'fixtures/family2/taesana-randinit');
 
-let outDir: string;
-let server: StaticServer;
-let browser: Browser;
+let playground: OpenPlayground;
 let page: Page;
-const problems: string[] = [];
+let problems: string[];
 
 beforeAll(async () => {
-  outDir = await buildPlayground('dcae-playground-preview-');
-  server = await serveStatic(outDir);
-  browser = await launchChromium();
-  page = await browser.newPage({ viewport: { width: 1400, height: 1000 } });
-  page.on('pageerror', (e) => problems.push(`page error: ${e.message}`));
-  await page.goto(server.url);
-  await page.waitForFunction(() => document.body.dataset.state !== 'starting', undefined, {
-    timeout: 60_000,
-  });
+  playground = await openPlayground('dcae-playground-preview-');
+  ({ page, problems } = playground);
   await page.click('#view-generate');
 }, 180_000);
 
 afterAll(async () => {
-  await browser?.close();
-  await server?.close();
-  if (outDir) await rm(outDir, { recursive: true, force: true });
+  await playground?.close();
 });
 
 /** Chooses the bundled backbone, DDPM 3 steps, seed 7, previews with `previewWith`; Generate; the final state. */

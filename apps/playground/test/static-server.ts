@@ -2,12 +2,12 @@
  * A static server for the built playground on 127.0.0.1, with the production headers (COOP/COEP
  * for wasm threads, the CSP) and ETags, as a real deployment would serve it.
  */
-import { mkdtemp } from 'node:fs/promises';
+import { mkdtemp, rm } from 'node:fs/promises';
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
-import type { Browser } from 'playwright-core';
+import type { Browser, Page } from 'playwright-core';
 import { chromium } from 'playwright-core';
 import { build } from 'vite';
 import { fileUnder, securityHeaders, sendFile } from '../build/assets.js';
@@ -77,4 +77,38 @@ export function launchChromium(): Promise<Browser> {
       '--disable-sync',
     ],
   });
+}
+
+/** A built playground served on loopback and open in headless Chromium, ready once it left "starting". */
+export interface OpenPlayground {
+  readonly page: Page;
+  /** Page errors seen so far (a test expects none). */
+  readonly problems: string[];
+  /** Closes the browser and the server and removes the build. */
+  close(): Promise<void>;
+}
+
+/** Builds the playground into a temporary folder (`prefix`), serves it and opens it in Chromium. */
+export async function openPlayground(prefix: string): Promise<OpenPlayground> {
+  const outDir = await buildPlayground(prefix);
+  const server = await serveStatic(outDir);
+  const browser = await launchChromium();
+  const problems: string[] = [];
+  const close = async (): Promise<void> => {
+    await browser.close();
+    await server.close();
+    await rm(outDir, { recursive: true, force: true });
+  };
+  try {
+    const page = await browser.newPage({ viewport: { width: 1400, height: 1000 } });
+    page.on('pageerror', (e) => problems.push(`page error: ${e.message}`));
+    await page.goto(server.url);
+    await page.waitForFunction(() => document.body.dataset.state !== 'starting', undefined, {
+      timeout: 60_000,
+    });
+    return { page, problems, close };
+  } catch (error) {
+    await close();
+    throw error;
+  }
 }
