@@ -239,7 +239,13 @@ describe('dcae train', () => {
       join(empty, 'lpips.safetensors'),
     ]);
     expect(missingFile.stderr).toMatch(/error\[PERCEPTUAL_WEIGHTS_MISSING\].*lpips\.safetensors/);
-    const unused = await runCli([...base, '--data', data, '--perceptual-weights', join(empty, 'x.safetensors')]);
+    const unused = await runCli([
+      ...base,
+      '--data',
+      data,
+      '--perceptual-weights',
+      join(empty, 'x.safetensors'),
+    ]);
     expect(unused.code).toBe(2);
     expect(unused.stderr).toMatch(/error\[INVALID_ARGUMENT\]: --perceptual-weights .* no perceptual term/);
     // None of the refused runs left a half-written output folder behind.

@@ -119,7 +119,9 @@ export async function runTrain(options: TrainOptions, { io, signal }: CommandCon
   }
   // Read (and checked strictly) before any training output is written.
   const perceptualWeights =
-    options.perceptualWeights !== undefined ? await readPerceptualWeights(options.perceptualWeights) : undefined;
+    options.perceptualWeights !== undefined
+      ? await readPerceptualWeights(options.perceptualWeights)
+      : undefined;
 
   // In-process sessions: a step's tensors (weights and optimizer state) are fed every step, and a
   // worker would copy them twice per step. Progress and Ctrl-C are handled between steps.
