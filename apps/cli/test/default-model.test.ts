@@ -134,6 +134,11 @@ describe('the bundled default model (@dcae/model-tiny)', () => {
     const text = (await runCli(['models'])).stdout;
     expect(text.indexOf('@dcae/model-tiny')).toBeLessThan(text.indexOf('mit-han-lab/'));
     expect(text).toContain('random weights, for tests only');
+    // TAESANA is not on the Hub: listed with the pinned GitHub URL that --model accepts.
+    expect(json.elsewhere).toEqual([
+      expect.objectContaining({ id: 'TAESANA', files: ['taesana_encoder.pth', 'taesana_decoder.pth'] }),
+    ]);
+    expect(text).toContain(json.elsewhere[0].url);
     const diffusion = (await runCli(['models', '--kind', 'diffusion', '--json'])).stdout;
     expect(JSON.parse(diffusion).bundled).toEqual([]);
   });

@@ -1,4 +1,5 @@
 import { MODEL_CATALOG } from '@dcae/diffusion';
+import { TAESANA_RELEASE } from '@dcae/hub';
 import type { KnownModelKind } from '@dcae/hub';
 import { DEFAULT_MODEL_NAME, defaultModelCard, defaultModelPath } from '../default-model.js';
 import { Reporter } from '../reporter.js';
@@ -19,7 +20,8 @@ export const TEST_FIXTURES = [
 
 /**
  * `dcae models`: the bundled default model (used when `--model` is left out), the released DC-AE
- * repos dcae knows (any of them works as `--model <id>`), and, labelled as such, the random-weight
+ * repos dcae knows (any of them works as `--model <id>`), TAESANA (released on GitHub, usable by URL),
+ * and, labelled as such, the random-weight
  * test fixtures of the repository.
  */
 export async function runModels(options: ModelsOptions, { io }: CommandContext): Promise<void> {
@@ -60,12 +62,21 @@ export async function runModels(options: ModelsOptions, { io }: CommandContext):
       '',
       'Use an id with --model (optionally @revision); files are cached like huggingface_hub does.',
       '',
+      ...(withAutoencoders
+        ? [
+            'Released elsewhere (use the URL with --model, or --preview taesana=URL with generate):',
+            `  TAESANA  autoencoder f32c32  ${TAESANA_RELEASE.description}`,
+            `  ${TAESANA_RELEASE.url}  (${TAESANA_RELEASE.files.join(', ')})`,
+            '',
+          ]
+        : []),
       'Test fixtures of the dcae repository (random weights, for tests only: their pictures are noise):',
       ...fixtures.map((f) => `  ${f.path.padEnd(28)}  ${f.kind}`),
     ].join('\n'),
     {
       models,
       bundled,
+      elsewhere: withAutoencoders ? [{ id: 'TAESANA', kind: 'autoencoder', ...TAESANA_RELEASE }] : [],
       testFixtures: fixtures.map((f) => ({ ...f, randomWeights: true, testOnly: true })),
     },
   );
