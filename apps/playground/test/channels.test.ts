@@ -36,10 +36,13 @@ afterAll(async () => {
 /** Loads bundled fixture `name` and runs Encode → decode on its own sample. */
 async function runFixture(name: string): Promise<void> {
   await page.waitForFunction(
-    (n) => [...document.querySelectorAll('#fixture-select option')].some((o) => o.textContent === n),
+    (n) =>
+      [...document.querySelectorAll<HTMLOptionElement>('#fixture-select option')].some((o) => o.value === n),
     name,
   );
   await page.selectOption('#fixture-select', name);
+  // The page starts on the default model's photo; a fixture's own sample is a separate choice.
+  await page.click('[data-sample=fixture-sample]');
   await page.click('#run');
   await page.waitForFunction(() => document.body.dataset.state === 'running', undefined, { timeout: 5_000 });
   await page.waitForFunction(() => ['done', 'error'].includes(document.body.dataset.state!), undefined, {
