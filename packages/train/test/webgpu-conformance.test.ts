@@ -166,8 +166,8 @@ describe.skipIf(adapter.runtime === undefined)('WebGPU EP vs CPU EP (onnxruntime
         expect(worstWeight).toBeLessThanOrEqual(1);
         // The step did something on both devices.
         const moved = maxAbsDiff(
-          floats(onGpu.weights().get('decoder.conv_out.weight')),
-          floats(tinyIn.weights.get('decoder.conv_out.weight')),
+          floats(onGpu.weights().get('decoder.conv_out.conv.weight')),
+          floats(tinyIn.weights.get('decoder.conv_out.conv.weight')),
         );
         expect(moved).toBeGreaterThan(lr / 2);
       } finally {
