@@ -51,8 +51,11 @@ const PAGE = `<!doctype html>
 <script type="module" src="/runner.js"></script>
 `;
 
-/** How long one page may take to set up (wasm compile, sessions) or to run one case. */
-const PAGE_TIMEOUT_MS = 300_000;
+/**
+ * How long one page may take to set up (wasm compile, sessions) or to run one case; a full-width
+ * model at 512² on one thread takes minutes.
+ */
+const PAGE_TIMEOUT_MS = 600_000;
 
 export interface ChromiumContent {
   /** The model folder and the files of it the page fetches. */
