@@ -378,8 +378,10 @@ export const runtimes: Scenario = {
       if (host !== undefined)
         notes.push(
           'Chromium wasm 2T against 1T: the second thread only helps when a core is free. On a 2-core machine ' +
-            "shared with other work (and with Chromium's own processes) it can be slower; the tiny model's " +
-            'many small operators also leave little to split between threads.',
+            "shared with other work (and with Chromium's own processes) it can be slower" +
+            (fullWidth
+              ? '.'
+              : "; the tiny model's many small operators also leave little to split between threads."),
         );
       if (params.webgpuAdapter?.toString().endsWith('(fallback)'))
         notes.push(
