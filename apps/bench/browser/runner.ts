@@ -5,7 +5,7 @@
  * tsup (`dist/browser/runner.js`); `onnxruntime-web` stays external and the page maps it to the
  * package's own files with an import map.
  */
-import type { Autoencoder } from '@dcae/autoencoder';
+import type { Autoencoder, DcAeConfig, RunPlan } from '@dcae/autoencoder';
 import { loadAutoencoder, memoryModelFiles } from '@dcae/autoencoder';
 import type { HostTensor } from '@dcae/core';
 import type { WebDevice, WebGpuAdapterInfo, WebRuntime } from '@dcae/runtime-adapters/web';
@@ -20,6 +20,13 @@ export interface RunnerSpec {
   /** The model folder's URL (ending in `/`) and the files to fetch from it. */
   readonly modelUrl: string;
   readonly modelFiles: readonly string[];
+  /** A DC-AE architecture for a folder without config.json (the bench's random-weight models). */
+  readonly config?: DcAeConfig;
+  /**
+   * `'never'` (the tiny fixture: always whole) or `'auto'`, the library's default, which on wasm
+   * tiles above `wasmMemoryBudget` (see docs/benchmarks.md, full-size models in the browser).
+   */
+  readonly tiling: 'never' | 'auto';
   /** Raw little-endian float32 tensors: the encode input and its reference latent, the decode reference. */
   readonly image: TensorRef;
   readonly latent: TensorRef;
@@ -43,6 +50,19 @@ export interface RunnerInfo {
   readonly setupMs: number;
   /** Largest |page output − Node reference| of the first encode and decode. */
   readonly maxDiff: { readonly encode: number; readonly decode: number };
+  /** How the library runs this page's encode and decode (tiles or whole, estimated bytes). */
+  readonly plans: { readonly encode: RunPlan; readonly decode: RunPlan };
+}
+
+/** The page's memory as the page itself sees it. */
+export interface RunnerMemory {
+  /**
+   * The largest WebAssembly memory the page created (onnxruntime-web's heap: weights, activations
+   * and arena), in bytes. A wasm memory only grows, so this is the heap's peak so far.
+   */
+  readonly wasmHeapBytes: number | undefined;
+  /** `performance.measureUserAgentSpecificMemory()` (page and its workers), when it answers in time. */
+  readonly userAgentBytes: number | undefined;
 }
 
 /** The page's WebGPU adapter, if any, and what `probeWebDevices` says about it. */
@@ -57,6 +77,7 @@ export interface Runner {
   setup(spec: RunnerSpec): Promise<RunnerInfo>;
   /** One encode or decode of the spec's input; resolves to its milliseconds. */
   run(operation: 'encode' | 'decode'): Promise<number>;
+  memory(): Promise<RunnerMemory>;
   dispose(): Promise<void>;
 }
 
@@ -83,6 +104,32 @@ function maxAbsDiff(a: HostTensor<'float32'>, b: HostTensor<'float32'>): number 
   return max;
 }
 
+/**
+ * Every WebAssembly.Memory created in this page (onnxruntime-web's threaded build creates its heap
+ * from JS), so the page can report the heap size: onnxruntime-web does not expose its module.
+ */
+const memories: WebAssembly.Memory[] = [];
+const NativeMemory = WebAssembly.Memory;
+WebAssembly.Memory = new Proxy(NativeMemory, {
+  construct(target, args: [WebAssembly.MemoryDescriptor]) {
+    const memory = new target(...args);
+    memories.push(memory);
+    return memory;
+  },
+});
+
+const MEASURE_MEMORY_TIMEOUT_MS = 30_000;
+
+async function userAgentBytes(): Promise<number | undefined> {
+  const measure = (
+    performance as { measureUserAgentSpecificMemory?: () => Promise<{ bytes: number }> }
+  ).measureUserAgentSpecificMemory?.bind(performance);
+  if (measure === undefined || !crossOriginIsolated) return undefined;
+  const timeout = new Promise<undefined>((resolve) => setTimeout(resolve, MEASURE_MEMORY_TIMEOUT_MS));
+  const result = await Promise.race([measure().catch(() => undefined), timeout]);
+  return result?.bytes;
+}
+
 let state:
   | { runtime: WebRuntime; model: Autoencoder; image: HostTensor<'float32'>; latent: HostTensor<'float32'> }
   | undefined;
@@ -106,7 +153,11 @@ const runner: Runner = {
       threads: spec.threads,
       wasmPaths: spec.wasmPaths,
     });
-    const model = await loadAutoencoder(memoryModelFiles(spec.modelUrl, files), { runtime, tiling: 'never' });
+    const model = await loadAutoencoder(memoryModelFiles(spec.modelUrl, files), {
+      runtime,
+      tiling: spec.tiling,
+      config: spec.config,
+    });
     state = { runtime, model, image, latent };
     const maxDiff = {
       encode: maxAbsDiff(await model.encode(image), latent),
@@ -121,6 +172,7 @@ const runner: Runner = {
       gpu: runtime.gpu,
       setupMs: performance.now() - t0,
       maxDiff,
+      plans: { encode: model.planRun('encode', image.shape), decode: model.planRun('decode', latent.shape) },
     };
   },
   async run(operation) {
@@ -129,6 +181,13 @@ const runner: Runner = {
     if (operation === 'encode') await state.model.encode(state.image);
     else await state.model.decode(state.latent);
     return performance.now() - start;
+  },
+  async memory() {
+    const sizes = memories.map((m) => m.buffer.byteLength);
+    return {
+      wasmHeapBytes: sizes.length > 0 ? Math.max(...sizes) : undefined,
+      userAgentBytes: await userAgentBytes(),
+    };
   },
   async dispose() {
     await state?.model.dispose();

@@ -1,5 +1,5 @@
 import { existsSync } from 'node:fs';
-import { readFile } from 'node:fs/promises';
+import { readdir, readFile } from 'node:fs/promises';
 import { createServer } from 'node:http';
 import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -8,7 +8,15 @@ import { fileURLToPath } from 'node:url';
 import type { HostTensor } from '@dcae/core';
 import type * as PlaywrightCore from 'playwright-core';
 import type { Browser, BrowserContext } from 'playwright-core';
-import type { Runner, RunnerInfo, RunnerSpec, TensorRef, WebGpuProbe } from '../browser/runner.js';
+import type { DcAeConfig } from '@dcae/autoencoder';
+import type {
+  Runner,
+  RunnerInfo,
+  RunnerMemory,
+  RunnerSpec,
+  TensorRef,
+  WebGpuProbe,
+} from '../browser/runner.js';
 
 /**
  * Headless Chromium (the system's, driven by playwright-core) and a local HTTP server for it, so
@@ -43,13 +51,20 @@ const PAGE = `<!doctype html>
 <script type="module" src="/runner.js"></script>
 `;
 
-/** How long one page may take to set up (wasm compile, sessions) or to run one case. */
-const PAGE_TIMEOUT_MS = 300_000;
+/**
+ * How long one page may take to set up (wasm compile, sessions) or to run one case; a full-width
+ * model at 512² on one thread takes minutes.
+ */
+const PAGE_TIMEOUT_MS = 600_000;
 
 export interface ChromiumContent {
   /** The model folder and the files of it the page fetches. */
   readonly modelFolder: string;
   readonly modelFiles: readonly string[];
+  /** The DC-AE architecture when the folder has no config.json. */
+  readonly config?: DcAeConfig;
+  /** The pages' tiling: `'never'` (default) or the library's `'auto'`. */
+  readonly tiling?: 'never' | 'auto';
   /**
    * Sets of float32 tensors by name (e.g. one per image size), served as raw little-endian bytes
    * under `/data/<set>/<tensor>`: the encode input, its reference latent and the decode reference.
@@ -64,6 +79,8 @@ export interface ChromiumPage {
   readonly info: RunnerInfo;
   /** Runs one encode or decode in the page; resolves to the page's own time for it (ms). */
   run(operation: 'encode' | 'decode'): Promise<number>;
+  /** The page's wasm heap and its `measureUserAgentSpecificMemory()`. */
+  memory(): Promise<RunnerMemory>;
   close(): Promise<void>;
 }
 
@@ -74,6 +91,13 @@ export interface ChromiumHost {
   probeWebGpu(): Promise<WebGpuProbe>;
   /** A page running `device` with `threads` wasm threads on the tensor set `set`. */
   open(device: 'wasm' | 'webgpu', threads: number, set: string): Promise<ChromiumPage>;
+  /**
+   * Memory of every Chromium process this bench started (browser, renderers, GPU and utility
+   * processes: the descendants of this Node process named chrom*), summed from /proc: proportional
+   * set size (shared pages split between the processes that map them), or RSS where the kernel has
+   * no smaps_rollup; undefined where there is no /proc.
+   */
+  rssBytes(): Promise<number | undefined>;
   close(): Promise<void>;
 }
 
@@ -120,6 +144,8 @@ export async function launchChromium(content: ChromiumContent): Promise<Chromium
         '--disable-background-networking',
         '--disable-component-update',
         '--disable-sync',
+        // measureUserAgentSpecificMemory() answers at once instead of at the next GC.
+        '--enable-blink-features=ForceEagerMeasureMemory',
       ],
     });
   } catch (error) {
@@ -163,6 +189,8 @@ export async function launchChromium(content: ChromiumContent): Promise<Chromium
         wasmPaths: `${origin}/ort/`,
         modelUrl: `${origin}/model/`,
         modelFiles: content.modelFiles,
+        config: content.config,
+        tiling: content.tiling ?? 'never',
         image: ref('image'),
         latent: ref('latent'),
         decoded: ref('decoded'),
@@ -195,6 +223,11 @@ export async function launchChromium(content: ChromiumContent): Promise<Chromium
                 operation,
               ),
             ),
+          memory: () =>
+            inPage(
+              'reading memory',
+              page.evaluate(() => (globalThis as unknown as { dcaeBench: Runner }).dcaeBench.memory()),
+            ),
           close: async () => {
             await page
               .evaluate(() => (globalThis as unknown as { dcaeBench: Runner }).dcaeBench.dispose())
@@ -207,6 +240,7 @@ export async function launchChromium(content: ChromiumContent): Promise<Chromium
         throw error;
       }
     },
+    rssBytes: () => descendantsRss(process.pid, /^chrom/),
     async close() {
       await browser.close().catch(() => undefined);
       await closeServer(server);
@@ -257,6 +291,41 @@ async function serve(content: ChromiumContent, runnerFile: string): Promise<Serv
     server.listen(0, '127.0.0.1', resolve);
   });
   return server;
+}
+
+/** Summed PSS (else VmRSS) of the descendants of `root` whose name matches `name`, from /proc (Linux). */
+async function descendantsRss(root: number, name: RegExp): Promise<number | undefined> {
+  let entries: string[];
+  try {
+    entries = await readdir('/proc');
+  } catch {
+    return undefined;
+  }
+  const processes: { pid: number; ppid: number; name: string }[] = [];
+  for (const entry of entries) {
+    if (!/^\d+$/.test(entry)) continue;
+    const stat = await readFile(`/proc/${entry}/stat`, 'utf8').catch(() => undefined);
+    // pid (comm) state ppid …; comm may hold spaces and parentheses, so split at the last ')'.
+    const close = stat?.lastIndexOf(')') ?? -1;
+    if (stat === undefined || close < 0) continue;
+    const ppid = Number(stat.slice(close + 2).split(' ')[1]);
+    processes.push({ pid: Number(entry), ppid, name: stat.slice(stat.indexOf('(') + 1, close) });
+  }
+  const children = new Map<number, number[]>();
+  for (const p of processes) children.set(p.ppid, [...(children.get(p.ppid) ?? []), p.pid]);
+  const names = new Map(processes.map((p) => [p.pid, p.name]));
+  const queue = [...(children.get(root) ?? [])];
+  let total = 0;
+  while (queue.length > 0) {
+    const pid = queue.pop()!;
+    queue.push(...(children.get(pid) ?? []));
+    if (!name.test(names.get(pid) ?? '')) continue;
+    const rollup = await readFile(`/proc/${pid}/smaps_rollup`, 'utf8').catch(() => '');
+    const status = await readFile(`/proc/${pid}/status`, 'utf8').catch(() => '');
+    const kb = /^Pss:\s+(\d+) kB/m.exec(rollup)?.[1] ?? /^VmRSS:\s+(\d+) kB/m.exec(status)?.[1];
+    if (kb !== undefined) total += Number(kb) * 1024;
+  }
+  return total;
 }
 
 function closeServer(server: Server): Promise<void> {

@@ -29,7 +29,8 @@ architectures, 256, batch 1, fp32):
   --sizes <list>   image sizes, e.g. 256,512,1024
   --batch <list>   batch sizes, e.g. 1,4
   --dtype <list>   fp32,fp16
-  --arch <list>    f32c32-in,sana,f64c128,f128c512
+  --arch <list>    f32c32-in,sana,f64c128,f128c512 (runtimes: f32c32-in runs the full-width
+                   random-weight model instead of the tiny fixture, at the first of --sizes)
   --depth <n>      diffusion-tokens: blocks per backbone instead of the released 28, at the real
                    width (each block is the same, so per-step GFLOP/s and ratios stay close)
   --full-matrix    every list in full: 4 architectures × 2 × 3 sizes (256,512,1024) × 2 batches
