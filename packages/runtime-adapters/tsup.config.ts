@@ -9,7 +9,11 @@ const entry = { 'node/index': 'src/node/index.ts', 'web/index': 'src/web/index.t
 export default defineConfig({
   ...(packageBuild({
     platform: 'node',
-    entry: { ...entry, 'node/ort-host': 'src/node/ort-host.js' },
+    entry: {
+      ...entry,
+      'node/ort-host': 'src/node/ort-host.js',
+      'node/wasm-profile-host': 'src/node/wasm-profile-host.js',
+    },
   }) as Options),
   dts: { entry },
 });

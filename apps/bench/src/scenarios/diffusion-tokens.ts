@@ -358,6 +358,7 @@ export const diffusionTokens: Scenario = {
           const [timeInput, timeDim] =
             config.family === 'dit' ? ['t_freq', 256] : ['time_token', config.hiddenSize];
           const shape = [1, ...latentShape(config)];
+          // A failed profile costs its figures, never the measured series above.
           const profile = await profileModel(
             models[i]!.bytes,
             {
@@ -366,7 +367,13 @@ export const diffusionTokens: Scenario = {
               y: { dtype: 'int64', shape: [1], data: BigInt64Array.of(207n) },
             },
             { externalData: [{ location: basename(weights.path), data: weights.path }] },
-          );
+          ).catch((error: unknown) => {
+            profiles.push(
+              `${family.name} ${latent.name}: the onnxruntime profile failed (${error instanceof Error ? error.message : String(error)}); its figures are missing.`,
+            );
+            return undefined;
+          });
+          if (profile === undefined) continue;
           const matmul = profile.byOpType
             .filter((o) => MATMUL_KERNELS.has(o.opType))
             .reduce((t, o) => t + o.durationUs, 0);

@@ -13,6 +13,7 @@ import { runtimes } from './runtimes.js';
 import { soak } from './soak.js';
 import { taesanaVsDcae } from './taesana-vs-dcae.js';
 import { trainStep } from './train-step.js';
+import { wasmOps } from './wasm-ops.js';
 
 /**
  * Every scenario, in the order `pnpm bench` runs them. To add one, write `scenarios/<name>.ts`
@@ -29,6 +30,7 @@ export const SCENARIOS: readonly Scenario[] = [
   sdVaeVsDcae,
   taesanaVsDcae,
   runtimes,
+  wasmOps,
   gpu,
   trainStep,
   soak,
