@@ -64,6 +64,23 @@ describe('residual-autoencoding shortcuts match docs/model-spec.md §1.5', () =>
     );
   });
 
+  it('pixel_shuffle: out[b, c, 2y + i, 2x + j] = in[b, 4c + 2i + j, y, x] (= DepthToSpace CRD, bit for bit)', async () => {
+    const x = random([2, 12, 3, 5], 6);
+    const out = await run(x, (m, v) => pixelShuffle(m, v, 12));
+    expectElementwise(out, [2, 3, 6, 10], (b, c, y, xx) =>
+      at(x, b, 4 * c + 2 * (y % 2) + (xx % 2), Math.floor(y / 2), Math.floor(xx / 2)),
+    );
+    const crd = await run(x, (m, v) => m.depthToSpace(v, 2, 'CRD'));
+    expect(out.data).toEqual(crd.data);
+  });
+
+  it('pixel_unshuffle then pixel_shuffle gives the input back, bit for bit', async () => {
+    const x = random([1, 5, 8, 6], 7);
+    const out = await run(x, (m, v) => pixelShuffle(m, pixelUnshuffle(m, v, 5), 20));
+    expect(out.shape).toEqual(x.shape);
+    expect(out.data).toEqual(x.data);
+  });
+
   it.each([
     [4, 8],
     [4, 4],
@@ -94,7 +111,7 @@ describe('residual-autoencoding shortcuts match docs/model-spec.md §1.5', () =>
     async (cin, cout) => {
       const x = random([2, cin, 3, 5], 3);
       const repeats = (4 * cout) / cin;
-      const out = await run(x, (m, v) => pixelShuffle(m, repeatChannels(m, v, cin, repeats)));
+      const out = await run(x, (m, v) => pixelShuffle(m, repeatChannels(m, v, cin, repeats), 4 * cout));
       expectElementwise(out, [2, cout, 6, 10], (b, o, y, xx) =>
         at(
           x,
