@@ -106,6 +106,8 @@ export type {
   ParamRole,
 } from './dc-ae/weights-map.js';
 export { buildDecoderGraph, buildEncoderGraph } from './dc-ae/graph.js';
+/** torch `pixel_shuffle` / `pixel_unshuffle` (factor 2) as ONNX subgraphs, for graphs built with `@dcae/core/onnx`. */
+export { pixelShuffle, pixelUnshuffle } from './dc-ae/blocks.js';
 export type { DcAeGraphOptions } from './dc-ae/graph.js';
 export * from './image/index.js';
 /** @deprecated Since 0.1: import from `@dcae/hub`; this re-export goes in 0.2. */

@@ -7,6 +7,7 @@ import { graphBuild } from './graph-build.js';
 import { int8 } from './int8.js';
 import { latents } from './latents.js';
 import { matmulPeak } from './matmul-peak.js';
+import { pixelShuffleScenario } from './pixel-shuffle.js';
 import { safetensorsRead } from './safetensors-read.js';
 import { sdVaeVsDcae } from './sd-vae-vs-dcae.js';
 import { runtimes } from './runtimes.js';
@@ -31,6 +32,7 @@ export const SCENARIOS: readonly Scenario[] = [
   taesanaVsDcae,
   runtimes,
   wasmOps,
+  pixelShuffleScenario,
   gpu,
   trainStep,
   soak,

@@ -166,10 +166,11 @@ export function efficientVitBlock(m: Module, x: Value, c: number, spec: Attentio
 /**
  * The pixel (un)shuffles move data only, and how they move it decides their cost: onnxruntime's
  * Transpose has fast paths for a permutation that moves one axis (whole rows at a time, or one
- * interleave), while a permutation that moves two axes at once, and `DepthToSpace`, run an
- * element-by-element loop. So each is written as two one-axis Transposes with a Reshape between
- * them (which keeps the optimiser from merging them back into one). Measured on onnxruntime-node
- * and in wasm, 2–7× faster than the one-Transpose and `DepthToSpace` forms (docs/benchmarks.md,
+ * interleave); a permutation that moves two axes at once, and `DepthToSpace`, measure slower
+ * (`pnpm bench pixel-shuffle`). So each is written as two one-axis Transposes with a Reshape between
+ * them (which keeps the optimiser from merging them back into one). On onnxruntime-node and in
+ * wasm the unshuffle is 1.2–1.8× and the shuffle 1.1–1.5× faster than the one-Transpose and
+ * `DepthToSpace` forms, writing of the output included (docs/benchmarks.md,
  * "Pixel (un)shuffle"); the results are bit-identical.
  */
 
