@@ -139,6 +139,18 @@ export function reshapeTarget(
   return out;
 }
 
+/**
+ * The dims [start, end) that `Shape` returns of an input of rank `rank`: its `start` and `end`
+ * attributes, negative ones counting from the back, clamped to the rank.
+ */
+export function shapeRange(attrs: Attrs, rank: number): [start: number, end: number] {
+  let start = attrInt(attrs, 'start', 0);
+  let end = attrInt(attrs, 'end', rank);
+  if (start < 0) start += rank;
+  if (end < 0) end += rank;
+  return [Math.max(0, start), Math.min(rank, end)];
+}
+
 export interface SliceSpec {
   readonly starts: readonly number[];
   readonly steps: readonly number[];
@@ -703,12 +715,7 @@ export function evalOp(op: string, inputs: readonly (RefTensor | undefined)[], a
       return [pad(A, ints(b), c ? c.data[0]! : 0)];
     }
     case 'Shape': {
-      const rank = A.shape.length;
-      let start = attrInt(attrs, 'start', 0);
-      let end = attrInt(attrs, 'end', rank);
-      if (start < 0) start += rank;
-      if (end < 0) end += rank;
-      const dims = A.shape.slice(Math.max(0, start), Math.min(rank, end));
+      const dims = A.shape.slice(...shapeRange(attrs, A.shape.length));
       return [ref([dims.length], dims)];
     }
     case 'Size':
