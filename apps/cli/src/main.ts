@@ -24,12 +24,12 @@ import { parseBetas, runTrain } from './commands/train.js';
 import { EXIT_CODES, errorJson, exitCodeFor, formatError } from './errors.js';
 import {
   classList,
-  DEVICE_CHOICES,
   nonNegativeInteger,
   nonNegativeNumber,
   parseSize,
   positiveInteger,
   withCommonOptions,
+  withDeviceOptions,
   withImageInputOptions,
 } from './options.js';
 import { requirePthModel, withDefaultModel } from './default-model.js';
@@ -421,15 +421,6 @@ const flags = (command: Command): Command =>
     .option('-q, --quiet', 'no progress messages on stderr')
     .option('--debug', 'print stack traces and causes on errors');
 
-const deviceOptions = (command: Command): Command =>
-  command
-    .addOption(new Option('--device <device>', 'where to run').choices(DEVICE_CHOICES).default('auto'))
-    .option(
-      '--threads <n>',
-      "CPU threads per session (default: onnxruntime's choice)",
-      positiveInteger('--threads'),
-    );
-
 /** `dcae latents plan|enqueue|worker|run|status|verify|finalize` and `dcae decode-shards` (docs/latents.md). */
 function addLatentsCommands(program: Command, context: Context): void {
   const latents = program
@@ -487,7 +478,7 @@ function addLatentsCommands(program: Command, context: Context): void {
   ).action(async (opts: Parameters<typeof runLatentsEnqueue>[0]) => runLatentsEnqueue(opts, context(opts)));
 
   flags(
-    deviceOptions(
+    withDeviceOptions(
       latents
         .command('worker')
         .description(
@@ -512,7 +503,7 @@ function addLatentsCommands(program: Command, context: Context): void {
   ).action(async (opts: Parameters<typeof runLatentsWorker>[0]) => runLatentsWorker(opts, context(opts)));
 
   flags(
-    deviceOptions(
+    withDeviceOptions(
       latents
         .command('run')
         .description(
@@ -554,7 +545,7 @@ function addLatentsCommands(program: Command, context: Context): void {
   ).action(async (opts: Parameters<typeof runLatentsFinalize>[0]) => runLatentsFinalize(opts, context(opts)));
 
   flags(
-    deviceOptions(
+    withDeviceOptions(
       program
         .command('decode-shards')
         .description(
