@@ -1,7 +1,7 @@
-import { DcaeError } from '@dcae/core';
+import { DcaeError, strides } from '@dcae/core';
 import type { AttributeValue } from '@dcae/core/onnx';
 import type { RefTensor } from './tensor.js';
-import { broadcastIndex, broadcastShapes, ref, size, stridesOf } from './tensor.js';
+import { broadcastIndex, broadcastShapes, ref, size } from './tensor.js';
 
 /**
  * Float64 reference implementations of the forward ops our graphs use: the independent oracle of
@@ -81,7 +81,7 @@ function reduce(
   );
   const outFull = x.shape.map((d, i) => (axes.has(i) ? 1 : d));
   const out = new Float64Array(size(outFull)).fill(kind === 'max' ? -Infinity : 0);
-  const outStrides = stridesOf(outFull);
+  const outStrides = strides(outFull);
   const counter = new Array<number>(rank).fill(0);
   for (let k = 0; k < x.data.length; k++) {
     let o = 0;
@@ -105,7 +105,7 @@ function reduce(
 export function transpose(x: RefTensor, perm: readonly number[]): RefTensor {
   const rank = x.shape.length;
   const shape = perm.map((p) => x.shape[p]!);
-  const inStrides = stridesOf(x.shape);
+  const inStrides = strides(x.shape);
   const s = perm.map((p) => inStrides[p]!);
   const out = new Float64Array(x.data.length);
   const counter = new Array<number>(rank).fill(0);
@@ -195,7 +195,7 @@ export function sliceSpec(
 
 function gather(x: RefTensor, spec: SliceSpec): RefTensor {
   const rank = x.shape.length;
-  const inStrides = stridesOf(x.shape);
+  const inStrides = strides(x.shape);
   const out = new Float64Array(size(spec.shape));
   const counter = new Array<number>(rank).fill(0);
   for (let k = 0; k < out.length; k++) {
@@ -233,7 +233,7 @@ function pad(x: RefTensor, pads: readonly number[], value: number): RefTensor {
   const rank = x.shape.length;
   const shape = x.shape.map((d, i) => d + pads[i]! + pads[i + rank]!);
   const out = new Float64Array(size(shape)).fill(value);
-  const outStrides = stridesOf(shape);
+  const outStrides = strides(shape);
   const counter = new Array<number>(rank).fill(0);
   for (let k = 0; k < x.data.length; k++) {
     let o = 0;
@@ -447,7 +447,7 @@ function resizeNearest(x: RefTensor, scales: readonly number[], attrs: Attrs): R
   const maps = shape.map((d, ax) =>
     Array.from({ length: d }, (_, i) => Math.min(x.shape[ax]! - 1, Math.floor(i / scales[ax]!))),
   );
-  const inStrides = stridesOf(x.shape);
+  const inStrides = strides(x.shape);
   const out = new Float64Array(size(shape));
   const rank = shape.length;
   const counter = new Array<number>(rank).fill(0);
@@ -656,7 +656,7 @@ export function evalOp(op: string, inputs: readonly (RefTensor | undefined)[], a
       const reps = ints(b);
       const shape = A.shape.map((d, i) => d * reps[i]!);
       const rank = shape.length;
-      const inStrides = stridesOf(A.shape);
+      const inStrides = strides(A.shape);
       const out = new Float64Array(size(shape));
       const counter = new Array<number>(rank).fill(0);
       for (let k = 0; k < out.length; k++) {
