@@ -24,6 +24,7 @@ import { parseBetas, runTrain } from './commands/train.js';
 import { EXIT_CODES, errorJson, exitCodeFor, formatError } from './errors.js';
 import {
   classList,
+  latentChannelsOption,
   nonNegativeInteger,
   nonNegativeNumber,
   parseSize,
@@ -156,11 +157,7 @@ function buildProgram(io: MainOptions, onFlags: (flags: { debug: boolean; json: 
           'image file, or .safetensors with tensor "sample" (float32 [N, 3, H, W] in [-1, 1])',
         )
         .requiredOption('-o, --output <file>', 'output .safetensors (tensor "latent", float32, unscaled)')
-        .option(
-          '--latent-channels <n>',
-          'use only the first N latent channels (DC-AE 1.5 adaptive channels)',
-          positiveInteger('--latent-channels'),
-        ),
+        .addOption(latentChannelsOption()),
       { output: true, tiling: true, dtype: true, defaultModel: true },
     ),
     'error',
@@ -181,11 +178,7 @@ function buildProgram(io: MainOptions, onFlags: (flags: { debug: boolean; json: 
         '--scaled',
         'the latent is in diffusion space (multiplied by the scaling factor) although its metadata does not say so; divide by the scaling factor first',
       )
-      .option(
-        '--latent-channels <n>',
-        'use only the first N latent channels (DC-AE 1.5 adaptive channels)',
-        positiveInteger('--latent-channels'),
-      ),
+      .addOption(latentChannelsOption()),
     {
       output: true,
       tiling: true,
@@ -208,11 +201,7 @@ function buildProgram(io: MainOptions, onFlags: (flags: { debug: boolean; json: 
           '--side-by-side <file>',
           'also write original | reconstruction side by side as one .png/.jpg/.webp (batch > 1: name-0.png, …)',
         )
-        .option(
-          '--latent-channels <n>',
-          'use only the first N latent channels (DC-AE 1.5 adaptive channels)',
-          positiveInteger('--latent-channels'),
-        ),
+        .addOption(latentChannelsOption()),
       { output: true, tiling: true, dtype: true, defaultModel: true },
     ),
     'pad',

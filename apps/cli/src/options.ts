@@ -48,6 +48,14 @@ export function positiveInteger(name: string) {
   };
 }
 
+/** `--latent-channels <n>` of encode, decode and reconstruct. */
+export function latentChannelsOption(): Option {
+  return new Option(
+    '--latent-channels <n>',
+    'use only the first N latent channels (DC-AE 1.5 adaptive channels)',
+  ).argParser(positiveInteger('--latent-channels'));
+}
+
 /** --device (where sessions run) and --threads (CPU threads per session). */
 export function withDeviceOptions(command: Command): Command {
   return command
