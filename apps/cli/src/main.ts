@@ -24,12 +24,13 @@ import { parseBetas, runTrain } from './commands/train.js';
 import { EXIT_CODES, errorJson, exitCodeFor, formatError } from './errors.js';
 import {
   classList,
-  DEVICE_CHOICES,
+  latentChannelsOption,
   nonNegativeInteger,
   nonNegativeNumber,
   parseSize,
   positiveInteger,
   withCommonOptions,
+  withDeviceOptions,
   withImageInputOptions,
 } from './options.js';
 import { requirePthModel, withDefaultModel } from './default-model.js';
@@ -156,11 +157,7 @@ function buildProgram(io: MainOptions, onFlags: (flags: { debug: boolean; json: 
           'image file, or .safetensors with tensor "sample" (float32 [N, 3, H, W] in [-1, 1])',
         )
         .requiredOption('-o, --output <file>', 'output .safetensors (tensor "latent", float32, unscaled)')
-        .option(
-          '--latent-channels <n>',
-          'use only the first N latent channels (DC-AE 1.5 adaptive channels)',
-          positiveInteger('--latent-channels'),
-        ),
+        .addOption(latentChannelsOption()),
       { output: true, tiling: true, dtype: true, defaultModel: true },
     ),
     'error',
@@ -181,11 +178,7 @@ function buildProgram(io: MainOptions, onFlags: (flags: { debug: boolean; json: 
         '--scaled',
         'the latent is in diffusion space (multiplied by the scaling factor) although its metadata does not say so; divide by the scaling factor first',
       )
-      .option(
-        '--latent-channels <n>',
-        'use only the first N latent channels (DC-AE 1.5 adaptive channels)',
-        positiveInteger('--latent-channels'),
-      ),
+      .addOption(latentChannelsOption()),
     {
       output: true,
       tiling: true,
@@ -208,11 +201,7 @@ function buildProgram(io: MainOptions, onFlags: (flags: { debug: boolean; json: 
           '--side-by-side <file>',
           'also write original | reconstruction side by side as one .png/.jpg/.webp (batch > 1: name-0.png, …)',
         )
-        .option(
-          '--latent-channels <n>',
-          'use only the first N latent channels (DC-AE 1.5 adaptive channels)',
-          positiveInteger('--latent-channels'),
-        ),
+        .addOption(latentChannelsOption()),
       { output: true, tiling: true, dtype: true, defaultModel: true },
     ),
     'pad',
@@ -421,15 +410,6 @@ const flags = (command: Command): Command =>
     .option('-q, --quiet', 'no progress messages on stderr')
     .option('--debug', 'print stack traces and causes on errors');
 
-const deviceOptions = (command: Command): Command =>
-  command
-    .addOption(new Option('--device <device>', 'where to run').choices(DEVICE_CHOICES).default('auto'))
-    .option(
-      '--threads <n>',
-      "CPU threads per session (default: onnxruntime's choice)",
-      positiveInteger('--threads'),
-    );
-
 /** `dcae latents plan|enqueue|worker|run|status|verify|finalize` and `dcae decode-shards` (docs/latents.md). */
 function addLatentsCommands(program: Command, context: Context): void {
   const latents = program
@@ -487,7 +467,7 @@ function addLatentsCommands(program: Command, context: Context): void {
   ).action(async (opts: Parameters<typeof runLatentsEnqueue>[0]) => runLatentsEnqueue(opts, context(opts)));
 
   flags(
-    deviceOptions(
+    withDeviceOptions(
       latents
         .command('worker')
         .description(
@@ -512,7 +492,7 @@ function addLatentsCommands(program: Command, context: Context): void {
   ).action(async (opts: Parameters<typeof runLatentsWorker>[0]) => runLatentsWorker(opts, context(opts)));
 
   flags(
-    deviceOptions(
+    withDeviceOptions(
       latents
         .command('run')
         .description(
@@ -554,7 +534,7 @@ function addLatentsCommands(program: Command, context: Context): void {
   ).action(async (opts: Parameters<typeof runLatentsFinalize>[0]) => runLatentsFinalize(opts, context(opts)));
 
   flags(
-    deviceOptions(
+    withDeviceOptions(
       program
         .command('decode-shards')
         .description(

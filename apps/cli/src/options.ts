@@ -48,6 +48,25 @@ export function positiveInteger(name: string) {
   };
 }
 
+/** `--latent-channels <n>` of encode, decode and reconstruct. */
+export function latentChannelsOption(): Option {
+  return new Option(
+    '--latent-channels <n>',
+    'use only the first N latent channels (DC-AE 1.5 adaptive channels)',
+  ).argParser(positiveInteger('--latent-channels'));
+}
+
+/** --device (where sessions run) and --threads (CPU threads per session). */
+export function withDeviceOptions(command: Command): Command {
+  return command
+    .addOption(new Option('--device <device>', 'where to run').choices(DEVICE_CHOICES).default('auto'))
+    .option(
+      '--threads <n>',
+      "CPU threads per session (default: onnxruntime's choice)",
+      positiveInteger('--threads'),
+    );
+}
+
 export function withCommonOptions(
   command: Command,
   {
@@ -76,13 +95,7 @@ export function withCommonOptions(
       `${model} (default: the bundled @dcae/model-tiny, a small DC-AE trained by dcae)`,
     );
   else command.requiredOption('-m, --model <model>', model);
-  command
-    .addOption(new Option('--device <device>', 'where to run').choices(DEVICE_CHOICES).default('auto'))
-    .option(
-      '--threads <n>',
-      "CPU threads per session (default: onnxruntime's choice)",
-      positiveInteger('--threads'),
-    )
+  withDeviceOptions(command)
     .option('--json', 'print the result as one JSON object on stdout')
     .option('-q, --quiet', 'no progress messages on stderr')
     .option('--debug', 'print stack traces and causes on errors');

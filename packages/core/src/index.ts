@@ -1,6 +1,6 @@
 export { DCAE_ERROR_CODES, DcaeError, formatShape, invariant } from './errors.js';
 export type { DcaeErrorCategory, DcaeErrorCode, DcaeErrorHint, DcaeErrorOptions } from './errors.js';
-export { DTYPE_BYTES, DTYPES, isDType } from './tensor/dtype.js';
+export { DTYPE_ARRAYS, DTYPE_BYTES, DTYPES, isDType } from './tensor/dtype.js';
 export type { AnyTypedArray, DType, DTypeArrayMap, TypedArrayFor } from './tensor/dtype.js';
 export type { HostTensor } from './tensor/host-tensor.js';
 export { numel, sameShape, strides } from './tensor/shape.js';

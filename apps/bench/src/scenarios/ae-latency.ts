@@ -3,8 +3,7 @@ import { compareWorkerCases, startWorker } from '../ae-worker.js';
 import type { BenchArchitecture, BenchModel } from '../random-weights.js';
 import { benchModel } from '../random-weights.js';
 import type { CaseMatrix, Figure, Scenario } from '../scenario.js';
-import type { PeakOptions, PeakResult } from './matmul-peak.js';
-import { measurePeakGflops } from './matmul-peak.js';
+import { peakRecorder, QUICK_ROOFLINE_PEAK, ROOFLINE_PEAK } from './matmul-peak.js';
 
 /**
  * Encode and decode latency of the DC-AE architectures at their real widths (random weights),
@@ -62,24 +61,6 @@ const QUICK: readonly Case[] = FULL.map((c) => ({
 }));
 
 /**
- * The roofline's ceiling: a 2048³ MatMul and a 3×3 Conv 512→512 at 64×64 (19 GFLOP, the shape of
- * the models' widest convs), best of 5 runs, measured before and after the cases (the higher
- * counts: a busy machine only lowers it).
- */
-const FULL_PEAK: PeakOptions = {
-  matmulSize: 2048,
-  convChannels: 512,
-  convSpatial: 64,
-  compare: { warmup: 2, samples: 5 },
-};
-const QUICK_PEAK: PeakOptions = {
-  matmulSize: 256,
-  convChannels: 32,
-  convSpatial: 16,
-  compare: { warmup: 1, samples: 2 },
-};
-
-/**
  * The cross product of the command line's case matrix, a dimension not given being all four
  * architectures, 256², batch 1 or fp32; undefined when none was given. Sizes an architecture
  * cannot take (not a multiple of its compression) are left out and listed.
@@ -134,11 +115,12 @@ export const aeLatency: Scenario = {
       throw new Error(`the case matrix is empty: ${picked?.left.join(', ')} do not fit`);
     const sampling = { ...context.sampling, samples: quick ? 1 : context.sampling.samples };
     const runtime = await context.runtime();
-    const peakRuns: PeakResult[] = [];
-    const measurePeak = async (): Promise<void> => {
-      peakRuns.push(await measurePeakGflops(runtime, quick ? QUICK_PEAK : FULL_PEAK));
-      context.log(`peak ${peakRuns.at(-1)!.peakGflops.toFixed(1)} GFLOP/s (best of MatMul and Conv)`);
-    };
+    // The roofline's ceiling, measured before and after the cases (the higher counts).
+    const { runs: peakRuns, measure: measurePeak } = peakRecorder(
+      runtime,
+      quick ? QUICK_ROOFLINE_PEAK : ROOFLINE_PEAK,
+      (m) => context.log(m),
+    );
     await measurePeak();
 
     const models = new Map<BenchArchitecture, BenchModel>();

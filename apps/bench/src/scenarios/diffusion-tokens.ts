@@ -16,8 +16,7 @@ import type { RandomTensor } from '../random-weights.js';
 import { ensureRandomSafetensors } from '../random-weights.js';
 import type { BenchCase, Figure, Scenario, Series } from '../scenario.js';
 import { profileModel } from '@dcae/runtime-adapters/node';
-import type { PeakOptions, PeakResult } from './matmul-peak.js';
-import { measurePeakGflops } from './matmul-peak.js';
+import { peakRecorder, QUICK_ROOFLINE_PEAK, ROOFLINE_PEAK } from './matmul-peak.js';
 
 /**
  * The token counts of three autoencoders for a 512×512 image. DC-AE's claim (19.1× for UViT-H,
@@ -206,20 +205,6 @@ type What = 'step' | 'guided step' | 'generate' | 'step, standard ops' | 'guided
 const seriesName = (family: string, what: What, latent: Latent): string =>
   `${family} ${what}, ${latent.name} (${tokens(latent)} tokens)`;
 
-/** The ceiling of the roofline figures (as in ae-latency), measured before and after the cases. */
-const FULL_PEAK: PeakOptions = {
-  matmulSize: 2048,
-  convChannels: 512,
-  convSpatial: 64,
-  compare: { warmup: 1, samples: 3 },
-};
-const QUICK_PEAK: PeakOptions = {
-  matmulSize: 256,
-  convChannels: 32,
-  convSpatial: 16,
-  compare: { warmup: 1, samples: 2 },
-};
-
 /** Kernel op types that are matrix products (what the GFLOP count counts). */
 const MATMUL_KERNELS = new Set([
   'MatMul',
@@ -309,11 +294,12 @@ export const diffusionTokens: Scenario = {
     const ratios: { of: string; to: string }[] = [];
     const [f8, f32, f64] = LATENTS;
     const forwardCost = new Map<string, number>();
-    const peakRuns: PeakResult[] = [];
-    const measurePeak = async (): Promise<void> => {
-      peakRuns.push(await measurePeakGflops(runtime, context.quick ? QUICK_PEAK : FULL_PEAK));
-      context.log(`peak ${peakRuns.at(-1)!.peakGflops.toFixed(1)} GFLOP/s (best of MatMul and Conv)`);
-    };
+    // The ceiling of the roofline figures (as in ae-latency), measured before and after the cases.
+    const { runs: peakRuns, measure: measurePeak } = peakRecorder(
+      runtime,
+      context.quick ? QUICK_ROOFLINE_PEAK : { ...ROOFLINE_PEAK, compare: { warmup: 1, samples: 3 } },
+      (m) => context.log(m),
+    );
     await measurePeak();
     const profiles: string[] = [];
     const flopRatio = (family: string): string =>

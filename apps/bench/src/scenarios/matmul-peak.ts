@@ -110,6 +110,50 @@ export async function measurePeakGflops(runtime: RuntimeV1, options: PeakOptions
   }
 }
 
+/**
+ * The roofline ceiling of the model scenarios (ae-latency, diffusion-tokens): a 2048³ MatMul and a
+ * 3×3 Conv 512→512 at 64×64 (19 GFLOP, the shape of the models' widest convs), best of 5 runs.
+ */
+export const ROOFLINE_PEAK: PeakOptions = {
+  matmulSize: 2048,
+  convChannels: 512,
+  convSpatial: 64,
+  compare: { warmup: 2, samples: 5 },
+};
+/** {@link ROOFLINE_PEAK} for quick (smoke) runs. */
+export const QUICK_ROOFLINE_PEAK: PeakOptions = {
+  matmulSize: 256,
+  convChannels: 32,
+  convSpatial: 16,
+  compare: { warmup: 1, samples: 2 },
+};
+
+/** The peaks a scenario measured so far, in order, and how to measure the next. */
+export interface PeakRecorder {
+  readonly runs: readonly PeakResult[];
+  /** Measures the peak once more (and logs it); call it before and after the cases. */
+  readonly measure: () => Promise<void>;
+}
+
+/**
+ * Measures the peak with `options` each time `measure` is called: a scenario measures it before and
+ * after its cases and takes the higher (a busy machine only lowers it).
+ */
+export function peakRecorder(
+  runtime: RuntimeV1,
+  options: PeakOptions,
+  log: (message: string) => void,
+): PeakRecorder {
+  const runs: PeakResult[] = [];
+  return {
+    runs,
+    measure: async () => {
+      runs.push(await measurePeakGflops(runtime, options));
+      log(`peak ${runs.at(-1)!.peakGflops.toFixed(1)} GFLOP/s (best of MatMul and Conv)`);
+    },
+  };
+}
+
 export const matmulPeak: Scenario = {
   name: 'matmul-peak',
   title: 'Peak float32 GFLOP/s of onnxruntime-node (MatMul, Conv)',

@@ -1,8 +1,8 @@
-import type { ModelWorker, WorkerCase } from '../ae-worker.js';
+import type { MeasuredCase, ModelWorker, WorkerCase } from '../ae-worker.js';
 import { startWorker } from '../ae-worker.js';
 import type { BenchArchitecture, BenchModel } from '../random-weights.js';
 import { benchModel } from '../random-weights.js';
-import type { Figure, ScenarioContext } from '../scenario.js';
+import type { Figure, ScenarioContext, ScenarioOutcome } from '../scenario.js';
 
 const MB = 1e6;
 
@@ -78,4 +78,29 @@ export async function startModelCases(
 /** Ends every worker of `cases`. */
 export async function closeModelCases(cases: Pick<ModelCases, 'workers'>): Promise<void> {
   await Promise.all(cases.workers.map((w) => w.close()));
+}
+
+/** What a model-against-model scenario reports, before {@link modelCasesOutcome} shapes it. */
+export interface ModelCasesReport {
+  /** The scenario's own settings; batch 1, fp32 and the samples per case follow them. */
+  readonly params: Readonly<Record<string, string | number>>;
+  readonly samples: number;
+  readonly measured: readonly MeasuredCase[];
+  readonly ratios: readonly { readonly of: string; readonly to: string }[];
+  readonly figures: readonly Figure[];
+  readonly quick: boolean;
+  /** The first note in quick mode (what the smoke run shows); left out otherwise. */
+  readonly quickNote: string;
+  readonly notes: readonly string[];
+}
+
+/** The outcome of a scenario measured with {@link startModelCases}: one image, float32, in every case. */
+export function modelCasesOutcome(report: ModelCasesReport): ScenarioOutcome {
+  return {
+    params: { ...report.params, batch: 1, dtype: 'fp32', samplesPerCase: report.samples },
+    series: report.measured.map((m) => m.series),
+    ratios: report.ratios,
+    figures: report.figures,
+    notes: [...(report.quick ? [report.quickNote] : []), ...report.notes],
+  };
 }

@@ -2,7 +2,7 @@ import { compareWorkerCases } from '../ae-worker.js';
 import type { BenchArchitecture } from '../random-weights.js';
 import type { Scenario } from '../scenario.js';
 import type { ModelJob } from './model-cases.js';
-import { closeModelCases, startModelCases } from './model-cases.js';
+import { closeModelCases, modelCasesOutcome, startModelCases } from './model-cases.js';
 
 /**
  * The SD-VAE-f8 baseline (the SD 1.x AutoencoderKL) against DC-AE f32c32 (in and sana) at equal
@@ -78,25 +78,19 @@ export const sdVaeVsDcae: Scenario = {
           );
         }
       }
-      return {
-        params: {
-          sizes: jobs.map((j) => `${j.operation} ${j.size}²`).join(', '),
-          models: MODELS.join(', '),
-          batch: 1,
-          dtype: 'fp32',
-          samplesPerCase: sampling.samples,
-        },
-        series: measured.map((m) => m.series),
+      return modelCasesOutcome({
+        params: { sizes: jobs.map((j) => `${j.operation} ${j.size}²`).join(', '), models: MODELS.join(', ') },
+        samples: sampling.samples,
+        measured,
         ratios,
         figures,
+        quick,
+        quickNote: 'Quick mode: 1/16 widths at 64², one sample; the figures only show that everything runs.',
         notes: [
-          ...(quick
-            ? ['Quick mode: 1/16 widths at 64², one sample; the figures only show that everything runs.']
-            : []),
           "SD-VAE encode returns the posterior mean (`latent_dist.mode()`); its latent is 4 × H/8 × W/8 (a 256² image: 4096 values), DC-AE f32c32's 32 × H/32 × W/32 (2048 values).",
           'Weights are random; the times are those of the architectures. Throughput counts convolutions and attention matmuls only.',
         ],
-      };
+      });
     } finally {
       await closeModelCases(models);
     }

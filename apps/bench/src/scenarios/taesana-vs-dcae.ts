@@ -2,7 +2,7 @@ import { compareWorkerCases } from '../ae-worker.js';
 import type { BenchArchitecture } from '../random-weights.js';
 import type { Scenario } from '../scenario.js';
 import type { ModelJob } from './model-cases.js';
-import { closeModelCases, startModelCases } from './model-cases.js';
+import { closeModelCases, modelCasesOutcome, startModelCases } from './model-cases.js';
 
 /**
  * TAESANA decode (the tiny preview decoder for Sana's f32c32 latents, read from .pth files)
@@ -51,23 +51,18 @@ export const taesanaVsDcae: Scenario = {
           { name: `${to}: peak RSS`, value: byName.get(to)!.peakRss / MB, unit: 'MB' },
         );
       }
-      return {
-        params: {
-          sizes: sizes.map((s) => `${s}²`).join(', '),
-          batch: 1,
-          dtype: 'fp32',
-          samplesPerCase: sampling.samples,
-        },
-        series: measured.map((m) => m.series),
+      return modelCasesOutcome({
+        params: { sizes: sizes.map((s) => `${s}²`).join(', ') },
+        samples: sampling.samples,
+        measured,
         ratios,
         figures,
+        quick,
+        quickNote: 'Quick mode: 64², tiny DC-AE, one sample; the figures only show that everything runs.',
         notes: [
-          ...(quick
-            ? ['Quick mode: 64², tiny DC-AE, one sample; the figures only show that everything runs.']
-            : []),
           'Weights are random; the times are those of the architectures. TAESANA output is an approximation of the DC-AE decode, not equal to it.',
         ],
-      };
+      });
     } finally {
       await closeModelCases(models);
     }

@@ -348,14 +348,7 @@ export async function runTiled(input: HostTensor<'float32'>, job: TiledRun): Pro
   let outChannels = 0;
   const outHeight = height * scale;
   const outWidth = width * scale;
-  const place = (
-    y: HostTensor<'float32'>,
-    image0: number,
-    top: number,
-    left: number,
-    rows: Range,
-    cols: Range,
-  ) => {
+  const place: Place = (y, image0, top, left, rows, cols) => {
     const [n, c, th, tw] = y.shape as [number, number, number, number];
     if (output === undefined) {
       outChannels = c;

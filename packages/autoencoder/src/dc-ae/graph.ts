@@ -1,12 +1,12 @@
 import { GraphBuilder } from '@dcae/core/onnx';
-import type { Dim, OnnxModel, ParamResolver, Value } from '@dcae/core/onnx';
+import type { OnnxModel, ParamResolver, Value } from '@dcae/core/onnx';
 import type { DcAeConfig } from './config.js';
 import { spatialCompressionRatio } from './config.js';
 import { buildDecoder } from './decoder.js';
 import { buildEncoder } from './encoder.js';
 
 import type { GraphDType } from '../base/io.js';
-import { DECODER_IO, ENCODER_IO } from '../base/io.js';
+import { DECODER_IO, ENCODER_IO, graphInput, graphOutput } from '../base/io.js';
 
 export interface DcAeGraphOptions {
   /** Where the graph's weights come from (see `checkpointParams`). */
@@ -44,35 +44,16 @@ function graph(name: string, config: DcAeConfig, options: DcAeGraphOptions): Gra
   });
 }
 
-/** The graph input, cast to the compute dtype. */
-function input(g: GraphBuilder, name: string, shape: readonly Dim[], options: DcAeGraphOptions): Value {
-  const x = g.input(name, options.io ?? 'float32', shape);
-  const dtype = options.dtype ?? 'float32';
-  return x.dtype === dtype ? x : g.root.cast(x, dtype);
-}
-
-/** The graph output, cast to the I/O dtype. */
-function output(
-  g: GraphBuilder,
-  y: Value,
-  name: string,
-  shape: readonly Dim[],
-  options: DcAeGraphOptions,
-): void {
-  const io = options.io ?? 'float32';
-  g.output(y.dtype === io ? y : g.root.cast(y, io), name, shape);
-}
-
 const tapInto = (g: GraphBuilder, enabled: boolean | undefined) =>
   enabled ? (name: string, value: Value) => g.output(value, name, undefined) : undefined;
 
 /** `sample` [B, inC, H, W] in [-1, 1] → `latent_sample` [B, c, H/f, W/f] (unscaled). */
 export function buildEncoderGraph(config: DcAeConfig, options: DcAeGraphOptions): OnnxModel {
   const g = graph('dcae_encoder', config, options);
-  const x = input(g, ENCODER_IO.input, ['batch_size', config.inChannels, 'height', 'width'], options);
+  const x = graphInput(g, ENCODER_IO.input, ['batch_size', config.inChannels, 'height', 'width'], options);
   const z = buildEncoder(g.root.child('encoder'), x, config, tapInto(g, options.intermediates));
   const shape = ['batch_size', config.latentChannels, 'latent_height', 'latent_width'];
-  output(g, z, ENCODER_IO.output, shape, options);
+  graphOutput(g, z, ENCODER_IO.output, shape, options);
   return g.build();
 }
 
@@ -80,8 +61,8 @@ export function buildEncoderGraph(config: DcAeConfig, options: DcAeGraphOptions)
 export function buildDecoderGraph(config: DcAeConfig, options: DcAeGraphOptions): OnnxModel {
   const g = graph('dcae_decoder', config, options);
   const shape = ['batch_size', config.latentChannels, 'latent_height', 'latent_width'];
-  const z = input(g, DECODER_IO.input, shape, options);
+  const z = graphInput(g, DECODER_IO.input, shape, options);
   const y = buildDecoder(g.root.child('decoder'), z, config, tapInto(g, options.intermediates));
-  output(g, y, DECODER_IO.output, ['batch_size', config.inChannels, 'height', 'width'], options);
+  graphOutput(g, y, DECODER_IO.output, ['batch_size', config.inChannels, 'height', 'width'], options);
   return g.build();
 }

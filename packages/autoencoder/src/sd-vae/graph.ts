@@ -1,6 +1,6 @@
 import { GraphBuilder } from '@dcae/core/onnx';
-import type { Dim, Module, OnnxModel, ParamResolver, Value } from '@dcae/core/onnx';
-import { DECODER_IO, ENCODER_IO } from '../base/io.js';
+import type { Module, OnnxModel, ParamResolver, Value } from '@dcae/core/onnx';
+import { DECODER_IO, ENCODER_IO, graphInput, graphOutput } from '../base/io.js';
 import type { GraphDType } from '../base/io.js';
 import { conv2d, downsample, groupNorm, midBlock, resnetBlock, upsample } from './blocks.js';
 import type { SdVaeConfig } from './config.js';
@@ -36,22 +36,6 @@ function graph(name: string, config: SdVaeConfig, options: SdVaeGraphOptions): G
       ...options.metadata,
     },
   });
-}
-
-function input(g: GraphBuilder, name: string, shape: readonly Dim[], options: SdVaeGraphOptions): Value {
-  const x = g.input(name, options.io ?? 'float32', shape);
-  return x.dtype === 'float32' ? x : g.root.cast(x, 'float32');
-}
-
-function output(
-  g: GraphBuilder,
-  y: Value,
-  name: string,
-  shape: readonly Dim[],
-  options: SdVaeGraphOptions,
-): void {
-  const io = options.io ?? 'float32';
-  g.output(io === 'float32' ? y : g.root.cast(y, io), name, shape);
 }
 
 const tapInto = (g: GraphBuilder, enabled: boolean | undefined): Tap =>
@@ -126,9 +110,12 @@ export function decodeSdVae(m: Module, z: Value, config: SdVaeConfig, tap?: Tap)
 /** `sample` [B, inC, H, W] in [-1, 1] → `latent_sample` [B, c, H/f, W/f]: the posterior mean, unscaled. */
 export function buildSdVaeEncoderGraph(config: SdVaeConfig, options: SdVaeGraphOptions): OnnxModel {
   const g = graph('sd_vae_encoder', config, options);
-  const x = input(g, ENCODER_IO.input, ['batch_size', config.inChannels, 'height', 'width'], options);
+  // Compute is float32 whatever `options` holds: only the I/O dtype is passed on.
+  const x = graphInput(g, ENCODER_IO.input, ['batch_size', config.inChannels, 'height', 'width'], {
+    io: options.io,
+  });
   const z = encodeSdVae(g.root, x, config, tapInto(g, options.intermediates));
-  output(
+  graphOutput(
     g,
     z,
     ENCODER_IO.output,
@@ -142,8 +129,8 @@ export function buildSdVaeEncoderGraph(config: SdVaeConfig, options: SdVaeGraphO
 export function buildSdVaeDecoderGraph(config: SdVaeConfig, options: SdVaeGraphOptions): OnnxModel {
   const g = graph('sd_vae_decoder', config, options);
   const shape = ['batch_size', config.latentChannels, 'latent_height', 'latent_width'];
-  const z = input(g, DECODER_IO.input, shape, options);
+  const z = graphInput(g, DECODER_IO.input, shape, { io: options.io });
   const y = decodeSdVae(g.root, z, config, tapInto(g, options.intermediates));
-  output(g, y, DECODER_IO.output, ['batch_size', config.outChannels, 'height', 'width'], options);
+  graphOutput(g, y, DECODER_IO.output, ['batch_size', config.outChannels, 'height', 'width'], options);
   return g.build();
 }

@@ -1,7 +1,7 @@
 import { GraphBuilder } from '@dcae/core/onnx';
 import type { Module, OnnxModel, ParamResolver, Value } from '@dcae/core/onnx';
 import type { GraphDType } from '../base/io.js';
-import { DECODER_IO, ENCODER_IO } from '../base/io.js';
+import { DECODER_IO, ENCODER_IO, graphInput, graphOutput } from '../base/io.js';
 import { conv2d } from '../base/layers.js';
 import type { TaesanaLayer } from './layers.js';
 import {
@@ -101,40 +101,18 @@ function sequential(
   return h;
 }
 
-function boundaryIn(
-  g: GraphBuilder,
-  name: string,
-  shape: (string | number)[],
-  options: TaesanaGraphOptions,
-): Value {
-  const x = g.input(name, options.io ?? 'float32', shape);
-  const dtype = options.dtype ?? 'float32';
-  return x.dtype === dtype ? x : g.root.cast(x, dtype);
-}
-
-function boundaryOut(
-  g: GraphBuilder,
-  y: Value,
-  name: string,
-  shape: (string | number)[],
-  options: TaesanaGraphOptions,
-): void {
-  const io = options.io ?? 'float32';
-  g.output(y.dtype === io ? y : g.root.cast(y, io), name, shape);
-}
-
 /** `sample` [B, 3, H, W] in [-1, 1] → `latent_sample` [B, 32, H/32, W/32], unscaled DC-AE-sana latent space. */
 export function buildTaesanaEncoderGraph(options: TaesanaGraphOptions): OnnxModel {
   const g = builder('taesana_encoder', options);
   const m = g.root.child('encoder');
-  const x = boundaryIn(g, ENCODER_IO.input, ['batch_size', 3, 'height', 'width'], options);
+  const x = graphInput(g, ENCODER_IO.input, ['batch_size', 3, 'height', 'width'], options);
   const x01 = m.add(m.mul(x, m.constant(0.5, x.dtype)), m.constant(0.5, x.dtype));
   const tap = options.intermediates
     ? (i: number, kind: string, v: Value) => g.output(v, `encode/${i}.${kind}`, undefined)
     : undefined;
   const z = sequential(m, x01, TAESANA_ENCODER, tap);
   const unscaled = m.div(z, m.constant(TAESANA_LATENT_SCALE, z.dtype));
-  boundaryOut(
+  graphOutput(
     g,
     unscaled,
     ENCODER_IO.output,
@@ -148,7 +126,7 @@ export function buildTaesanaEncoderGraph(options: TaesanaGraphOptions): OnnxMode
 export function buildTaesanaDecoderGraph(options: TaesanaGraphOptions): OnnxModel {
   const g = builder('taesana_decoder', options);
   const m = g.root.child('decoder');
-  const z = boundaryIn(
+  const z = graphInput(
     g,
     DECODER_IO.input,
     ['batch_size', TAESANA_LATENT_CHANNELS, 'latent_height', 'latent_width'],
@@ -160,6 +138,6 @@ export function buildTaesanaDecoderGraph(options: TaesanaGraphOptions): OnnxMode
     : undefined;
   const y01 = sequential(m, scaled, TAESANA_DECODER, tap);
   const y = m.sub(m.mul(y01, m.constant(2, y01.dtype)), m.constant(1, y01.dtype));
-  boundaryOut(g, y, DECODER_IO.output, ['batch_size', 3, 'height', 'width'], options);
+  graphOutput(g, y, DECODER_IO.output, ['batch_size', 3, 'height', 'width'], options);
   return g.build();
 }

@@ -26,6 +26,18 @@ export const DTYPE_BYTES: Readonly<Record<DType, number>> = {
   bool: 1,
 };
 
+/** The typed-array class that holds each dtype's data (float16 and bfloat16 as raw bits). */
+export const DTYPE_ARRAYS = {
+  float32: Float32Array,
+  float16: Uint16Array,
+  bfloat16: Uint16Array,
+  int64: BigInt64Array,
+  int32: Int32Array,
+  uint8: Uint8Array,
+  int8: Int8Array,
+  bool: Uint8Array,
+} as const satisfies Record<DType, unknown>;
+
 export const DTYPES: readonly DType[] = Object.keys(DTYPE_BYTES) as DType[];
 
 export function isDType(value: unknown): value is DType {

@@ -1,7 +1,7 @@
 import { DcaeError, formatShape } from '../errors.js';
 import { bfloat16ArrayToFloat32 } from './bfloat16.js';
 import type { DType, TypedArrayFor } from './dtype.js';
-import { isDType } from './dtype.js';
+import { DTYPE_ARRAYS, isDType } from './dtype.js';
 import { float16ArrayToFloat32 } from './float16.js';
 import { numel } from './shape.js';
 
@@ -14,17 +14,6 @@ export interface HostTensor<D extends DType = DType> {
   readonly shape: readonly number[];
   readonly data: TypedArrayFor<D>;
 }
-
-const ARRAY_TYPES = {
-  float32: Float32Array,
-  float16: Uint16Array,
-  bfloat16: Uint16Array,
-  int64: BigInt64Array,
-  int32: Int32Array,
-  uint8: Uint8Array,
-  int8: Int8Array,
-  bool: Uint8Array,
-} as const;
 
 /** A tensor over `data` (not copied), checked: `data` is the array type of `dtype` with `numel(shape)` elements. */
 export function hostTensor<D extends DType>(
@@ -39,7 +28,7 @@ export function hostTensor<D extends DType>(
 
 /** A zero-filled tensor (false for bool). */
 export function zeros<D extends DType>(dtype: D, shape: readonly number[]): HostTensor<D> {
-  const data = new ARRAY_TYPES[dtype](numel(shape)) as TypedArrayFor<D>;
+  const data = new DTYPE_ARRAYS[dtype](numel(shape)) as TypedArrayFor<D>;
   return hostTensor(dtype, shape, data);
 }
 
@@ -51,7 +40,7 @@ export function checkHostTensor(tensor: HostTensor, name = 'tensor'): void {
       `${name} has dtype ${String(tensor.dtype)}; expected one of float32, float16, bfloat16, int64, int32, uint8, int8, bool.`,
     );
   }
-  const ArrayType = ARRAY_TYPES[tensor.dtype];
+  const ArrayType = DTYPE_ARRAYS[tensor.dtype];
   if (!(tensor.data instanceof ArrayType)) {
     throw new DcaeError(
       'INVALID_ARGUMENT',

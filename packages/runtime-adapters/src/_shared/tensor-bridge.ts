@@ -3,7 +3,7 @@
  * outputs. Both adapters use it, so feeds fail the same way on every runtime.
  */
 import type { DType, HostTensor } from '@dcae/core';
-import { DcaeError, formatShape, invariant } from '@dcae/core';
+import { DcaeError, DTYPE_ARRAYS, formatShape, invariant } from '@dcae/core';
 
 /** One input or output as a session declares it; `type` is the runtime's element type name. */
 export interface TensorSpec {
@@ -16,17 +16,6 @@ export interface TensorSpec {
 /** Element types a session may declare for its inputs and outputs (bfloat16 is only accepted as a feed). */
 export const SESSION_DTYPES = ['float32', 'float16', 'int64', 'int32', 'uint8', 'int8', 'bool'] as const;
 export type SessionDType = (typeof SESSION_DTYPES)[number];
-
-const ARRAY_TYPES = {
-  float32: Float32Array,
-  float16: Uint16Array,
-  bfloat16: Uint16Array,
-  int64: BigInt64Array,
-  int32: Int32Array,
-  uint8: Uint8Array,
-  int8: Int8Array,
-  bool: Uint8Array,
-} as const satisfies Record<DType, unknown>;
 
 function isSessionDType(type: string): type is SessionDType {
   return (SESSION_DTYPES as readonly string[]).includes(type);
@@ -121,11 +110,11 @@ export function checkTensor(tensor: HostTensor, where: string): void {
       `${where} is ${String(tensor)}; expected a tensor { dtype, shape, data }.`,
     );
   }
-  const ArrayType = (ARRAY_TYPES as Record<string, (typeof ARRAY_TYPES)[DType] | undefined>)[tensor.dtype];
+  const ArrayType = (DTYPE_ARRAYS as Record<string, (typeof DTYPE_ARRAYS)[DType] | undefined>)[tensor.dtype];
   if (ArrayType === undefined) {
     throw new DcaeError(
       'DTYPE_UNSUPPORTED',
-      `${where} has dtype ${String(tensor.dtype)}; expected one of ${Object.keys(ARRAY_TYPES).join(', ')}.`,
+      `${where} has dtype ${String(tensor.dtype)}; expected one of ${Object.keys(DTYPE_ARRAYS).join(', ')}.`,
     );
   }
   if (!(tensor.data instanceof ArrayType)) {
@@ -194,7 +183,7 @@ export function outputTensor(
       ? new Uint16Array(data.buffer, data.byteOffset, data.byteLength / 2)
       : data;
   invariant(
-    typed instanceof ARRAY_TYPES[type],
+    typed instanceof DTYPE_ARRAYS[type],
     () => `output "${name}" is ${type} but its data is a ${typed.constructor.name}`,
   );
   return { dtype: type, shape: [...dims], data: typed };

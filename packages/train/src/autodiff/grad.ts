@@ -1,5 +1,3 @@
-import { DcaeError } from '@dcae/core';
-import type { AttributeValue } from '@dcae/core/onnx';
 import type { IrGraph, IrNode } from '../ir/graph.js';
 import { NON_DIFFERENTIABLE } from '../ir/shapes.js';
 import { attrFloat, attrInt, attrInts, attrString, convAttrs, sliceSpec } from '../reference/ops.js';
@@ -12,6 +10,9 @@ import {
   shiftWeightGrad,
   sliceGrad,
 } from './spatial-rules.js';
+import type { RuleEmit } from './spatial-rules.js';
+import type { Grads, Rule } from './emit-helpers.js';
+import { int, ints, str, unsupported } from './emit-helpers.js';
 
 /**
  * Reverse-mode autodiff over the static IR. Every rule emits standard opset-18 ONNX nodes (no
@@ -20,12 +21,8 @@ import {
  * Only values that depend on a `wrt` value get gradients: frozen subgraphs emit no nodes.
  */
 
-const int = (value: number): AttributeValue => ({ kind: 'int', value });
-const ints = (value: readonly number[]): AttributeValue => ({ kind: 'ints', value });
-const str = (value: string): AttributeValue => ({ kind: 'string', value });
-
 /** Emission helpers shared by the VJP rules, the losses and the optimizers. */
-export class Emit {
+export class Emit implements RuleEmit {
   constructor(readonly g: IrGraph) {}
   i64(values: readonly number[]): string {
     return this.g.constant(values, 'int64');
@@ -108,16 +105,6 @@ export class Emit {
   sum(values: readonly string[]): string {
     return values.reduce((acc, v) => this.add(acc, v));
   }
-}
-
-type Grads = (string | undefined)[];
-type Rule = (e: Emit, node: IrNode, dy: readonly (string | undefined)[], need: readonly boolean[]) => Grads;
-
-function unsupported(node: IrNode, why = ''): never {
-  throw new DcaeError(
-    'GRADIENT_UNSUPPORTED',
-    `No gradient for ${node.op} (node ${node.name})${why ? `: ${why}` : ''}. Freeze the weights before it (--trainable) or see docs/training.md for the supported ops.`,
-  );
 }
 
 function convRule(
@@ -235,7 +222,7 @@ function minMax(
   ];
 }
 
-const RULES: Record<string, Rule> = {
+const RULES: Record<string, Rule<Emit>> = {
   Identity: (_e, _n, dy) => [dy[0]],
   Cast: (_e, _n, dy) => [dy[0]],
   Add: (e, n, dy, need) => [

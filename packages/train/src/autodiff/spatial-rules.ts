@@ -1,9 +1,9 @@
-import { DcaeError } from '@dcae/core';
-import type { AttributeValue } from '@dcae/core/onnx';
 import type { IrGraph, IrNode } from '../ir/graph.js';
 import type { SliceSpec } from '../reference/ops.js';
 import { attrInt, attrInts, attrString, convAttrs } from '../reference/ops.js';
 import { size } from '../reference/tensor.js';
+import type { Grads, Rule } from './emit-helpers.js';
+import { int, ints, unsupported } from './emit-helpers.js';
 
 /**
  * VJP rules for the pooling, transposed-convolution, gather and strided-slice ops
@@ -13,7 +13,10 @@ import { size } from '../reference/tensor.js';
  * and no MaxPool `Indices` output. Kept apart from grad.ts; `grad.ts` registers them.
  */
 
-/** The part of grad.ts's `Emit` these rules use (structural, so this file does not import grad.ts). */
+/**
+ * The part of grad.ts's `Emit` these rules use (structural, so this file does not import grad.ts;
+ * `Emit` implements it).
+ */
 export interface RuleEmit {
   readonly g: IrGraph;
   i64(values: readonly number[]): string;
@@ -34,18 +37,6 @@ export interface RuleEmit {
   ): string;
   pad(a: string, pads: readonly number[]): string;
   zeros(shape: readonly number[]): string;
-}
-
-type Grads = (string | undefined)[];
-
-const int = (value: number): AttributeValue => ({ kind: 'int', value });
-const ints = (value: readonly number[]): AttributeValue => ({ kind: 'ints', value });
-
-function unsupported(node: IrNode, why: string): never {
-  throw new DcaeError(
-    'GRADIENT_UNSUPPORTED',
-    `No gradient for ${node.op} (node ${node.name}): ${why}. Freeze the weights before it (--trainable) or see docs/training.md for the supported ops.`,
-  );
 }
 
 /** Rejects the attributes these rules do not cover (auto_pad, dilations ≠ 1, ceil_mode). */
@@ -106,12 +97,7 @@ export function shiftWeightGrad(
  * strides, pads and groups, so dX = Conv(dY, W) (output_padding only adds rows that Conv's floor
  * drops), dW = the Conv dW of input dY against output gradient x, dB = Σ dY over N, H, W.
  */
-export function convTransposeRule(
-  e: RuleEmit,
-  node: IrNode,
-  dy: readonly (string | undefined)[],
-  need: readonly boolean[],
-): Grads {
+export const convTransposeRule: Rule<RuleEmit> = (e, node, dy, need) => {
   const [x, w] = node.inputs as [string, string];
   const d = dy[0]!;
   const ws = e.shape(w);
@@ -131,7 +117,7 @@ export function convTransposeRule(
   if (need[1]) out[1] = shiftWeightGrad(e, d, x, ws, a.strides, a.pads, a.group);
   if (node.inputs[2] && need[2]) out[2] = e.reduceSum(d, [0, 2, 3], false);
   return out;
-}
+};
 
 interface Window {
   readonly n: number;
@@ -260,12 +246,7 @@ export function maxPoolRule(e: RuleEmit, node: IrNode, dy: readonly (string | un
  * when the indices are (the usual case); otherwise it is built with Equal against 0..dim−1 (and
  * −dim..−1 for negative indices) and Cast.
  */
-export function gatherRule(
-  e: RuleEmit,
-  node: IrNode,
-  dy: readonly (string | undefined)[],
-  need: readonly boolean[],
-): Grads {
+export const gatherRule: Rule<RuleEmit> = (e, node, dy, need) => {
   if (!need[0]) return [undefined, undefined];
   const [x, indices] = node.inputs as [string, string];
   const xs = e.shape(x);
@@ -303,7 +284,7 @@ export function gatherRule(
   }
   const d3 = e.reshape(dy[0]!, [outer, count, inner]);
   return [e.reshape(e.g.op1('MatMul', [oneHot, d3]), xs), undefined];
-}
+};
 
 /**
  * Slice with any steps: dY is placed back at start, start + step, …. A reversed axis (step < 0)

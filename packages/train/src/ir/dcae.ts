@@ -64,31 +64,23 @@ export function buildDcAeForward(
   const layout = dcAeCheckpointLayout(config);
   const foldByBias = new Map(layout.folds.map((f) => [f.bias, f]));
   const missing: string[] = [];
+  const zeros = (expected: readonly number[]) => ({
+    kind: 'inline' as const,
+    tensor: {
+      dtype: 'float32' as const,
+      shape: expected,
+      data: new Float32Array(expected.reduce((a, b) => a * b, 1)),
+    },
+  });
   const resolver = (key: string, expected: readonly number[]) => {
-    if (foldByBias.has(key)) {
-      // Placeholder for the folded bias the inference graph expects; replaced by explicit BatchNorm below.
-      return {
-        kind: 'inline' as const,
-        tensor: {
-          dtype: 'float32' as const,
-          shape: expected,
-          data: new Float32Array(expected.reduce((a, b) => a * b, 1)),
-        },
-      };
-    }
+    // Placeholder for the folded bias the inference graph expects; replaced by explicit BatchNorm below.
+    if (foldByBias.has(key)) return zeros(expected);
     const t = weights.get(key);
     if (!t || t.dtype !== 'float32' || formatShape(t.shape) !== formatShape(expected)) {
       missing.push(
         `${key} expected float32 ${formatShape(expected)}, ${t ? `got ${t.dtype} ${formatShape(t.shape)}` : 'missing'}`,
       );
-      return {
-        kind: 'inline' as const,
-        tensor: {
-          dtype: 'float32' as const,
-          shape: expected,
-          data: new Float32Array(expected.reduce((a, b) => a * b, 1)),
-        },
-      };
+      return zeros(expected);
     }
     return { kind: 'inline' as const, tensor: t };
   };

@@ -2,7 +2,15 @@ import type { DType } from '@dcae/core';
 import { DcaeError } from '@dcae/core';
 import { ONNX_DATA_TYPE } from '@dcae/core/onnx';
 import type { Attrs } from '../reference/ops.js';
-import { attrInt, attrInts, attrString, convAttrs, reshapeTarget, sliceSpec } from '../reference/ops.js';
+import {
+  attrInt,
+  attrInts,
+  attrString,
+  convAttrs,
+  reshapeTarget,
+  shapeRange,
+  sliceSpec,
+} from '../reference/ops.js';
 import type { RefTensor } from '../reference/tensor.js';
 import { broadcastShapes, size } from '../reference/tensor.js';
 
@@ -238,12 +246,8 @@ export function inferNode(
       return same(A.shape.map((d, i) => d + pads[i]! + pads[i + rank]!));
     }
     case 'Shape': {
-      const rank = A.shape.length;
-      let start = attrInt(attrs, 'start', 0);
-      let end = attrInt(attrs, 'end', rank);
-      if (start < 0) start += rank;
-      if (end < 0) end += rank;
-      return same([Math.max(0, Math.min(rank, end) - Math.max(0, start))], 'int64');
+      const [start, end] = shapeRange(attrs, A.shape.length);
+      return same([Math.max(0, end - start)], 'int64');
     }
     case 'Size':
       return same([], 'int64');

@@ -1,7 +1,7 @@
-import { DcaeError } from '@dcae/core';
+import { DcaeError, strides } from '@dcae/core';
 import type { AttributeValue } from '@dcae/core/onnx';
 import type { RefTensor } from './tensor.js';
-import { broadcastIndex, broadcastShapes, ref, size, stridesOf } from './tensor.js';
+import { broadcastIndex, broadcastShapes, ref, size } from './tensor.js';
 
 /**
  * Float64 reference implementations of the forward ops our graphs use: the independent oracle of
@@ -81,7 +81,7 @@ function reduce(
   );
   const outFull = x.shape.map((d, i) => (axes.has(i) ? 1 : d));
   const out = new Float64Array(size(outFull)).fill(kind === 'max' ? -Infinity : 0);
-  const outStrides = stridesOf(outFull);
+  const outStrides = strides(outFull);
   const counter = new Array<number>(rank).fill(0);
   for (let k = 0; k < x.data.length; k++) {
     let o = 0;
@@ -105,7 +105,7 @@ function reduce(
 export function transpose(x: RefTensor, perm: readonly number[]): RefTensor {
   const rank = x.shape.length;
   const shape = perm.map((p) => x.shape[p]!);
-  const inStrides = stridesOf(x.shape);
+  const inStrides = strides(x.shape);
   const s = perm.map((p) => inStrides[p]!);
   const out = new Float64Array(x.data.length);
   const counter = new Array<number>(rank).fill(0);
@@ -137,6 +137,18 @@ export function reshapeTarget(
   if (size(out) !== total || out.some((d) => !Number.isInteger(d) || d < 0))
     throw new Error(`Reshape [${inShape.join(',')}] to [${target.join(',')}]`);
   return out;
+}
+
+/**
+ * The dims [start, end) that `Shape` returns of an input of rank `rank`: its `start` and `end`
+ * attributes, negative ones counting from the back, clamped to the rank.
+ */
+export function shapeRange(attrs: Attrs, rank: number): [start: number, end: number] {
+  let start = attrInt(attrs, 'start', 0);
+  let end = attrInt(attrs, 'end', rank);
+  if (start < 0) start += rank;
+  if (end < 0) end += rank;
+  return [Math.max(0, start), Math.min(rank, end)];
 }
 
 export interface SliceSpec {
@@ -183,7 +195,7 @@ export function sliceSpec(
 
 function gather(x: RefTensor, spec: SliceSpec): RefTensor {
   const rank = x.shape.length;
-  const inStrides = stridesOf(x.shape);
+  const inStrides = strides(x.shape);
   const out = new Float64Array(size(spec.shape));
   const counter = new Array<number>(rank).fill(0);
   for (let k = 0; k < out.length; k++) {
@@ -221,7 +233,7 @@ function pad(x: RefTensor, pads: readonly number[], value: number): RefTensor {
   const rank = x.shape.length;
   const shape = x.shape.map((d, i) => d + pads[i]! + pads[i + rank]!);
   const out = new Float64Array(size(shape)).fill(value);
-  const outStrides = stridesOf(shape);
+  const outStrides = strides(shape);
   const counter = new Array<number>(rank).fill(0);
   for (let k = 0; k < x.data.length; k++) {
     let o = 0;
@@ -435,7 +447,7 @@ function resizeNearest(x: RefTensor, scales: readonly number[], attrs: Attrs): R
   const maps = shape.map((d, ax) =>
     Array.from({ length: d }, (_, i) => Math.min(x.shape[ax]! - 1, Math.floor(i / scales[ax]!))),
   );
-  const inStrides = stridesOf(x.shape);
+  const inStrides = strides(x.shape);
   const out = new Float64Array(size(shape));
   const rank = shape.length;
   const counter = new Array<number>(rank).fill(0);
@@ -644,7 +656,7 @@ export function evalOp(op: string, inputs: readonly (RefTensor | undefined)[], a
       const reps = ints(b);
       const shape = A.shape.map((d, i) => d * reps[i]!);
       const rank = shape.length;
-      const inStrides = stridesOf(A.shape);
+      const inStrides = strides(A.shape);
       const out = new Float64Array(size(shape));
       const counter = new Array<number>(rank).fill(0);
       for (let k = 0; k < out.length; k++) {
@@ -703,12 +715,7 @@ export function evalOp(op: string, inputs: readonly (RefTensor | undefined)[], a
       return [pad(A, ints(b), c ? c.data[0]! : 0)];
     }
     case 'Shape': {
-      const rank = A.shape.length;
-      let start = attrInt(attrs, 'start', 0);
-      let end = attrInt(attrs, 'end', rank);
-      if (start < 0) start += rank;
-      if (end < 0) end += rank;
-      const dims = A.shape.slice(Math.max(0, start), Math.min(rank, end));
+      const dims = A.shape.slice(...shapeRange(attrs, A.shape.length));
       return [ref([dims.length], dims)];
     }
     case 'Size':

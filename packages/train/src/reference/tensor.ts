@@ -1,4 +1,5 @@
 import type { HostTensor } from '@dcae/core';
+import { strides } from '@dcae/core';
 
 /**
  * A float64 tensor of the reference interpreter: every dtype (float, int64, bool) is held as
@@ -13,16 +14,6 @@ export function size(shape: readonly number[]): number {
   let n = 1;
   for (const d of shape) n *= d;
   return n;
-}
-
-export function stridesOf(shape: readonly number[]): number[] {
-  const s = new Array<number>(shape.length);
-  let acc = 1;
-  for (let i = shape.length - 1; i >= 0; i--) {
-    s[i] = acc;
-    acc *= shape[i]!;
-  }
-  return s;
 }
 
 export function ref(shape: readonly number[], data?: Float64Array | readonly number[]): RefTensor {
@@ -77,7 +68,7 @@ export function broadcastShapes(a: readonly number[], b: readonly number[]): num
 export function broadcastIndex(shape: readonly number[], outShape: readonly number[]): Int32Array {
   const n = size(outShape);
   const rank = outShape.length;
-  const inStrides = stridesOf(shape);
+  const inStrides = strides(shape);
   // Stride per output axis in the input; 0 where the input is broadcast.
   const s = new Array<number>(rank).fill(0);
   for (let i = 0; i < rank; i++) {
