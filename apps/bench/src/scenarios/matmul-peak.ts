@@ -46,47 +46,74 @@ function oneOp(
   return serializeModel(g.build());
 }
 
+/** One of the peak graphs: a one-op model, its input and its FLOPs per run. */
+export interface PeakModel {
+  readonly name: string;
+  readonly kind: 'matmul' | 'conv';
+  readonly model: Uint8Array;
+  readonly input: HostTensor<'float32'>;
+  readonly outputShape: readonly number[];
+  readonly flop: number;
+}
+
+/** The MatMul and the 3×3 Conv `measurePeakGflops` times, for runtimes it cannot hold (a wasm child process). */
+export function peakModels(options: PeakOptions = {}): [PeakModel, PeakModel] {
+  const n = options.matmulSize ?? 2048;
+  const c = options.convChannels ?? 256;
+  const s = options.convSpatial ?? 64;
+  const a = randomTensor([n, n], 1);
+  const image = randomTensor([1, c, s, s], 3);
+  return [
+    {
+      name: `MatMul ${n}×${n}×${n}`,
+      kind: 'matmul',
+      model: oneOp('matmul', a, randomTensor([n, n], 2), (m, x, w) => m.matMul(x, w)),
+      input: a,
+      outputShape: [n, n],
+      flop: 2 * n ** 3,
+    },
+    {
+      name: `Conv 3×3 ${c}→${c} @ ${s}×${s}`,
+      kind: 'conv',
+      model: oneOp('conv', image, randomTensor([c, c, 3, 3], 4), (m, x, w) =>
+        m.conv(x, w, undefined, { pads: [1, 1, 1, 1] }),
+      ),
+      input: image,
+      outputShape: [1, c, s, s],
+      flop: 2 * c * c * 9 * s * s,
+    },
+  ];
+}
+
 /**
  * Measures the float32 GFLOP/s `runtime` reaches on a large MatMul and a large 3×3 Conv (the
  * two ops DC-AE spends its time in) and returns the better as the peak, for roofline ratios
  * (achieved GFLOP/s ÷ peak) in other scenarios.
  */
 export async function measurePeakGflops(runtime: RuntimeV1, options: PeakOptions = {}): Promise<PeakResult> {
-  const n = options.matmulSize ?? 2048;
-  const c = options.convChannels ?? 256;
-  const s = options.convSpatial ?? 64;
   const compare = options.compare ?? { warmup: 2, samples: 5 };
-
-  const a = randomTensor([n, n], 1);
-  const matmul = await runtime.createSession(
-    oneOp('matmul', a, randomTensor([n, n], 2), (m, x, w) => m.matMul(x, w)),
-  );
-  const image = randomTensor([1, c, s, s], 3);
-  const conv = await runtime.createSession(
-    oneOp('conv', image, randomTensor([c, c, 3, 3], 4), (m, x, w) =>
-      m.conv(x, w, undefined, { pads: [1, 1, 1, 1] }),
-    ),
-  );
+  const [mm, cv] = peakModels(options);
+  const a = mm.input;
+  const image = cv.input;
+  const matmul = await runtime.createSession(mm.model);
+  const conv = await runtime.createSession(cv.model);
   try {
-    const matmulFlop = 2 * n ** 3;
-    const convFlop = 2 * c * c * 9 * s * s;
     const expectShape = (out: Record<string, HostTensor>, shape: readonly number[]): void => {
       const y = out.y;
       if (!y || y.shape.join() !== shape.join())
         throw new Error(`unexpected output shape ${y?.shape.join('×')}`);
     };
-    const matmulName = `MatMul ${n}×${n}×${n}`;
-    const convName = `Conv 3×3 ${c}→${c} @ ${s}×${s}`;
+    const [matmulName, convName] = [mm.name, cv.name];
     const cases: BenchCase[] = [
       {
         name: matmulName,
-        work: { amount: matmulFlop / 1e9, unit: 'GFLOP' },
-        run: async () => expectShape(await matmul.run({ x: a }), [n, n]),
+        work: { amount: mm.flop / 1e9, unit: 'GFLOP' },
+        run: async () => expectShape(await matmul.run({ x: a }), mm.outputShape),
       },
       {
         name: convName,
-        work: { amount: convFlop / 1e9, unit: 'GFLOP' },
-        run: async () => expectShape(await conv.run({ x: image }), [1, c, s, s]),
+        work: { amount: cv.flop / 1e9, unit: 'GFLOP' },
+        run: async () => expectShape(await conv.run({ x: image }), cv.outputShape),
       },
     ];
     const series = await compareCases(cases, compare);

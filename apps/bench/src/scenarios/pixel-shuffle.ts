@@ -7,6 +7,7 @@ import { pixelShuffle, pixelUnshuffle } from '@dcae/autoencoder';
 import { createNodeRuntime } from '@dcae/runtime-adapters/node';
 import { createWebRuntime } from '@dcae/runtime-adapters/web';
 import type { BenchCase, Figure, Scenario } from '../scenario.js';
+import { WEB_THREADS } from './runtimes.js';
 
 /**
  * The DC-AE pixel (un)shuffle as dcae writes it (two one-axis Transposes, `@dcae/autoencoder`'s
@@ -58,7 +59,7 @@ export const pixelShuffleScenario: Scenario = {
     "Times dcae's pixel unshuffle and pixel shuffle (factor 2: two Transposes that each move one axis, with a " +
     'Reshape between them) against the forms they replaced (one Transpose that moves two axes; DepthToSpace CRD) ' +
     'as one-op models on [1, C, S, S] float32, on onnxruntime-node at 2 and 1 threads and onnxruntime-web wasm ' +
-    '(1 thread, in Node), side by side. Each model returns its result, so every case includes writing one fresh ' +
+    '(2 threads, in Node), side by side. Each model returns its result, so every case includes writing one fresh ' +
     'output tensor; the Relu case (one elementwise pass over the same tensor) shows that fixed part. The outputs ' +
     'of the old and new forms are compared bit for bit.',
   async run(context) {
@@ -66,7 +67,9 @@ export const pixelShuffleScenario: Scenario = {
     const runtimes: [string, RuntimeV1][] = [
       ['ORT-node 2T', createNodeRuntime({ threads: 2 })],
       ['ORT-node 1T', createNodeRuntime({ threads: 1 })],
-      ['ORT-web wasm 1T', await createWebRuntime({ devices: ['wasm'], threads: 1 })],
+      // onnxruntime-web is one instance per process, its thread count fixed by the first session:
+      // every in-process web runtime of the bench uses WEB_THREADS, so scenarios can share a run.
+      [`ORT-web wasm ${WEB_THREADS}T`, await createWebRuntime({ devices: ['wasm'], threads: WEB_THREADS })],
     ];
     const sessions: SessionV1[] = [];
     const cases: BenchCase[] = [];

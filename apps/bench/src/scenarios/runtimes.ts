@@ -33,7 +33,12 @@ const FULL_WIDTH_SIZE = 256;
 const MB = 2 ** 20;
 /** How often the memory sampler reads RSS during the run (ms). */
 const SAMPLE_EVERY_MS = 500;
-const THREADS = 2;
+/**
+ * Threads of every in-process onnxruntime-web runtime in the bench: it is one instance per process
+ * whose thread count its first session fixes, so scenarios sharing a run must agree on it.
+ */
+export const WEB_THREADS = 2;
+const THREADS = WEB_THREADS;
 const NODE = 'ORT-node';
 const WEB_NODE = `ORT-web wasm (Node, ${THREADS}T)`;
 const chromiumWasm = (threads: number): string => `Chromium wasm ${threads}T`;

@@ -6,11 +6,11 @@ import { DECODER_IO, ENCODER_IO } from '@dcae/autoencoder';
 import { loadAutoencoder } from '@dcae/autoencoder/node';
 import { createNodeRuntime, profileModel, profileWasmModel } from '@dcae/runtime-adapters/node';
 import type { ModelProfile, ProfiledNode } from '@dcae/runtime-adapters/node';
-import { createWebRuntime } from '@dcae/runtime-adapters/web';
 import { summarize } from '../measure.js';
 import { benchModel } from '../random-weights.js';
 import type { Figure, Scenario, Series } from '../scenario.js';
-import { measurePeakGflops } from './matmul-peak.js';
+import { measurePeakGflops, peakModels } from './matmul-peak.js';
+import type { PeakOptions } from './matmul-peak.js';
 
 /**
  * Where onnxruntime-web's wasm backend spends a full-width DC-AE's time, next to onnxruntime-node
@@ -74,6 +74,24 @@ function randomTensor(shape: readonly number[], seed: number, scale = 1): HostTe
   return { dtype: 'float32', shape, data: createRng(seed).fillUniform(new Float32Array(n), -scale, scale) };
 }
 
+/**
+ * The MatMul and Conv peaks on onnxruntime-web's wasm backend, 1 thread, timed in a child process:
+ * onnxruntime-web is one instance per process whose thread count the first session fixes, and
+ * other scenarios in the same bench run may have started it with another.
+ */
+async function wasmPeak(options: PeakOptions): Promise<{
+  matmulGflops: { best: number };
+  convGflops: { best: number };
+}> {
+  const samples = options.compare?.samples ?? 3;
+  const best = async (peak: ReturnType<typeof peakModels>[number]): Promise<number> => {
+    const { runMs } = await profileWasmModel(peak.model, { x: peak.input }, { threads: 1, runs: samples });
+    return peak.flop / 1e9 / (Math.min(...runMs) / 1000);
+  };
+  const [matmul, conv] = peakModels(options);
+  return { matmulGflops: { best: await best(matmul) }, convGflops: { best: await best(conv) } };
+}
+
 export const wasmOps: Scenario = {
   name: 'wasm-ops',
   title:
@@ -86,7 +104,8 @@ export const wasmOps: Scenario = {
     'after one warm-up run. Kernel times are grouped by class (convolutions by kernel size and grouping, the rest ' +
     'by op type after graph optimisation) and compared: the wasm ÷ node ratio per class shows which ops fall ' +
     "furthest behind, the share shows which dominate. Each runtime's MatMul and 3×3 Conv peak (matmul-peak's " +
-    'graphs, 1 thread) is measured in the same run: the ratio of the peaks is the gap no graph change can close.',
+    'graphs, 1 thread; wasm: the best of the profiled runs in the child process) is measured in the same run: ' +
+    'the ratio of the peaks is the gap no graph change can close.',
   async run(context) {
     const model = await benchModel(context.cacheDir, ARCH, {
       tiny: context.quick,
@@ -97,7 +116,6 @@ export const wasmOps: Scenario = {
       throw new Error(`--sizes ${side}: ${model.label} needs a multiple of ${model.f}`);
     const runs = context.quick ? 1 : Math.max(1, Math.min(3, context.sampling.samples));
     const node = createNodeRuntime({ threads: 1 });
-    const web = await createWebRuntime({ devices: ['wasm'], threads: 1 });
     const ae = await loadAutoencoder(model.folder, { runtime: node, config: model.config });
     const series: Series[] = [];
     const figures: Figure[] = [];
@@ -110,7 +128,7 @@ export const wasmOps: Scenario = {
         : { compare: { warmup: 1, samples: 3 } };
       const peaks = {
         node: await measurePeakGflops(node, peakOptions),
-        wasm: await measurePeakGflops(web, peakOptions),
+        wasm: await wasmPeak(peakOptions),
       };
       for (const [label, peak] of [
         [NODE, peaks.node],
@@ -198,7 +216,7 @@ export const wasmOps: Scenario = {
           threads: 1,
           runs,
           node: node.name,
-          web: web.name,
+          web: 'onnxruntime-web wasm (child process)',
         },
         series,
         ratios,
@@ -208,7 +226,6 @@ export const wasmOps: Scenario = {
     } finally {
       await ae.dispose();
       await node.dispose();
-      await web.dispose();
     }
   },
 };

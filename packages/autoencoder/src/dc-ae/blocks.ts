@@ -169,7 +169,7 @@ export function efficientVitBlock(m: Module, x: Value, c: number, spec: Attentio
  * interleave); a permutation that moves two axes at once, and `DepthToSpace`, measure slower
  * (`pnpm bench pixel-shuffle`). So each is written as two one-axis Transposes with a Reshape between
  * them (which keeps the optimiser from merging them back into one). On onnxruntime-node and in
- * wasm the unshuffle is 1.2–1.8× and the shuffle 1.1–1.5× faster than the one-Transpose and
+ * wasm the unshuffle is 1.3–1.9× and the shuffle 1.3–1.6× faster than the one-Transpose and
  * `DepthToSpace` forms, writing of the output included (docs/benchmarks.md,
  * "Pixel (un)shuffle"); the results are bit-identical.
  */
