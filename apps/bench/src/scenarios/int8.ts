@@ -42,7 +42,8 @@ function downsample(x: HostTensor<'float32'>, factor: number): HostTensor<'float
   return { dtype: 'float32', shape: [b, c, oh, ow], data: out };
 }
 
-async function photos(set: 'calibration' | 'heldout', size: number) {
+/** The repository's calibration or held-out photos at `size`² (fixtures/photos). */
+export async function photos(set: 'calibration' | 'heldout', size: number) {
   const folder = photosFolder();
   const files = readdirSync(folder)
     .filter((f) => f.startsWith(`${set}-`))

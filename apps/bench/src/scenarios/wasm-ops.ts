@@ -3,12 +3,14 @@ import { createRng } from '@dcae/core';
 import type { HostTensor } from '@dcae/core';
 import { externalLocations, serializeModel } from '@dcae/core/onnx';
 import { DECODER_IO, ENCODER_IO } from '@dcae/autoencoder';
-import { loadAutoencoder } from '@dcae/autoencoder/node';
+import { calibrateAutoencoder } from '@dcae/autoencoder';
+import { directoryModelFiles, loadAutoencoder } from '@dcae/autoencoder/node';
 import { createNodeRuntime, profileModel, profileWasmModel } from '@dcae/runtime-adapters/node';
 import type { ModelProfile, ProfiledNode } from '@dcae/runtime-adapters/node';
 import { summarize } from '../measure.js';
 import { benchModel } from '../random-weights.js';
 import type { Figure, Scenario, Series } from '../scenario.js';
+import { photos } from './int8.js';
 import { measurePeakGflops, peakModels } from './matmul-peak.js';
 import type { PeakOptions } from './matmul-peak.js';
 
@@ -105,7 +107,8 @@ export const wasmOps: Scenario = {
     'by op type after graph optimisation) and compared: the wasm ÷ node ratio per class shows which ops fall ' +
     "furthest behind, the share shows which dominate. Each runtime's MatMul and 3×3 Conv peak (matmul-peak's " +
     'graphs, 1 thread; wasm: the best of the profiled runs in the child process) is measured in the same run: ' +
-    'the ratio of the peaks is the gap no graph change can close.',
+    'the ratio of the peaks is the gap no graph change can close. Then the same model in int8 (calibrated on the ' +
+    "repository's calibration photos) on both runtimes: how close int8 in wasm comes to float32 on onnxruntime-node.",
   async run(context) {
     const model = await benchModel(context.cacheDir, ARCH, {
       tiny: context.quick,
@@ -152,6 +155,14 @@ export const wasmOps: Scenario = {
         },
       );
 
+      const latentSide = side / model.f;
+      const inputs = {
+        encoder: { [ENCODER_IO.input]: randomTensor([1, 3, side, side], 5) },
+        decoder: {
+          [DECODER_IO.input]: randomTensor([1, model.latentChannels, latentSide, latentSide], 6, 2),
+        },
+      };
+      const feedsOf = (part: 'encoder' | 'decoder'): Record<string, HostTensor> => inputs[part];
       for (const part of ['encoder', 'decoder'] as const) {
         const graph = await ae.buildGraph(part);
         const bytes = serializeModel(graph);
@@ -159,11 +170,7 @@ export const wasmOps: Scenario = {
           location,
           data: join(model.folder, location),
         }));
-        const latentSide = side / model.f;
-        const feeds: Record<string, HostTensor> =
-          part === 'encoder'
-            ? { [ENCODER_IO.input]: randomTensor([1, 3, side, side], 5) }
-            : { [DECODER_IO.input]: randomTensor([1, model.latentChannels, latentSide, latentSide], 6, 2) };
+        const feeds = feedsOf(part);
         context.log(`${part}: profiling on onnxruntime-node (1 thread, ${runs} run(s) after a warm-up)`);
         const native = await profileModel(bytes, feeds, { threads: 1, runs, externalData });
         context.log(`${part}: profiling on onnxruntime-web wasm (1 thread, ${runs} run(s) after a warm-up)`);
@@ -203,6 +210,47 @@ export const wasmOps: Scenario = {
               .join('; '),
         );
       }
+      // int8 (calibrated QDQ, as `--dtype int8` runs it): the wasm build has QLinearConv too.
+      context.log('int8: calibrating on the calibration photos, then profiling both runtimes');
+      const calibration = await photos('calibration', side);
+      const spec = await calibrateAutoencoder(directoryModelFiles(model.folder), {
+        runtime: node,
+        config: model.config,
+        images: calibration.images,
+        imageNames: calibration.files,
+      });
+      const int8 = await loadAutoencoder(model.folder, {
+        runtime: node,
+        config: model.config,
+        dtype: 'int8',
+        quantization: spec,
+      });
+      try {
+        for (const part of ['encoder', 'decoder'] as const) {
+          const graph = await int8.buildGraph(part);
+          const bytes = serializeModel(graph);
+          const externalData = externalLocations(graph).map((location) => ({
+            location,
+            data: join(model.folder, location),
+          }));
+          const native = await profileModel(bytes, feedsOf(part), { threads: 1, runs, externalData });
+          const wasm = await profileWasmModel(bytes, feedsOf(part), { threads: 1, runs, externalData });
+          const [nodeName, wasmName] = [`${part} ${side}² ${NODE} int8`, `${part} ${side}² ${WASM} int8`];
+          series.push(summarize(nodeName, native.runMs), summarize(wasmName, wasm.runMs));
+          ratios.push(
+            { of: wasmName, to: `${part} ${side}² ${NODE}` },
+            { of: `${part} ${side}² ${WASM}`, to: wasmName },
+            { of: `${part} ${side}² ${NODE}`, to: nodeName },
+          );
+        }
+      } finally {
+        await int8.dispose();
+      }
+      notes.push(
+        'int8 rows: the same model calibrated on fixtures/photos/calibration-* (`calibrateAutoencoder`) and run as ' +
+          "dcae's QDQ graph (QLinearConv on both runtimes). Ratios: wasm int8 ÷ node fp32 (how close the browser " +
+          'gets), wasm fp32 ÷ wasm int8 and node fp32 ÷ node int8 (what int8 gains on each).',
+      );
       notes.push(
         'onnxruntime-node rewrites many Convs into its NCHWc layout (op NchwcConv, AVX-512/AVX2 blocked kernels) ' +
           'and fuses activations into them; the wasm build has no NCHWc kernels and runs Conv as im2col + ' +
