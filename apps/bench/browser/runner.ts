@@ -5,7 +5,7 @@
  * tsup (`dist/browser/runner.js`); `onnxruntime-web` stays external and the page maps it to the
  * package's own files with an import map.
  */
-import type { Autoencoder, DcAeConfig, RunPlan } from '@dcae/autoencoder';
+import type { Autoencoder, DcAeConfig, QuantizationSpec, RunPlan } from '@dcae/autoencoder';
 import { loadAutoencoder, memoryModelFiles } from '@dcae/autoencoder';
 import type { HostTensor } from '@dcae/core';
 import type { WebDevice, WebGpuAdapterInfo, WebRuntime } from '@dcae/runtime-adapters/web';
@@ -27,6 +27,8 @@ export interface RunnerSpec {
    * tiles above `wasmMemoryBudget` (see docs/benchmarks.md, full-size models in the browser).
    */
   readonly tiling: 'never' | 'auto';
+  /** int8: the calibration (`calibrateAutoencoder`) the page's model quantizes with; float32 when absent. */
+  readonly quantization?: QuantizationSpec;
   /** Raw little-endian float32 tensors: the encode input and its reference latent, the decode reference. */
   readonly image: TensorRef;
   readonly latent: TensorRef;
@@ -157,6 +159,7 @@ const runner: Runner = {
       runtime,
       tiling: spec.tiling,
       config: spec.config,
+      ...(spec.quantization === undefined ? {} : { dtype: 'int8' as const, quantization: spec.quantization }),
     });
     state = { runtime, model, image, latent };
     const maxDiff = {

@@ -8,7 +8,7 @@ import { fileURLToPath } from 'node:url';
 import type { HostTensor } from '@dcae/core';
 import type * as PlaywrightCore from 'playwright-core';
 import type { Browser, BrowserContext } from 'playwright-core';
-import type { DcAeConfig } from '@dcae/autoencoder';
+import type { DcAeConfig, QuantizationSpec } from '@dcae/autoencoder';
 import type {
   Runner,
   RunnerInfo,
@@ -65,6 +65,8 @@ export interface ChromiumContent {
   readonly config?: DcAeConfig;
   /** The pages' tiling: `'never'` (default) or the library's `'auto'`. */
   readonly tiling?: 'never' | 'auto';
+  /** int8 pages: the calibration their model quantizes with (float32 when absent). */
+  readonly quantization?: QuantizationSpec;
   /**
    * Sets of float32 tensors by name (e.g. one per image size), served as raw little-endian bytes
    * under `/data/<set>/<tensor>`: the encode input, its reference latent and the decode reference.
@@ -191,6 +193,7 @@ export async function launchChromium(content: ChromiumContent): Promise<Chromium
         modelFiles: content.modelFiles,
         config: content.config,
         tiling: content.tiling ?? 'never',
+        ...(content.quantization === undefined ? {} : { quantization: content.quantization }),
         image: ref('image'),
         latent: ref('latent'),
         decoded: ref('decoded'),

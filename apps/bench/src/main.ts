@@ -28,7 +28,7 @@ architectures × encode/decode × sizes × batches × dtypes; a list not given i
 architectures, 256, batch 1, fp32):
   --sizes <list>   image sizes, e.g. 256,512,1024
   --batch <list>   batch sizes, e.g. 1,4
-  --dtype <list>   fp32,fp16
+  --dtype <list>   fp32,fp16 (runtimes --arch f32c32-in: int8, calibrated on fixtures/photos)
   --arch <list>    f32c32-in,sana,f64c128,f128c512 (runtimes: f32c32-in runs the full-width
                    random-weight model instead of the tiny fixture, at the first of --sizes)
   --depth <n>      diffusion-tokens: blocks per backbone instead of the released 28, at the real
@@ -56,7 +56,9 @@ function count(value: string | undefined, fallback: number, option: string, min:
   return n;
 }
 
-const MATRIX_DTYPES = ['fp32', 'fp16'] as const;
+const MATRIX_DTYPES = ['fp32', 'fp16', 'int8'] as const;
+/** What --full-matrix runs: int8 is a case of `runtimes --arch f32c32-in` only. */
+const FULL_MATRIX_DTYPES = ['fp32', 'fp16'] as const;
 const MATRIX_ARCHITECTURES = ['f32c32-in', 'sana', 'f64c128', 'f128c512'];
 
 /** A comma-separated list, each item checked by `parse` (which fails with the option's name). */
@@ -95,7 +97,7 @@ function caseMatrix(values: {
     batches: pick(list(values.batch, 'batch', 'integers from 1 to 64', positive(64)), [1, 4]),
     dtypes: pick(
       list(values.dtype, 'dtype', MATRIX_DTYPES.join(', '), (d) => MATRIX_DTYPES.find((x) => x === d)),
-      MATRIX_DTYPES,
+      FULL_MATRIX_DTYPES,
     ),
     architectures: pick(
       list(values.arch, 'arch', MATRIX_ARCHITECTURES.join(', '), (a) =>

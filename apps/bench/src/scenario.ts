@@ -46,7 +46,7 @@ export interface ScenarioContext {
 export interface CaseMatrix {
   readonly sizes?: readonly number[];
   readonly batches?: readonly number[];
-  readonly dtypes?: readonly ('fp32' | 'fp16')[];
+  readonly dtypes?: readonly ('fp32' | 'fp16' | 'int8')[];
   readonly architectures?: readonly string[];
   /** diffusion-tokens: blocks per backbone (`--depth`). */
   readonly depth?: number;

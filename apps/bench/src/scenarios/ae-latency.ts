@@ -67,11 +67,15 @@ const QUICK: readonly Case[] = FULL.map((c) => ({
  */
 function matrixCases(matrix: CaseMatrix): { cases: Case[]; left: string[] } | undefined {
   if (Object.keys(matrix).length === 0) return undefined;
+  if (matrix.dtypes?.includes('int8'))
+    throw new Error(
+      '--dtype int8 is not an ae-latency case: int8 is timed by `pnpm bench int8` and `runtimes --arch f32c32-in --dtype int8`',
+    );
   const architectures = ARCHITECTURES.filter((a) => matrix.architectures?.includes(a) ?? true);
   const cases: Case[] = [];
   const left: string[] = [];
   for (const architecture of architectures)
-    for (const dtype of matrix.dtypes ?? ['fp32'])
+    for (const dtype of (matrix.dtypes ?? ['fp32']) as readonly ('fp32' | 'fp16')[])
       for (const operation of ['encode', 'decode'] as const)
         for (const size of matrix.sizes ?? [256])
           for (const batch of matrix.batches ?? [1]) {

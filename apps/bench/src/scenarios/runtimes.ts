@@ -4,12 +4,15 @@ import type { RuntimeV1 } from '@dcae/core/runtime';
 import { loadAutoencoder } from '@dcae/autoencoder/node';
 import { createNodeRuntime } from '@dcae/runtime-adapters/node';
 import { createWebRuntime } from '@dcae/runtime-adapters/web';
-import type { DcAeConfig, RunPlan } from '@dcae/autoencoder';
+import { calibrateAutoencoder } from '@dcae/autoencoder';
+import type { DcAeConfig, QuantizationSpec, RunPlan } from '@dcae/autoencoder';
+import { directoryModelFiles } from '@dcae/autoencoder/node';
 import type { RunnerInfo, WebGpuProbe } from '../../browser/runner.js';
 import type { ChromiumHost, ChromiumPage, TensorSet } from '../chromium.js';
 import { launchChromium, messageOf } from '../chromium.js';
 import { benchModel } from '../random-weights.js';
 import type { BenchCase, Figure, Scenario, ScenarioContext, Skipped } from '../scenario.js';
+import { photos } from './int8.js';
 import { fixtureFolder } from './soak.js';
 
 /**
@@ -41,6 +44,8 @@ export const WEB_THREADS = 2;
 const THREADS = WEB_THREADS;
 const NODE = 'ORT-node';
 const WEB_NODE = `ORT-web wasm (Node, ${THREADS}T)`;
+/** With `--dtype int8`: onnxruntime-node on the float32 model, the reference int8 is measured against. */
+const NODE_FP32 = 'ORT-node fp32';
 const chromiumWasm = (threads: number): string => `Chromium wasm ${threads}T`;
 /** SwiftShader's fallback adapter is Vulkan emulated on the CPU: about 100× slower than wasm. */
 const WEBGPU_SOFTWARE = 'Chromium WebGPU on SwiftShader (CPU emulation)';
@@ -219,10 +224,35 @@ export const runtimes: Scenario = {
     const web = await createWebRuntime({ devices: ['wasm'], threads: THREADS });
     // The tiny fixture always runs whole; the full-width model on the library's default ('auto').
     const tiling = fullWidth ? 'auto' : 'never';
-    const load = (runtime: RuntimeV1) => loadAutoencoder(folder, { runtime, config: picked.config, tiling });
+    const int8 = context.matrix.dtypes?.includes('int8') ?? false;
+    if (int8 && !fullWidth)
+      throw new Error('--dtype int8 needs --arch f32c32-in (the tiny fixture runs float32 only)');
+    let quantization: QuantizationSpec | undefined;
+    if (int8) {
+      // Calibrated once, in Node, on the repository's calibration photos; every runtime uses this spec.
+      context.log('int8: calibrating on fixtures/photos/calibration-*');
+      const calibration = await photos('calibration', context.quick ? 64 : 256);
+      quantization = await calibrateAutoencoder(directoryModelFiles(folder), {
+        runtime: node,
+        config: picked.config,
+        images: calibration.images,
+        imageNames: calibration.files,
+      });
+    }
+    const load = (runtime: RuntimeV1, dtype: 'fp32' | 'int8' = int8 ? 'int8' : 'fp32') =>
+      loadAutoencoder(folder, {
+        runtime,
+        config: picked.config,
+        tiling,
+        ...(dtype === 'int8' ? { dtype, quantization } : {}),
+      });
     let host: ChromiumHost | undefined;
     const sampler = memorySampler(() => host);
-    const models = { node: await load(node), web: fullWidth ? undefined : await load(web) };
+    const models = {
+      node: await load(node),
+      web: fullWidth ? undefined : await load(web),
+      nodeFp32: int8 ? await load(node, 'fp32') : undefined,
+    };
     const pages: ChromiumPage[] = [];
     try {
       const latent = await models.node.encode(image);
@@ -232,12 +262,30 @@ export const runtimes: Scenario = {
         ...both(NODE, { encode: () => models.node.encode(image), decode: () => models.node.decode(latent) }),
       ];
       const ratios: { of: string; to: string }[] = [];
+      const nodeFp32 = models.nodeFp32;
       const versus = (label: string, reference = NODE): void => {
-        for (const op of ['encode', 'decode'])
+        for (const op of ['encode', 'decode']) {
           ratios.push({ of: `${label} ${op}`, to: `${reference} ${op}` });
+          if (nodeFp32 !== undefined && reference === NODE)
+            ratios.push({ of: `${label} ${op}`, to: `${NODE_FP32} ${op}` });
+        }
       };
       const skipped: Skipped[] = [];
       const notes: string[] = [];
+      if (nodeFp32 !== undefined) {
+        notes.push(
+          `--dtype int8: "${NODE}" and every Chromium case run dcae's int8 (QDQ) model, calibrated on ` +
+            `fixtures/photos/calibration-*; "${NODE_FP32}" is the float32 model on onnxruntime-node, the ` +
+            'second reference of the ratios.',
+        );
+        const fp32Latent = await nodeFp32.encode(image);
+        cases.push(
+          ...both(NODE_FP32, {
+            encode: () => nodeFp32.encode(image),
+            decode: () => nodeFp32.decode(fp32Latent),
+          }),
+        );
+      }
       const params: Record<string, string | number> = {
         model: picked.label,
         height,
@@ -245,6 +293,7 @@ export const runtimes: Scenario = {
         threads: THREADS,
         node: node.name,
         web: web.name,
+        dtype: int8 ? 'int8 (every runtime; ORT-node fp32 as a second reference)' : 'fp32',
       };
       const skipBoth = (label: string, reason: string): void => {
         for (const op of ['encode', 'decode']) skipped.push({ name: `${label} ${op}`, reason });
@@ -298,6 +347,7 @@ export const runtimes: Scenario = {
         config: picked.config,
         tiling,
         tensors,
+        ...(quantization === undefined ? {} : { quantization }),
       });
       if ('skipped' in launched) {
         params.chromium = 'skipped';
@@ -430,6 +480,7 @@ export const runtimes: Scenario = {
       await host?.close();
       await models.node.dispose();
       await models.web?.dispose();
+      await models.nodeFp32?.dispose();
       await node.dispose();
       await web.dispose();
     }
