@@ -163,13 +163,17 @@ export const wasmOps: Scenario = {
         },
       };
       const feedsOf = (part: 'encoder' | 'decoder'): Record<string, HostTensor> => inputs[part];
-      for (const part of ['encoder', 'decoder'] as const) {
-        const graph = await ae.buildGraph(part);
-        const bytes = serializeModel(graph);
+      /** A part's graph as profilers take it: bytes, and its external weights in the model folder. */
+      const partModel = async (from: typeof ae, part: 'encoder' | 'decoder') => {
+        const graph = await from.buildGraph(part);
         const externalData = externalLocations(graph).map((location) => ({
           location,
           data: join(model.folder, location),
         }));
+        return { bytes: serializeModel(graph), externalData };
+      };
+      for (const part of ['encoder', 'decoder'] as const) {
+        const { bytes, externalData } = await partModel(ae, part);
         const feeds = feedsOf(part);
         context.log(`${part}: profiling on onnxruntime-node (1 thread, ${runs} run(s) after a warm-up)`);
         const native = await profileModel(bytes, feeds, { threads: 1, runs, externalData });
@@ -227,12 +231,7 @@ export const wasmOps: Scenario = {
       });
       try {
         for (const part of ['encoder', 'decoder'] as const) {
-          const graph = await int8.buildGraph(part);
-          const bytes = serializeModel(graph);
-          const externalData = externalLocations(graph).map((location) => ({
-            location,
-            data: join(model.folder, location),
-          }));
+          const { bytes, externalData } = await partModel(int8, part);
           const native = await profileModel(bytes, feedsOf(part), { threads: 1, runs, externalData });
           const wasm = await profileWasmModel(bytes, feedsOf(part), { threads: 1, runs, externalData });
           const [nodeName, wasmName] = [`${part} ${side}² ${NODE} int8`, `${part} ${side}² ${WASM} int8`];
